@@ -1,0 +1,1 @@
+"""AGI side: the FastAGI server, the channel abstraction, and the route handlers."""

@@ -1,0 +1,24 @@
+"""Channel variables exchanged with the dialplan: the one place their names live.
+
+The dialplan (asterisk_conf/extensions.conf) sets safe defaults for the ``CC_*``
+routing variables *before* calling the AGI, so a call that meets a dead or slow
+callcenter still reaches a queue; route_call overwrites them with its decision.
+"""
+
+# --- set by route_call --------------------------------------------------------------
+ROUTE = "CC_ROUTE"                # what the dialplan does next: queue | after_hours
+QUEUE = "CC_QUEUE"                # Asterisk queue name for Queue()
+QUEUE_PRIO = "QUEUE_PRIO"         # read by app_queue itself: higher is answered first
+ROUTE_REASON = "CC_ROUTE_REASON"  # vip_line, vip_customer, repeat_caller, duty, ...
+CUSTOMER_ID = "CC_CUSTOMER_ID"    # empty for an unknown caller
+POP_KEY = "CC_POP_KEY"            # opaque key the agent console uses to fetch the pop
+CATEGORY = "CC_CATEGORY"          # IVR category: 咨询/投诉/报修/建议/订单/人工 (as ASCII ids)
+CALL_ID = "CC_CALL_ID"            # our calls.id row
+TIER = "CC_TIER"                  # vip | member | ordinary | unknown
+LINE_KIND = "CC_LINE_KIND"        # vip | ordinary | unknown
+
+# --- read by route_call (set by the dialplan) ------------------------------------------
+# The dialplan passes ${CHANNEL(linkedid)} as the first AGI argument.
+
+ROUTE_VARIABLES = (ROUTE, QUEUE, QUEUE_PRIO, ROUTE_REASON, CUSTOMER_ID, POP_KEY,
+                   CATEGORY, CALL_ID, TIER, LINE_KIND)

@@ -1,0 +1,141 @@
+"""The one configuration object every callcenter process reads.
+
+Sources, strongest first:
+  1. ``CALLCENTER_*`` environment variables (``CALLCENTER_DATABASE_URL``,
+     ``CALLCENTER_AGI_PORT`` ...);
+  2. a TOML file: the path in ``CALLCENTER_CONFIG``, else ``./callcenter.toml`` when
+     it exists (flat keys, the same names as below in lower case);
+  3. the defaults below, which run the whole system on one machine with SQLite in
+     the working directory and FastAGI on 127.0.0.1:4573.
+
+``get_settings()`` caches the object per process; tests build their own
+``Settings(...)`` and pass it explicitly.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_CONFIG_FILE = "callcenter.toml"
+
+
+def _config_file() -> Path | None:
+    explicit = os.environ.get("CALLCENTER_CONFIG")
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise FileNotFoundError(f"CALLCENTER_CONFIG names {path}, which is not a file")
+        return path
+    default = Path(DEFAULT_CONFIG_FILE)
+    return default if default.is_file() else None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CALLCENTER_", extra="forbid")
+
+    # --- storage -------------------------------------------------------------
+    database_url: str = "sqlite:///callcenter.db"
+    recordings_dir: Path = Path("recordings")
+    timezone: str = "Asia/Shanghai"
+    # Country used to read national-format caller IDs (e.g. 010 6552 9988).
+    phone_region: str = "CN"
+
+    # --- FastAGI ---------------------------------------------------------------
+    agi_host: str = "127.0.0.1"
+    agi_port: int = 4573
+    # Asterisk gives up on a FastAGI connect after 2 s; a deep accept queue keeps
+    # a burst of calls from piling up in SYN cookies.
+    agi_backlog: int = 1024
+    # Every route answers within this budget, whatever the database is doing.
+    agi_route_budget_s: float = 1.5
+    # A peer that sends nothing for this long is dropped (stalled or a port scan).
+    agi_header_timeout_s: float = 5.0
+    agi_command_timeout_s: float = 30.0
+    agi_db_threads: int = 8
+
+    # --- routing -------------------------------------------------------------------
+    vip_queue: str = "vip"
+    default_queue: str = "general_q"
+    priority_vip: int = 10
+    priority_raised: int = 5
+    priority_normal: int = 0
+    repeat_window_hours: float = 24.0
+    repeat_min_calls: int = 1
+    ivr_flows_dir: Path = Path("ivr_flows")
+    prompts_dir: Path = Path("recordings/prompts")
+
+    # --- AMI ---------------------------------------------------------------------
+    ami_host: str = "127.0.0.1"
+    ami_port: int = 5038
+    ami_username: str = "callcenter"
+    ami_secret: str = "CHANGE-ME"
+    ami_reconnect_max_s: float = 30.0
+
+    # --- web panel -----------------------------------------------------------------
+    web_host: str = "127.0.0.1"
+    web_port: int = 8080
+    web_threads: int = 64
+    secret_key: str = Field(default="", repr=False)
+    session_minutes: int = 480
+    login_max_failures: int = 5
+    login_lockout_s: int = 300
+    # Roles that see full phone numbers; everyone else sees 138****8000.
+    unmasked_roles: Annotated[list[str], NoDecode] = ["agent", "supervisor", "admin"]
+
+    # --- event bus -------------------------------------------------------------------
+    bus: Literal["inproc", "redis"] = "inproc"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+
+    # --- ticket deadlines (REQUIREMENTS.md; hours unless said) ---------------------------
+    deadline_urgent_hours: float = 2.0
+    deadline_non_urgent_working_days: int = 2
+    deadline_own_remit_same_day: bool = True
+    deadline_other_department_days: int = 3
+    deadline_department_response_hours: float = 8.0
+    deadline_invalid_complaint_working_days: int = 1
+    escalation_sweep_s: int = 60
+    callback_due_hours: float = 2.0
+
+    @field_validator("unmasked_roles", mode="before")
+    @classmethod
+    def _split_roles(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.strip().strip("[]")
+            return [part.strip().strip("'\"") for part in value.split(",") if part.strip()]
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = _config_file()
+        if path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

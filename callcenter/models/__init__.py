@@ -1,0 +1,42 @@
+"""All tables. Importing this package registers every model on ``Base.metadata``."""
+
+from callcenter.models.base import Base
+from callcenter.models.calls import (
+    Call,
+    CallAgentLeg,
+    CallbackReason,
+    CallbackStatus,
+    CallbackTask,
+    CallStatus,
+)
+from callcenter.models.customers import Customer, CustomerPhone, Tier
+from callcenter.models.lines import (
+    BusinessHours,
+    CalendarOverride,
+    DayKind,
+    DutyShift,
+    Line,
+    LineKind,
+    Queue,
+    QueueKind,
+)
+from callcenter.models.tickets import (
+    TICKET_TYPE_LABELS,
+    AuditEntry,
+    Notification,
+    SurveyRequest,
+    SurveyStatus,
+    Ticket,
+    TicketHistory,
+    TicketStatus,
+    TicketType,
+)
+from callcenter.models.users import AgentState, AgentStatus, Role, User
+
+__all__ = [
+    "AgentState", "AgentStatus", "AuditEntry", "Base", "BusinessHours", "CalendarOverride",
+    "Call", "CallAgentLeg", "CallStatus", "CallbackReason", "CallbackStatus", "CallbackTask",
+    "Customer", "CustomerPhone", "DayKind", "DutyShift", "Line", "LineKind", "Notification",
+    "Queue", "QueueKind", "Role", "SurveyRequest", "SurveyStatus", "TICKET_TYPE_LABELS",
+    "Ticket", "TicketHistory", "TicketStatus", "TicketType", "Tier", "User",
+]

@@ -1,0 +1,137 @@
+"""Every call Asterisk hands us: the routing decision, then what happened in the queue."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from callcenter.db import utcnow
+from callcenter.models.base import Base, str_enum
+from callcenter.models.customers import Customer
+from callcenter.models.lines import Line
+
+
+class CallStatus(str, enum.Enum):
+    ROUTING = "routing"          # AGI has the call
+    ROUTED = "routed"            # a route was sent back to Asterisk
+    QUEUED = "queued"            # QueueCallerJoin seen
+    RINGING = "ringing"          # an agent's phone rings
+    ANSWERED = "answered"        # AgentConnect
+    COMPLETED = "completed"      # answered and hung up
+    ABANDONED = "abandoned"      # left the queue unanswered (hung up or timed out)
+    AFTER_HOURS = "after_hours"  # sent to voicemail / callback request
+    HUNG_UP = "hung_up"          # caller hung up before reaching a queue (IVR, routing)
+
+
+class Call(Base):
+    __tablename__ = "calls"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uniqueid: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    # Stays the same across transfers: the screen-pop and the ticket key on it.
+    linkedid: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    channel: Mapped[str] = mapped_column(String(128), nullable=False, default="")
+    line_id: Mapped[int | None] = mapped_column(ForeignKey("lines.id"), index=True)
+    dialled_number: Mapped[str] = mapped_column(String(32), nullable=False, default="")
+    caller_number: Mapped[str] = mapped_column(String(64), nullable=False, default="")
+    caller_e164: Mapped[str] = mapped_column(String(32), nullable=False, default="", index=True)
+    caller_name: Mapped[str] = mapped_column(String(128), nullable=False, default="")
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+
+    # Routing decision (FastAGI route_call + IVR).
+    ivr_path: Mapped[list] = mapped_column(JSON, nullable=False, default=list)
+    category: Mapped[str] = mapped_column(String(16), nullable=False, default="")
+    queue: Mapped[str] = mapped_column(String(64), nullable=False, default="")
+    priority: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    route_reason: Mapped[str] = mapped_column(String(64), nullable=False, default="")
+    screen_pop_key: Mapped[str] = mapped_column(String(64), nullable=False, default="", index=True)
+    status: Mapped[CallStatus] = mapped_column(
+        str_enum(CallStatus, "call_status"), nullable=False, default=CallStatus.ROUTING
+    )
+
+    # What the queue did (AMI listener).
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow, index=True)
+    routed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    queued_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    answered_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    answered_by_interface: Mapped[str] = mapped_column(String(80), nullable=False, default="")
+    answered_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    wait_seconds: Mapped[int | None] = mapped_column(Integer)
+    talk_seconds: Mapped[int | None] = mapped_column(Integer)
+    # "caller" / "agent" (AgentComplete Reason) or "caller" for an abandon.
+    hangup_side: Mapped[str] = mapped_column(String(16), nullable=False, default="")
+    hangup_cause: Mapped[str] = mapped_column(String(64), nullable=False, default="")
+    abandoned: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    recording_file: Mapped[str] = mapped_column(String(255), nullable=False, default="")
+
+    line: Mapped[Line | None] = relationship()
+    customer: Mapped[Customer | None] = relationship()
+    agent_legs: Mapped[list[CallAgentLeg]] = relationship(
+        back_populates="call", cascade="all, delete-orphan", order_by="CallAgentLeg.id"
+    )
+
+
+class CallAgentLeg(Base):
+    """One agent's phone rung for a call (AgentCalled) and how it ended."""
+
+    __tablename__ = "call_agent_legs"
+    __table_args__ = (
+        UniqueConstraint("call_id", "dest_uniqueid", name="uq_call_agent_legs_call_dest"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), nullable=False, index=True)
+    dest_uniqueid: Mapped[str] = mapped_column(String(64), nullable=False)
+    interface: Mapped[str] = mapped_column(String(80), nullable=False)
+    member_name: Mapped[str] = mapped_column(String(80), nullable=False, default="")
+    queue: Mapped[str] = mapped_column(String(64), nullable=False, default="")
+    called_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+    # connected / ringnoanswer / cancelled
+    outcome: Mapped[str] = mapped_column(String(16), nullable=False, default="")
+    ring_ms: Mapped[int | None] = mapped_column(Integer)
+
+    call: Mapped[Call] = relationship(back_populates="agent_legs")
+
+
+class CallbackReason(str, enum.Enum):
+    ABANDONED = "abandoned"
+    AFTER_HOURS = "after_hours"
+    VOICEMAIL = "voicemail"
+    ROUTE_FAILED = "route_failed"
+
+
+class CallbackStatus(str, enum.Enum):
+    OPEN = "open"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class CallbackTask(Base):
+    """不漏接一个电话: a call nobody answered becomes a task to call back."""
+
+    __tablename__ = "callback_tasks"
+    __table_args__ = (UniqueConstraint("call_id", "reason", name="uq_callback_tasks_call_reason"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id"), index=True)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    number: Mapped[str] = mapped_column(String(64), nullable=False)
+    reason: Mapped[CallbackReason] = mapped_column(str_enum(CallbackReason, "callback_reason"), nullable=False)
+    status: Mapped[CallbackStatus] = mapped_column(
+        str_enum(CallbackStatus, "callback_status"), nullable=False, default=CallbackStatus.OPEN, index=True
+    )
+    # Voicemail / message file the caller left, when any.
+    message_file: Mapped[str] = mapped_column(String(255), nullable=False, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+    due_at: Mapped[dt.datetime | None] = mapped_column(DateTime, index=True)
+    assigned_to_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    done_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    done_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    notes: Mapped[str] = mapped_column(Text, nullable=False, default="")
+
+    call: Mapped[Call | None] = relationship()
+    customer: Mapped[Customer | None] = relationship()

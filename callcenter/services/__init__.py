@@ -1,0 +1,1 @@
+"""Business rules. Services take a SQLAlchemy Session and import no Flask and no AGI."""
