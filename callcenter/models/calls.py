@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from callcenter.db import utcnow
@@ -28,6 +28,10 @@ class CallStatus(str, enum.Enum):
 
 class Call(Base):
     __tablename__ = "calls"
+    __table_args__ = (
+        # Repeat-caller check on every routed call: calls from this number since T.
+        Index("ix_calls_caller_e164_started_at", "caller_e164", "started_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     uniqueid: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)

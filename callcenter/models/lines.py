@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import itertools
+import uuid
 
 from sqlalchemy import (
     Boolean,
@@ -16,9 +18,13 @@ from sqlalchemy import (
     Text,
     Time,
     UniqueConstraint,
+    event,
+    insert,
+    update,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
+from callcenter.db import utcnow
 from callcenter.models.base import Base, TimestampMixin, str_enum
 
 
@@ -125,3 +131,54 @@ class DutyShift(Base):
     note: Mapped[str] = mapped_column(Text, nullable=False, default="")
 
     queue: Mapped[Queue] = relationship()
+
+
+class ConfigVersion(Base):
+    """A single row whose token changes with every change to the routing configuration
+    (queues, lines, hours, calendar overrides, duty shifts).
+
+    Every process caches that configuration and compares this token on each call: one
+    primary-key read instead of five table reads, and a change committed anywhere is
+    seen by every FastAGI server at its next call.
+    """
+
+    __tablename__ = "config_version"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token: Mapped[str] = mapped_column(String(32), nullable=False)
+    changed_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+
+
+CONFIG_VERSION_ID = 1
+VERSIONED_MODELS = (Queue, Line, BusinessHours, CalendarOverride, DutyShift)
+
+
+def bump_config_version(session: Session) -> str:
+    """Give the configuration a new token inside the session's transaction."""
+    token = uuid.uuid4().hex
+    table = ConfigVersion.__table__
+    connection = session.connection()
+    now = utcnow()
+    result = connection.execute(
+        update(table).where(table.c.id == CONFIG_VERSION_ID).values(token=token, changed_at=now)
+    )
+    if result.rowcount == 0:
+        connection.execute(insert(table).values(id=CONFIG_VERSION_ID, token=token, changed_at=now))
+    return token
+
+
+@event.listens_for(Session, "before_flush")
+def _bump_on_flush(session: Session, _context, _instances) -> None:
+    # Whoever changes the configuration through the ORM (services, the web panel, tests)
+    # moves the token in the same transaction: caches can never miss a committed change.
+    changed = itertools.chain(session.new, session.dirty, session.deleted)
+    if any(isinstance(obj, VERSIONED_MODELS) for obj in changed):
+        bump_config_version(session)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _bump_on_bulk_statement(state) -> None:
+    # session.execute(update(Line)...) / delete(...) bypass the flush.
+    if (state.is_update or state.is_delete) and state.bind_mapper is not None \
+            and issubclass(state.bind_mapper.class_, VERSIONED_MODELS):
+        bump_config_version(state.session)
