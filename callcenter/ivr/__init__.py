@@ -9,3 +9,11 @@ partial path is then available as ``exc.ivr_path`` (list[str]) when the engine a
 ``load_flows(directory)`` validates every flow file and raises ``FlowError`` naming the
 file, the node and the problem.
 """
+
+from callcenter.ivr.engine import run_flow
+from callcenter.ivr.flow import Flow, FlowError, MenuNode
+from callcenter.ivr.loader import cached_flows, get_flow, load_flows
+from callcenter.ivr.model import CATEGORIES
+
+__all__ = ["CATEGORIES", "Flow", "FlowError", "MenuNode", "cached_flows", "get_flow",
+           "load_flows", "run_flow"]

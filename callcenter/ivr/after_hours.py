@@ -1,0 +1,119 @@
+"""After hours (非工作时间): messages and callback requests — the rules, without AGI.
+
+不漏接一个电话: every after-hours caller with a usable number gets a callback task,
+whether they left a message, asked for a callback, pressed nothing or hung up
+half-way.  A caller without a usable number (anonymous) can still leave a message;
+that message becomes a task too (the caller may say their number in it).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from callcenter.config import Settings
+from callcenter.db import utcnow
+from callcenter.models import Call, CallbackReason, CallbackTask
+from callcenter.services import phones
+from callcenter.services.callbacks import create_callback
+from callcenter.timeutil import to_local
+
+log = logging.getLogger(__name__)
+
+MESSAGE_MAX_MS = 60_000       # one minute is plenty for "please call me about ..."
+MESSAGE_SILENCE_S = 6         # a caller who stops talking and forgets '#' is not kept waiting
+WAV_HEADER_BYTES = 44         # what Asterisk leaves in a .wav when nothing was recorded
+MESSAGE_FORMAT = "wav"
+
+_DIGITS_ONLY = re.compile(r"^[0-9]{3,15}$")
+_SAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+@dataclass(frozen=True)
+class CallbackNumber:
+    number: str          # what the task stores: E.164 when valid, else the digits as presented
+    spoken: str          # the digits read back to the caller, as they know their number
+
+
+def callback_number(raw: str | None, region: str = "CN") -> CallbackNumber | None:
+    """The number to call back, or None when the caller ID is anonymous or not a number."""
+    e164 = phones.normalize(raw, region)
+    if e164:
+        return CallbackNumber(e164, re.sub(r"\D", "", phones.national(e164, region)))
+    text = (raw or "").strip()
+    if _DIGITS_ONLY.match(text):          # an internal extension, or a number phonenumbers rejects
+        return CallbackNumber(text, text)
+    return None
+
+
+@dataclass(frozen=True)
+class MessageTarget:
+    record_path: str     # absolute, without extension: what RECORD FILE gets
+    stored_name: str     # relative to recordings_dir, with extension: message_file
+
+
+def message_target(settings: Settings, uniqueid: str, now: dt.datetime | None = None) -> MessageTarget:
+    """Where a message goes: recordings_dir/messages/YYYY/MM/DD/HHMMSS-<uniqueid>.wav (local date)."""
+    local = to_local(now or utcnow(), settings.timezone)
+    name = f"{local:%H%M%S}-{_SAFE.sub('-', uniqueid) or 'call'}"
+    relative = Path("messages") / f"{local:%Y}" / f"{local:%m}" / f"{local:%d}" / name
+    absolute = Path(os.path.abspath(settings.recordings_dir)) / relative
+    return MessageTarget(record_path=str(absolute), stored_name=f"{relative.as_posix()}.{MESSAGE_FORMAT}")
+
+
+def prepare_message_dir(target: MessageTarget) -> None:
+    """Asterisk does not create directories: RECORD FILE would fail with (writefile)."""
+    Path(target.record_path).parent.mkdir(parents=True, exist_ok=True)
+
+
+def keep_message(settings: Settings, target: MessageTarget) -> str:
+    """The stored name when the recording holds audio; an empty file is removed → ""."""
+    path = Path(target.record_path + "." + MESSAGE_FORMAT)
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return ""
+    if size <= WAV_HEADER_BYTES:
+        path.unlink(missing_ok=True)
+        return ""
+    return target.stored_name
+
+
+def find_call(session: Session, call_id: int | None, uniqueid: str) -> Call | None:
+    """The calls row route_call wrote for this channel (by CC_CALL_ID, else by uniqueid)."""
+    call = session.get(Call, call_id) if call_id is not None else None
+    if call is None and uniqueid:
+        call = session.scalar(select(Call).where(Call.uniqueid == uniqueid))
+    return call
+
+
+def file_after_hours_callback(session: Session, settings: Settings, *, call_id: int | None,
+                              uniqueid: str, caller_number: str,
+                              message_file: str = "") -> CallbackTask | None:
+    """Create the callback task for an after-hours call (idempotent per call and reason).
+
+    A message makes it a ``voicemail`` task, otherwise ``after_hours``. Returns None
+    only for an anonymous caller who left no message: there is nobody to call back.
+    """
+    call = find_call(session, call_id, uniqueid)
+    presented = (call.caller_number if call is not None and call.caller_number else caller_number)
+    number = callback_number(presented, settings.phone_region)
+    if number is None and not message_file:
+        log.info("after-hours call %s: no usable caller number and no message; no callback task",
+                 uniqueid)
+        return None
+    reason = CallbackReason.VOICEMAIL if message_file else CallbackReason.AFTER_HOURS
+    notes = "" if number is not None else "来电号码无法识别：请收听留言获取联系方式 (caller number withheld)"
+    return create_callback(
+        session, number=number.number if number else "", reason=reason,
+        call_id=call.id if call is not None else None,
+        customer_id=call.customer_id if call is not None else None,
+        message_file=message_file,
+        due_in=dt.timedelta(hours=settings.callback_due_hours), notes=notes)

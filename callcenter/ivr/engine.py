@@ -1,0 +1,164 @@
+"""Drive one flow over an AGI channel and report where the caller went.
+
+Per menu node:
+1. the first time the node is entered, play its ``say`` prompts with STREAM FILE,
+   interruptible by the node's keys (a caller who knows the menu need not listen);
+2. GET DATA with the menu prompt, the node's timeout and max 1 digit;
+3. a known key runs its action; an unknown key or silence counts as a failed attempt:
+   the "invalid choice" (or "no input") prompt plays and the menu repeats, until the
+   node's retries are used up, then the node's default action runs.
+
+Announcement nodes (no menu prompt) play ``say`` and go straight to their default.
+Prompts follow each other with no gap: nothing else happens between two commands.
+
+The path records what happened, in order: node ids as they are entered, ``key:<k>``
+for an accepted key, ``invalid:<k>`` for a key the node does not offer, ``timeout``
+for silence, ``default`` when the default action runs after the retries (or right away
+on an announcement), ``limit`` if the caller exceeded the flow's max_steps.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from callcenter.agi.channel import AGIChannel, AGIError, AGIHangup
+from callcenter.config import Settings
+from callcenter.ivr.flow import Flow, MenuNode
+from callcenter.ivr.loader import get_flow
+from callcenter.ivr.model import Action
+from callcenter.ivr.sounds import prompt_sound
+from callcenter.services.routing import IvrOutcome
+
+log = logging.getLogger(__name__)
+
+
+async def run_flow(channel: AGIChannel, settings: Settings, flow_name: str) -> IvrOutcome:
+    """Run ``flow_name`` from ``settings.ivr_flows_dir`` on ``channel``.
+
+    Raises FlowError when the flow does not exist or does not validate, and AGIHangup
+    (with ``exc.ivr_path``) when the caller hangs up.
+    """
+    flow = get_flow(settings.ivr_flows_dir, flow_name)
+    return await FlowRun(channel, settings, flow).run()
+
+
+@dataclass
+class FlowRun:
+    channel: AGIChannel
+    settings: Settings
+    flow: Flow
+    path: list[str] = field(default_factory=list)
+    _visited: set[str] = field(default_factory=set)
+    _steps: int = 0
+
+    async def run(self) -> IvrOutcome:
+        try:
+            # Prompts on an unanswered channel reach the caller as early media at best;
+            # ANSWER on a channel that is already up returns at once.
+            await self.channel.answer()
+            return await self._walk()
+        except (AGIHangup, AGIError) as exc:
+            exc.ivr_path = list(self.path)   # type: ignore[attr-defined]
+            raise
+
+    # -- the walk ---------------------------------------------------------------------
+    async def _walk(self) -> IvrOutcome:
+        stack: list[str] = []            # where "back" returns to
+        node = self.flow.node(self.flow.root)
+        while True:
+            self.path.append(node.id)
+            action = await self._choose(node)
+            if action is None:           # step limit reached
+                return IvrOutcome(path=self.path, action="queue", category="human")
+            if action.say:
+                await self._play(action.say)
+            if action.kind == "goto":
+                stack.append(node.id)
+                node = self.flow.node(action.target or "")
+            elif action.kind == "back":
+                # Validation forbids back at the root; an empty stack can still happen
+                # when a node reached only by its own default goes back: stay here.
+                node = self.flow.node(stack.pop()) if stack else node
+            else:
+                return IvrOutcome(path=self.path, action=_outcome_action(action),
+                                  category=action.category, queue=action.queue_name)
+
+    async def _choose(self, node: MenuNode) -> Action | None:
+        """Play the node and return the action the caller chose (or the default)."""
+        first_visit = node.id not in self._visited
+        self._visited.add(node.id)
+        digit = None
+        if first_visit and node.say:
+            digit = await self._play_all(node.say, node.escape_digits)
+        if not node.is_menu:
+            self.path.append("default")
+            return node.default
+        failures = 0
+        while True:
+            self._steps += 1
+            if self._steps > self.flow.max_steps:
+                log.warning("flow %s: caller passed %d menu steps; sending to a person",
+                            self.flow.name, self.flow.max_steps)
+                self.path.append("limit")
+                return None
+            timed_out = False
+            if digit is None:
+                reply = await self.channel.get_data(
+                    self._sound(node.prompt or ""), node.timeout_ms, max_digits=1)
+                digit, timed_out = reply.digits or None, reply.timed_out
+            action = node.keys.get(digit) if digit else None
+            if action is not None:
+                self.path.append(f"key:{digit}")
+                if action.kind != "repeat":
+                    return action
+                digit = None             # repeat: the menu again, not a failed attempt
+                continue
+            silent = digit is None and timed_out
+            if silent:
+                self.path.append("timeout")
+            else:
+                # An empty reply without "(timeout)" means the caller pressed '#' alone
+                # (GET DATA swallows it): a key press, just not one the menu offers.
+                self.path.append(f"invalid:{digit or '#'}")
+            failures += 1
+            if failures > node.retries:
+                self.path.append("default")
+                return node.default
+            retry_prompt = node.no_input_prompt if silent else node.invalid_prompt
+            digit = await self._play_all((retry_prompt,), node.escape_digits) if retry_prompt else None
+
+    # -- playing prompts --------------------------------------------------------------
+    async def _play_all(self, prompt_ids: tuple[str, ...] | list[str], escape_digits: str) -> str | None:
+        """Play prompts in order; stop at the first digit and return it."""
+        for prompt_id in prompt_ids:
+            digit = await self._play(prompt_id, escape_digits)
+            if digit:
+                return digit
+        return None
+
+    async def _play(self, prompt_id: str, escape_digits: str = "") -> str | None:
+        return await play_prompt(self.channel, self.settings, prompt_id, escape_digits)
+
+    def _sound(self, prompt_id: str) -> str:
+        return prompt_sound(self.settings, prompt_id)
+
+
+async def play_prompt(channel: AGIChannel, settings: Settings, prompt_id: str,
+                      escape_digits: str = "") -> str | None:
+    """STREAM FILE one prompt; the digit that interrupted it, if any.
+
+    A prompt that cannot be played (sound file missing: ``result=-1`` without a
+    hangup) is logged and skipped: a missing file must not cost the caller the call.
+    """
+    try:
+        result = await channel.stream_file(prompt_sound(settings, prompt_id), escape_digits)
+    except AGIError as exc:
+        log.error("prompt '%s' could not be played (%s); run `callcenter prompts build` "
+                  "and check prompts_dir", prompt_id, exc)
+        return None
+    return result.digit
+
+
+def _outcome_action(action: Action) -> str:
+    return action.kind          # queue | voicemail | callback | hangup: the IvrOutcome words
