@@ -1,0 +1,37 @@
+"""Fixtures for the AGI transport tests: a FastAGI server on 127.0.0.1:0 in the test's
+own event loop, with test-only routes (the product routes are tested in their areas)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from callcenter.agi.registry import Registry
+from callcenter.agi.server import FastAGIServer
+from callcenter.config import Settings
+
+
+def agi_settings(**overrides) -> Settings:
+    values = dict(agi_header_timeout_s=2.0, agi_command_timeout_s=5.0, agi_route_budget_s=1.0,
+                  agi_db_threads=4)
+    values.update(overrides)
+    return Settings(**values)
+
+
+@contextlib.asynccontextmanager
+async def running_server(registry: Registry, settings: Settings | None = None) -> AsyncIterator[FastAGIServer]:
+    server = FastAGIServer(settings or agi_settings(), registry, host="127.0.0.1", port=0)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop(grace_s=2.0)
+
+
+async def settle(server: FastAGIServer, timeout: float = 3.0) -> None:
+    """Wait until every session has ended (the half-close handshake included)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while server.active_sessions and loop.time() < deadline:
+        await asyncio.sleep(0.005)
