@@ -10,15 +10,36 @@ Topics in use (payloads are JSON-serialisable dicts):
 
 ``InProcessBus`` is the embedded default (one process). ``RedisBus`` (callcenter.bus.redis)
 carries the same topics across processes for sites that run several web workers.
+
+Every message a bus hands to its local subscribers gets a sequence number (``Event.seq``,
+increasing within one bus object, whose random ``epoch`` names it). The bus keeps the
+last ``history`` messages, so a browser that reconnects with ``Last-Event-ID`` gets what
+it missed from ``replay()`` when it comes back to the same process in time; otherwise
+``replay()`` says it cannot know (None) and the caller recovers from the database.
 """
 
 from __future__ import annotations
 
 import abc
+import collections
+import itertools
 import queue
 import threading
-from collections.abc import Iterator
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
+
+
+@dataclass(frozen=True)
+class Event:
+    seq: int
+    topic: str
+    payload: dict[str, Any]
+
+
+class BusUnavailable(RuntimeError):
+    """The shared bus cannot be reached; the message was not published."""
 
 
 class Subscription:
@@ -27,30 +48,36 @@ class Subscription:
     def __init__(self, bus: EventBus, topics: tuple[str, ...], maxsize: int = 1000) -> None:
         self._bus = bus
         self.topics = topics
-        self._queue: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue(maxsize=maxsize)
+        self._queue: queue.Queue[Event] = queue.Queue(maxsize=maxsize)
         self.dropped = 0
         self.closed = False
 
-    def deliver(self, topic: str, payload: dict[str, Any]) -> None:
+    def deliver(self, topic: str, payload: dict[str, Any], seq: int = 0) -> None:
         try:
-            self._queue.put_nowait((topic, payload))
+            self._queue.put_nowait(Event(seq, topic, payload))
         except queue.Full:
             # A stuck subscriber must not block the publisher (the AMI reader).
             self.dropped += 1
 
-    def get(self, timeout: float | None = None) -> tuple[str, dict[str, Any]] | None:
-        """Next (topic, payload), or None after ``timeout`` seconds without one."""
+    def get_event(self, timeout: float | None = None) -> Event | None:
+        """Next event with its sequence number, or None after ``timeout`` seconds."""
         try:
             return self._queue.get(timeout=timeout)
         except queue.Empty:
             return None
 
+    def get(self, timeout: float | None = None) -> tuple[str, dict[str, Any]] | None:
+        """Next (topic, payload), or None after ``timeout`` seconds without one."""
+        event = self.get_event(timeout)
+        return None if event is None else (event.topic, event.payload)
+
     def drain(self) -> Iterator[tuple[str, dict[str, Any]]]:
         while True:
             try:
-                yield self._queue.get_nowait()
+                event = self._queue.get_nowait()
             except queue.Empty:
                 return
+            yield event.topic, event.payload
 
     def close(self) -> None:
         if not self.closed:
@@ -65,9 +92,12 @@ class Subscription:
 
 
 class EventBus(abc.ABC):
-    def __init__(self) -> None:
+    def __init__(self, history: int = 512) -> None:
         self._lock = threading.Lock()
         self._subscribers: list[Subscription] = []
+        self.epoch = uuid.uuid4().hex[:12]
+        self._seq = itertools.count(1)
+        self._history: collections.deque[Event] = collections.deque(maxlen=history)
 
     @abc.abstractmethod
     def publish(self, topic: str, payload: dict[str, Any]) -> None:
@@ -79,6 +109,10 @@ class EventBus(abc.ABC):
             self._subscribers.append(sub)
         return sub
 
+    def subscriber_count(self) -> int:
+        with self._lock:
+            return len(self._subscribers)
+
     def _unsubscribe(self, sub: Subscription) -> None:
         with self._lock:
             if sub in self._subscribers:
@@ -86,9 +120,28 @@ class EventBus(abc.ABC):
 
     def _fan_out(self, topic: str, payload: dict[str, Any]) -> None:
         with self._lock:
+            # Numbering, recording and choosing targets under one lock: a subscriber
+            # sees messages in sequence order and replay() never skips one.
+            seq = next(self._seq)
+            self._history.append(Event(seq, topic, payload))
             targets = [s for s in self._subscribers if topic in s.topics]
         for sub in targets:
-            sub.deliver(topic, payload)
+            sub.deliver(topic, payload, seq)
+
+    def replay(self, topics: Iterable[str], epoch: str, after_seq: int) -> list[Event] | None:
+        """Messages on ``topics`` after ``after_seq``, or None when they are unknowable.
+
+        None means the id came from another bus object (another worker, a restart) or
+        messages after it have already left the history window.
+        """
+        wanted = set(topics)
+        with self._lock:
+            if epoch != self.epoch:
+                return None
+            history = list(self._history)
+        if history and history[0].seq > after_seq + 1:
+            return None
+        return [e for e in history if e.seq > after_seq and e.topic in wanted]
 
     def close(self) -> None:  # pragma: no cover - trivial
         pass

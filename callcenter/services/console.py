@@ -1,0 +1,255 @@
+"""The agent and supervisor consoles: where an agent sits, what state the phone system
+reports for them, the queue requests the console sends, and the live queue overview.
+
+The web panel never talks to Asterisk itself. A console request becomes an
+``ami.action`` message on the event bus (``action_request``); the process that owns the
+AMI connection executes it and answers with ``agent`` events (``action_result``,
+``member_state``). Those events, and the call events for the agent's interface
+(AgentCalled, AgentConnect, AgentComplete, AgentRingNoAnswer), move ``AgentState``
+through ``apply_event`` so the supervisor sees every agent's state.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from callcenter.config import Settings
+from callcenter.db import utcnow
+from callcenter.models import AgentState, AgentStatus, Call, CallStatus, Queue, Role, User
+from callcenter.timeutil import to_utc_naive, zone
+
+# PJSIP/1001, SIP/agent-7, Local/1001@agents: technology/resource, nothing that could
+# smuggle a second header into the AMI request.
+INTERFACE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]{1,15}/[A-Za-z0-9_.@\-]{1,63}$")
+PAUSE_REASONS = ("小休", "用餐", "培训", "会议", "回访", "其他")
+MAX_REASON = 40
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class ConsoleError(ValueError):
+    """A console request that cannot be carried out; the message is shown to the agent."""
+
+
+def validate_interface(interface: str) -> str:
+    interface = (interface or "").strip()
+    if not INTERFACE_RE.match(interface):
+        raise ConsoleError(f"{interface[:80]!r} is not a phone interface such as PJSIP/1001")
+    return interface
+
+
+def validate_reason(reason: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise ConsoleError("a pause needs a reason")
+    if len(reason) > MAX_REASON or _CONTROL.search(reason):
+        raise ConsoleError(f"a pause reason is at most {MAX_REASON} printable characters")
+    return reason
+
+
+def state_for(session: Session, user: User) -> AgentState:
+    state = session.get(AgentState, user.id)
+    if state is None:
+        state = AgentState(user_id=user.id, interface=user.default_interface, status=AgentStatus.OFFLINE)
+        session.add(state)
+        session.flush()
+    return state
+
+
+def state_dict(state: AgentState | None, default_interface: str | None = None) -> dict[str, Any]:
+    if state is None:
+        return {"interface": default_interface or "", "status": AgentStatus.OFFLINE.value,
+                "pause_reason": "", "queues": [], "current_linkedid": ""}
+    return {
+        "interface": state.interface or default_interface or "",
+        "status": state.status.value,
+        "pause_reason": state.pause_reason or "",
+        "queues": [q for q in state.queues.split(",") if q],
+        "current_linkedid": state.current_linkedid or "",
+    }
+
+
+def sit_at(session: Session, user: User, interface: str) -> AgentState:
+    """The agent says which phone they sit at; refused while another signed-in agent
+    holds that interface (two consoles would pop for one phone)."""
+    interface = validate_interface(interface)
+    holder = session.scalar(
+        select(AgentState).where(AgentState.interface == interface, AgentState.user_id != user.id)
+    )
+    if holder is not None and holder.status is not AgentStatus.OFFLINE:
+        raise ConsoleError(f"{interface} is in use by another agent")
+    if holder is not None:
+        holder.interface = None
+    state = state_for(session, user)
+    if state.interface != interface:
+        state.interface = interface
+        state.current_linkedid = None
+    if state.status is AgentStatus.OFFLINE:
+        # Sitting down does not add anyone to a queue: the agent chooses "ready".
+        state.status = AgentStatus.PAUSED
+        state.pause_reason = "未就绪"
+    return state
+
+
+def leave(session: Session, user_id: int) -> AgentState | None:
+    """Sign-out: the agent is offline and the interface is free for someone else."""
+    state = session.get(AgentState, user_id)
+    if state is not None:
+        state.status = AgentStatus.OFFLINE
+        state.pause_reason = None
+        state.current_linkedid = None
+    return state
+
+
+def new_request_id(user_id: int) -> str:
+    # The user id prefix lets the console stream recognise answers to its own requests.
+    return f"u{user_id}-{uuid.uuid4().hex[:12]}"
+
+
+def action_request(state: AgentState, action: str, *, reason: str = "", queue: str = "") -> dict[str, Any]:
+    """The ``ami.action`` message for a console button (ready, pause, join/leave a queue)."""
+    if not state.interface:
+        raise ConsoleError("choose the phone interface you sit at first")
+    base = {"interface": state.interface, "request_id": new_request_id(state.user_id)}
+    if action == "ready":
+        return {"action": "QueuePause", "paused": False, "reason": "", "queue": queue, **base}
+    if action == "pause":
+        return {"action": "QueuePause", "paused": True, "reason": validate_reason(reason), "queue": queue, **base}
+    if action in ("join", "leave"):
+        if not queue:
+            raise ConsoleError("name the queue to join or leave")
+        return {"action": "QueueAdd" if action == "join" else "QueueRemove", "queue": queue,
+                "paused": False, "reason": "", **base}
+    raise ConsoleError(f"unknown console action {action!r}")
+
+
+def concerns(event: dict[str, Any], *, user_id: int, interface: str | None) -> bool:
+    """Is this ``agent`` event about this agent's phone or an answer to their request?"""
+    if interface and event.get("interface") == interface:
+        return True
+    request_id = str(event.get("request_id") or "")
+    return request_id.startswith(f"u{user_id}-")
+
+
+def apply_event(session: Session, user_id: int, event: dict[str, Any]) -> AgentState | None:
+    """Move the agent's state with an AMI fact about their phone. Idempotent."""
+    state = session.get(AgentState, user_id)
+    if state is None:
+        return None
+    kind = event.get("type")
+    if kind == "agent_called":
+        state.status = AgentStatus.RINGING
+        state.current_linkedid = str(event.get("linkedid") or "") or None
+    elif kind == "agent_connect":
+        state.status = AgentStatus.ON_CALL
+        state.current_linkedid = str(event.get("linkedid") or "") or state.current_linkedid
+    elif kind == "agent_complete":
+        state.status = AgentStatus.WRAP_UP
+    elif kind == "agent_ringnoanswer":
+        if state.status is AgentStatus.RINGING:
+            state.status = AgentStatus.READY
+        state.current_linkedid = None
+    elif kind == "member_state":
+        _apply_member_state(state, event)
+    elif kind == "action_result" and event.get("success"):
+        _apply_action_result(state, event)
+    return state
+
+
+def _apply_member_state(state: AgentState, event: dict[str, Any]) -> None:
+    queue = str(event.get("queue") or "")
+    if queue:
+        queues = [q for q in state.queues.split(",") if q]
+        removed = event.get("removed") or event.get("event") == "QueueMemberRemoved"
+        if removed and queue in queues:
+            queues.remove(queue)
+        elif not removed and queue not in queues:
+            queues.append(queue)
+        state.queues = ",".join(queues)
+    if "paused" in event and state.status not in (AgentStatus.RINGING, AgentStatus.ON_CALL):
+        if _truthy(event["paused"]):
+            state.status = AgentStatus.PAUSED
+            state.pause_reason = str(event.get("reason") or event.get("pause_reason") or "")[:80] or None
+        else:
+            state.status = AgentStatus.READY
+            state.pause_reason = None
+
+
+def _apply_action_result(state: AgentState, event: dict[str, Any]) -> None:
+    action = event.get("action")
+    if action == "QueuePause" and "paused" in event and state.status not in (
+            AgentStatus.RINGING, AgentStatus.ON_CALL):
+        paused = _truthy(event["paused"])
+        state.status = AgentStatus.PAUSED if paused else AgentStatus.READY
+        state.pause_reason = (str(event.get("reason") or "")[:80] or None) if paused else None
+    elif action in ("QueueAdd", "QueueRemove") and event.get("queue"):
+        _apply_member_state(state, {"queue": event["queue"], "removed": action == "QueueRemove"})
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
+# --- supervisor and QA read models -----------------------------------------------------
+def local_day_bounds(settings: Settings, now: dt.datetime | None = None) -> tuple[dt.datetime, dt.datetime]:
+    """Today in the site's time zone, as naive UTC [start, end)."""
+    now = now or utcnow()
+    local_today = now.replace(tzinfo=dt.UTC).astimezone(zone(settings.timezone)).date()
+    start = to_utc_naive(dt.datetime.combine(local_today, dt.time()), settings.timezone)
+    end = to_utc_naive(dt.datetime.combine(local_today + dt.timedelta(days=1), dt.time()), settings.timezone)
+    return start, end
+
+
+def queue_overview(session: Session, settings: Settings, now: dt.datetime | None = None) -> dict[str, Any]:
+    """Per queue: calls waiting and ringing now, answered and abandoned today; agents."""
+    start, end = local_day_bounds(settings, now)
+    counts: dict[str, dict[str, int]] = {}
+    for name in session.scalars(select(Queue.name).order_by(Queue.name)):
+        counts[name] = {"waiting": 0, "ringing": 0, "answered": 0, "abandoned": 0, "total": 0}
+    rows = session.execute(
+        select(Call.queue, Call.status, func.count()).where(Call.started_at >= start, Call.started_at < end)
+        .group_by(Call.queue, Call.status)
+    ).all()
+    for queue, status, n in rows:
+        if not queue:
+            continue
+        bucket = counts.setdefault(queue, {"waiting": 0, "ringing": 0, "answered": 0, "abandoned": 0, "total": 0})
+        bucket["total"] += n
+        if status is CallStatus.QUEUED:
+            bucket["waiting"] += n
+        elif status is CallStatus.RINGING:
+            bucket["ringing"] += n
+        elif status in (CallStatus.ANSWERED, CallStatus.COMPLETED):
+            bucket["answered"] += n
+        elif status is CallStatus.ABANDONED:
+            bucket["abandoned"] += n
+    agents = session.execute(
+        select(User, AgentState).join(AgentState, AgentState.user_id == User.id, isouter=True)
+        .where(User.active.is_(True), User.role.in_((Role.AGENT, Role.SUPERVISOR)))
+        .order_by(User.username)
+    ).all()
+    return {
+        "queues": [{"name": name, **c} for name, c in sorted(counts.items())],
+        "agents": [
+            {"user_id": user.id, "username": user.username, "display_name": user.display_name,
+             **state_dict(state, None)}
+            for user, state in agents
+        ],
+    }
+
+
+def recorded_calls(session: Session, settings: Settings, now: dt.datetime | None = None,
+                   limit: int = 500) -> list[Call]:
+    """Today's calls that have a recording (the QA inspector's list)."""
+    start, end = local_day_bounds(settings, now)
+    return list(session.scalars(
+        select(Call).where(Call.started_at >= start, Call.started_at < end, Call.recording_file != "")
+        .order_by(Call.started_at.desc()).limit(limit)
+    ))

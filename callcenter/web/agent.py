@@ -1,0 +1,225 @@
+"""The agent console: choose the phone, go ready / pause / back from wrap-up, and the
+event stream that pushes the screen-pop.
+
+The stream subscribes to the bus and keeps only what concerns this agent's interface
+(or answers to this agent's own requests). An ``agent_called`` becomes a ``pop`` event
+built from the database by ``services.screenpop``; a second AgentCalled for the same
+linkedid (a re-ring, a transfer back) sends ``ring`` instead of a second pop.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, render_template, request
+from flask_login import current_user
+from sqlalchemy import select
+
+from callcenter.bus import BusUnavailable, Event
+from callcenter.models import AgentState, Queue, User
+from callcenter.services import console, screenpop
+from callcenter.web import sse
+from callcenter.web.auth import STREAM_ENDPOINTS, session_deadline
+from callcenter.web.context import Panel, panel, unit_of_work
+from callcenter.web.roles import CALL_HANDLERS, roles_required
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("agent", __name__)
+STREAM_ENDPOINTS.add("agent.events")
+
+# Pops remembered per stream so a re-ring of the same call does not pop twice.
+POPPED_MEMORY = 64
+
+
+def _input() -> dict[str, Any]:
+    data = request.get_json(silent=True)
+    return data if isinstance(data, dict) else request.form.to_dict()
+
+
+@bp.route("/agent/", endpoint="console")
+@roles_required(*CALL_HANDLERS)
+def console_page():
+    with unit_of_work() as s:
+        state = s.get(AgentState, current_user.id)
+        queues = list(s.scalars(select(Queue.name).order_by(Queue.name)))
+        state_json = console.state_dict(state, current_user.default_interface)
+    return render_template("agent/console.html", state=state_json, queues=queues,
+                           pause_reasons=console.PAUSE_REASONS)
+
+
+@bp.route("/api/agent/state", methods=["GET"])
+@roles_required(*CALL_HANDLERS)
+def state():
+    with unit_of_work() as s:
+        return jsonify(console.state_dict(s.get(AgentState, current_user.id), current_user.default_interface))
+
+
+@bp.route("/api/agent/interface", methods=["POST"])
+@roles_required(*CALL_HANDLERS)
+def set_interface():
+    interface = str(_input().get("interface", ""))
+    try:
+        with unit_of_work() as s:
+            user = s.get(User, current_user.id)
+            state_json = console.state_dict(console.sit_at(s, user, interface))
+    except console.ConsoleError as exc:
+        return jsonify(error=str(exc)), 409 if "in use" in str(exc) else 400
+    return jsonify(state_json)
+
+
+@bp.route("/api/agent/action", methods=["POST"])
+@roles_required(*CALL_HANDLERS)
+def action():
+    """Ready / pause (with a reason) / join or leave a queue: published for the AMI
+    owner; the outcome comes back on the event stream (action_result, member_state)."""
+    data = _input()
+    try:
+        with unit_of_work() as s:
+            user = s.get(User, current_user.id)
+            message = console.action_request(console.state_for(s, user), str(data.get("action", "")),
+                                             reason=str(data.get("reason", "")), queue=str(data.get("queue", "")))
+    except console.ConsoleError as exc:
+        return jsonify(error=str(exc)), 400
+    try:
+        panel().bus.publish("ami.action", message)
+    except BusUnavailable as exc:
+        log.error("console action not sent: %s", exc)
+        return jsonify(error="事件总线不可用 (event bus unavailable)"), 503
+    return jsonify(request_id=message["request_id"], action=message["action"]), 202
+
+
+@bp.route("/api/agent/events")
+@roles_required(*CALL_HANDLERS)
+def events():
+    p = panel()
+    token = p.streams.acquire(current_user.id, "agent")
+    if token is None:
+        return jsonify(error="too many open consoles on this server; retrying"), 503, {"Retry-After": "5"}
+    subscription = p.bus.subscribe("agent", "notify")
+    with unit_of_work() as s:
+        state = s.get(AgentState, current_user.id)
+        interface = state.interface if state is not None else None
+        state_json = console.state_dict(state, current_user.default_interface)
+    stream = AgentStream(p, user_id=current_user.id, role=current_user.role, interface=interface,
+                         deadline=session_deadline())
+    body = sse.run_stream(
+        subscription=subscription, registry=p.streams, token=token,
+        opening=stream.opening(state_json, request.headers.get("Last-Event-ID")),
+        handle=stream.handle, still_valid=stream.still_valid,
+        client_gone=request.environ.get("waitress.client_disconnected", lambda: False),
+        heartbeat_s=float(current_app.config["SSE_HEARTBEAT_S"]),
+    )
+    response = Response(body, mimetype="text/event-stream")
+    response.headers["Cache-Control"] = "no-cache, no-store"
+    response.headers["X-Accel-Buffering"] = "no"
+    # A response that is never iterated (client gone before the first byte) still frees its slot.
+    response.call_on_close(subscription.close)
+    response.call_on_close(lambda: p.streams.release(token))
+    return response
+
+
+class AgentStream:
+    """What one agent's console receives."""
+
+    def __init__(self, p: Panel, *, user_id: int, role: str, interface: str | None, deadline: float) -> None:
+        self.p = p
+        self.user_id = user_id
+        self.role = role
+        self.interface = interface
+        self.deadline = deadline
+        self.last_seq = 0
+        self.popped: collections.OrderedDict[str, None] = collections.OrderedDict()
+
+    def opening(self, state_json: dict[str, Any], last_event_id: str | None) -> Iterator[str]:
+        yield sse.format_event(state_json, event="state")
+        previous = sse.parse_event_id(last_event_id)
+        missed = None
+        if previous is not None:
+            missed = self.p.bus.replay(("agent", "notify"), previous[0], previous[1])
+        if missed:
+            for event in missed:
+                yield from self.handle(event)
+        if missed is None or not any(e.payload.get("type") == "agent_called" for e in missed):
+            # A fresh console, or one whose gap we cannot replay: ask the database
+            # whether a call is ringing or connected at this phone right now.
+            yield from self._recover_current_call()
+
+    def _recover_current_call(self) -> Iterator[str]:
+        if not self.interface:
+            return
+        with self.p.unit_of_work() as s:
+            current = screenpop.active_call_for_interface(s, self.interface)
+        if current is not None:
+            yield from self._pop(current, event_id=None)
+
+    def still_valid(self) -> bool:
+        if time.time() > self.deadline:
+            return False
+        with self.p.unit_of_work() as s:
+            return bool(s.scalar(select(User.active).where(User.id == self.user_id)))
+
+    def handle(self, event: Event) -> Iterator[str]:
+        if event.seq and event.seq <= self.last_seq:
+            return  # already sent from the replay
+        self.last_seq = max(self.last_seq, event.seq)
+        eid = sse.event_id(self.p.bus.epoch, event.seq) if event.seq else None
+        payload = event.payload
+        if event.topic == "notify":
+            if payload.get("user_id") == self.user_id:
+                yield sse.format_event({"message": str(payload.get("message", ""))}, event="notify", id=eid)
+            return
+        if not console.concerns(payload, user_id=self.user_id, interface=self.interface):
+            return
+        kind = payload.get("type")
+        if kind == "agent_called":
+            yield from self._pop(payload, event_id=eid)
+        elif kind == "action_result":
+            yield sse.format_event({k: payload.get(k) for k in
+                                    ("request_id", "action", "success", "message", "paused", "queue")},
+                                   event="action", id=eid)
+        elif kind in ("agent_connect", "agent_complete", "agent_ringnoanswer"):
+            yield sse.format_event({"type": kind, "linkedid": str(payload.get("linkedid", ""))},
+                                   event="call", id=eid)
+        yield from self._update_state(payload, eid)
+
+    def _pop(self, payload: dict[str, Any], event_id: str | None) -> Iterator[str]:
+        linkedid = str(payload.get("linkedid") or "")
+        if not linkedid:
+            return
+        if linkedid in self.popped:
+            self.popped.move_to_end(linkedid)
+            yield sse.format_event({"linkedid": linkedid}, event="ring", id=event_id)
+            return
+        self.popped[linkedid] = None
+        while len(self.popped) > POPPED_MEMORY:
+            self.popped.popitem(last=False)
+        try:
+            with self.p.unit_of_work() as s:
+                pop = screenpop.build_pop(
+                    s, self.p.settings, linkedid=linkedid, role=self.role, user_id=self.user_id,
+                    caller_number=str(payload.get("caller_number") or ""),
+                    caller_name=str(payload.get("caller_name") or ""),
+                    interface=str(payload.get("interface") or ""), queue=str(payload.get("queue") or ""))
+        except Exception:  # noqa: BLE001 - the phone rings anyway: show at least the caller ID
+            log.exception("screen-pop for %s failed; sending the caller ID only", linkedid)
+            pop = {"linkedid": linkedid, "degraded": True,
+                   "caller": {"number": "", "name": str(payload.get("caller_name") or "")},
+                   "customer": None, "new_customer": None, "open_tickets": [], "last_calls": [],
+                   "last_tickets": [], "other_customers": [], "line": {}, "ivr": {}}
+        yield sse.format_event(pop, event="pop", id=event_id)
+
+    def _update_state(self, payload: dict[str, Any], event_id: str | None) -> Iterator[str]:
+        try:
+            with self.p.unit_of_work() as s:
+                state = console.apply_event(s, self.user_id, payload)
+                state_json = console.state_dict(state) if state is not None else None
+        except Exception:  # noqa: BLE001 - the page still gets the event itself
+            log.exception("could not record agent state for user %s", self.user_id)
+            return
+        if state_json is not None:
+            yield sse.format_event(state_json, event="state")

@@ -1,0 +1,115 @@
+"""Secret key, cookie flags, session lifetime and security headers.
+
+- The secret key comes from ``settings.secret_key``; when that is empty it is generated
+  once and kept in ``<instance>/secret_key`` (mode 0600), so sessions survive restarts
+  and every worker on the machine signs with the same key. It never lives in the repo.
+- Cookies: HttpOnly, SameSite=Lax, Secure when the site configures
+  ``SESSION_COOKIE_SECURE`` (``instance/config.py`` or
+  ``CALLCENTER_FLASK_SESSION_COOKIE_SECURE=true``) because it serves over HTTPS.
+- Sessions end after ``settings.session_minutes`` without activity (checked on the
+  server, not only by the cookie's expiry) and are refreshed by every request.
+- Headers: a Content-Security-Policy that allows scripts and styles from this origin
+  only (no inline script anywhere in the panel), no framing, no MIME sniffing, no
+  referrer leaving the site, and no caching of pages that show customer data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import secrets
+import stat
+import time
+from pathlib import Path
+
+from flask import Flask, Response, request
+
+from callcenter.config import Settings
+
+log = logging.getLogger(__name__)
+
+SECRET_FILE = "secret_key"
+
+CSP = "; ".join([
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self' data:",
+    "font-src 'self'",
+    "connect-src 'self'",
+    "object-src 'none'",
+    "base-uri 'self'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+])
+
+HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+}
+
+
+def load_or_create_secret(instance_path: str | Path) -> str:
+    """The instance's secret key, created on first use with 0600 permissions."""
+    path = Path(instance_path) / SECRET_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return _read_secret(path)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secrets.token_hex(32))
+    log.info("generated a new secret key in %s", path)
+    return _read_secret(path)
+
+
+def _read_secret(path: Path) -> str:
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        # Someone loosened it: readable by others means sessions can be forged.
+        os.chmod(path, 0o600)
+        log.warning("%s was readable by others (mode %o); reset to 0600", path, mode)
+    for _ in range(50):
+        key = path.read_text().strip()
+        if key:
+            return key
+        # Another worker created the file a moment ago and is still writing it.
+        time.sleep(0.02)
+    raise RuntimeError(f"{path} is empty; delete it to generate a new secret key")
+
+
+def configure(app: Flask, settings: Settings) -> None:
+    app.config["SECRET_KEY"] = settings.secret_key or app.config.get("SECRET_KEY") \
+        or load_or_create_secret(app.instance_path)
+    app.config.setdefault("SESSION_COOKIE_SECURE", False)
+    app.config.update(
+        SESSION_COOKIE_NAME="callcenter_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        PERMANENT_SESSION_LIFETIME=dt.timedelta(minutes=settings.session_minutes),
+        SESSION_REFRESH_EACH_REQUEST=True,
+        # The CSRF token lives as long as the session: a console left open for a shift
+        # must still be able to post.
+        WTF_CSRF_TIME_LIMIT=settings.session_minutes * 60,
+        WTF_CSRF_SSL_STRICT=True,
+        MAX_CONTENT_LENGTH=1024 * 1024,
+        JSON_AS_ASCII=False,
+    )
+    app.config.setdefault("SSE_HEARTBEAT_S", 15.0)
+    app.config["REMEMBER_COOKIE_HTTPONLY"] = True
+    app.config["REMEMBER_COOKIE_SAMESITE"] = "Lax"
+    app.config["REMEMBER_COOKIE_SECURE"] = app.config["SESSION_COOKIE_SECURE"]
+    app.after_request(add_security_headers)
+
+
+def add_security_headers(response: Response) -> Response:
+    for name, value in HEADERS.items():
+        response.headers.setdefault(name, value)
+    if not request.path.startswith("/static/"):
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response

@@ -1,0 +1,234 @@
+// The agent console: phone interface, ready/pause, the event stream and the screen-pop.
+"use strict";
+
+(function () {
+  const root = document.getElementById("console");
+  if (!root) return;
+  const urls = root.dataset;
+  const $ = (id) => document.getElementById(id);
+  const STATUS_LABELS = {
+    offline: "离线", ready: "就绪", paused: "暂停", ringing: "振铃", on_call: "通话中", wrap_up: "整理中",
+  };
+  const MAX_POPS = 5;
+  const ACTION_TIMEOUT_MS = 8000;
+  let source = null;
+  let reconnectTimer = null;
+  const pending = new Map();
+
+  function say(text, isError) {
+    const node = $("console-message");
+    node.textContent = text || "";
+    node.classList.toggle("error", !!isError);
+  }
+
+  function renderState(state) {
+    const status = $("agent-status");
+    status.dataset.status = state.status;
+    status.textContent = STATUS_LABELS[state.status] || state.status;
+    $("pause-reason").textContent = state.status === "paused" ? (state.pause_reason || "") : "";
+    if (state.interface && document.activeElement !== $("interface")) $("interface").value = state.interface;
+    document.querySelectorAll(".queue-toggle").forEach((box) => {
+      box.checked = (state.queues || []).indexOf(box.value) >= 0;
+    });
+  }
+
+  // --- event stream -------------------------------------------------------------
+  function connect() {
+    if (source) source.close();
+    clearTimeout(reconnectTimer);
+    source = new EventSource(urls.eventsUrl);
+    source.addEventListener("open", () => { $("connection").textContent = "已连接"; root.dataset.connected = "1"; });
+    source.addEventListener("error", () => {
+      $("connection").textContent = "重新连接…";
+      root.dataset.connected = "0";
+      // EventSource retries by itself after a dropped connection, but gives up on an
+      // HTTP error (401 after the session ended, 503 when the server is full).
+      if (source.readyState === EventSource.CLOSED) recoverLater();
+    });
+    source.addEventListener("state", (e) => renderState(JSON.parse(e.data)));
+    source.addEventListener("pop", (e) => renderPop(JSON.parse(e.data)));
+    source.addEventListener("ring", (e) => ringAgain(JSON.parse(e.data).linkedid));
+    source.addEventListener("call", (e) => callEvent(JSON.parse(e.data)));
+    source.addEventListener("action", (e) => actionResult(JSON.parse(e.data)));
+    source.addEventListener("notify", (e) => say(JSON.parse(e.data).message));
+    source.addEventListener("expired", () => { source.close(); window.location.assign(urls.loginUrl); });
+  }
+
+  async function recoverLater() {
+    const probe = await cc.getJSON(urls.stateUrl);
+    if (probe.status === 401) { window.location.assign(urls.loginUrl); return; }
+    reconnectTimer = setTimeout(connect, 5000);
+  }
+
+  // --- screen-pop ---------------------------------------------------------------
+  function popFor(linkedid) {
+    for (const node of $("pops").children) if (node.dataset.linkedid === linkedid) return node;
+    return null;
+  }
+
+  function fill(node, pop) {
+    node.querySelectorAll("[data-field]").forEach((field) => {
+      const value = cc.pick(pop, field.dataset.field);
+      field.textContent = value === undefined || value === null ? "" : String(value);
+    });
+  }
+
+  function listInto(list, items, format) {
+    cc.clear(list);
+    if (!items || !items.length) { list.appendChild(cc.el("li", { text: "无", cls: "muted" })); return; }
+    for (const item of items) list.appendChild(cc.el("li", { text: format(item) }));
+  }
+
+  function renderPop(pop) {
+    let node = popFor(pop.linkedid);
+    if (node) { ringAgain(pop.linkedid); return; }
+    node = document.getElementById("pop-template").content.firstElementChild.cloneNode(true);
+    node.dataset.linkedid = pop.linkedid;
+    node.dataset.rings = "1";
+    fill(node, pop);
+    const customer = pop.customer;
+    node.classList.toggle("vip", !!(customer && customer.vip));
+    node.classList.toggle("unknown", !customer);
+    const link = node.querySelector(".customer-link");
+    if (customer) {
+      link.setAttribute("href", urls.recordUrl.replace(/\/0$/, "/" + Number(customer.id)));
+    } else {
+      link.textContent = "新客户";
+    }
+    node.querySelector(".ivr-path").textContent = (pop.ivr && pop.ivr.path || []).join(" → ");
+    listInto(node.querySelector(".open-tickets"), pop.open_tickets,
+      (t) => `${t.number} ${t.type_label} ${t.subject} — ${t.status_label}${t.due_at ? "（期限 " + t.due_at + "）" : ""}`);
+    listInto(node.querySelector(".last-calls"), pop.last_calls,
+      (c) => `${c.started_at} ${c.category_label || ""} ${c.status_label} ${c.answered_by || ""}`);
+    listInto(node.querySelector(".last-tickets"), pop.last_tickets,
+      (t) => `${t.created_at} ${t.number} ${t.type_label} ${t.subject} — ${t.status_label} ${t.resolution || ""}`);
+    addActions(node, pop);
+    if (pop.new_customer) addNewCustomerForm(node, pop);
+    $("pops").prepend(node);
+    while ($("pops").children.length > MAX_POPS) $("pops").lastElementChild.remove();
+    $("no-call").hidden = true;
+  }
+
+  function ticketLink(pop, customerId) {
+    if (!urls.ticketUrl) return null;
+    const params = new URLSearchParams({ linkedid: pop.linkedid, phone: (pop.caller && pop.caller.number) || "",
+      category: (pop.ivr && pop.ivr.category) || "" });
+    if (customerId) params.set("customer_id", String(customerId));
+    return cc.el("a", { text: "新建工单", cls: "button new-ticket", attrs: { href: urls.ticketUrl + "?" + params.toString() } });
+  }
+
+  function addActions(node, pop) {
+    const actions = node.querySelector(".actions");
+    cc.clear(actions);
+    const link = ticketLink(pop, pop.customer && pop.customer.id);
+    if (link) actions.appendChild(link);
+  }
+
+  function addNewCustomerForm(node, pop) {
+    const box = node.querySelector(".new-customer");
+    const input = (name, label, value) => cc.el("label", { text: label }, [
+      cc.el("input", { attrs: { name: name, value: value || "", maxlength: name === "address" ? 255 : 100 } })]);
+    const tier = cc.el("select", { attrs: { name: "tier" } }, [
+      cc.el("option", { text: "普通", attrs: { value: "ordinary" } }),
+      cc.el("option", { text: "会员", attrs: { value: "member" } }),
+      cc.el("option", { text: "VIP", attrs: { value: "vip" } })]);
+    const form = cc.el("form", { cls: "new-customer-form stacked" }, [
+      cc.el("h3", { text: "新客户" }),
+      input("name", "姓名", pop.caller && pop.caller.name),
+      input("number", "电话", pop.new_customer.number),
+      input("area", "小区/区域"), input("building", "栋"), input("unit", "单元"), input("room", "房号"),
+      input("address", "地址"),
+      cc.el("label", { text: "等级" }, [tier]),
+      cc.el("button", { text: "保存客户", attrs: { type: "submit" } }),
+      cc.el("p", { cls: "form-message" }),
+    ]);
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const body = Object.fromEntries(new FormData(form).entries());
+      body.linkedid = pop.linkedid;
+      const result = await cc.postJSON(urls.customerUrl, body);
+      if (!result.ok) { form.querySelector(".form-message").textContent = result.data.error || "保存失败"; return; }
+      cc.clear(box);
+      box.appendChild(cc.el("p", { text: "已创建客户：" + result.data.name, cls: "created" }));
+      const link = node.querySelector(".customer-link");
+      link.textContent = result.data.name;
+      link.setAttribute("href", urls.recordUrl.replace(/\/0$/, "/" + Number(result.data.id)));
+      node.classList.remove("unknown");
+      pop.customer = { id: result.data.id };
+      addActions(node, pop);
+    });
+    box.appendChild(form);
+  }
+
+  function ringAgain(linkedid) {
+    const node = popFor(linkedid);
+    if (!node) return;
+    node.dataset.rings = String(Number(node.dataset.rings || "1") + 1);
+    node.querySelector(".ring-count").textContent = "再次振铃 ×" + node.dataset.rings;
+    $("pops").prepend(node);
+  }
+
+  function callEvent(data) {
+    const node = popFor(data.linkedid);
+    if (node) node.dataset.call = data.type;
+  }
+
+  // --- console actions ------------------------------------------------------------
+  function actionResult(data) {
+    const timer = pending.get(data.request_id);
+    if (timer) { clearTimeout(timer); pending.delete(data.request_id); }
+    if (data.success === false) say("操作失败：" + (data.message || data.action), true);
+    else say("");
+  }
+
+  async function sendAction(body) {
+    const result = await cc.postJSON(urls.actionUrl, body);
+    if (!result.ok) { say(result.data.error || "操作失败", true); return; }
+    say("处理中…");
+    const id = result.data.request_id;
+    pending.set(id, setTimeout(() => {
+      pending.delete(id);
+      say("电话系统未响应 (no answer from the phone system)", true);
+    }, ACTION_TIMEOUT_MS));
+  }
+
+  $("interface-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const result = await cc.postJSON(urls.interfaceUrl, { interface: $("interface").value });
+    if (!result.ok) { say(result.data.error || "设置失败", true); return; }
+    renderState(result.data);
+    say("已就座：" + result.data.interface);
+    connect();
+  });
+  $("btn-ready").addEventListener("click", () => sendAction({ action: "ready" }));
+  $("btn-wrapup").addEventListener("click", () => sendAction({ action: "ready" }));
+  $("btn-pause").addEventListener("click", () => sendAction({ action: "pause", reason: $("pause-reason-select").value }));
+  document.querySelectorAll(".queue-toggle").forEach((box) => box.addEventListener("change", () =>
+    sendAction({ action: box.checked ? "join" : "leave", queue: box.value })));
+
+  // --- manual search ----------------------------------------------------------------
+  $("search-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const q = $("search-q").value.trim();
+    const out = $("search-results");
+    cc.clear(out);
+    if (!q) return;
+    const result = await cc.getJSON(urls.searchUrl + "?" + new URLSearchParams({ q: q }).toString());
+    if (!result.ok) { out.appendChild(cc.el("p", { text: result.data.error || "查询失败", cls: "error" })); return; }
+    const list = cc.el("ul", { cls: "results" });
+    for (const c of result.data.customers) {
+      const phones = c.phones.map((p) => p.number).join(" ");
+      list.appendChild(cc.el("li", { cls: c.vip ? "vip" : "" }, [
+        cc.el("a", { text: c.name, attrs: { href: urls.recordUrl.replace(/\/0$/, "/" + Number(c.id)) } }),
+        cc.el("span", { text: ` ${c.tier_label} ${c.unit_address} ${phones}` })]));
+    }
+    for (const t of result.data.tickets) {
+      list.appendChild(cc.el("li", { text: `${t.number} ${t.type_label} ${t.subject} — ${t.status_label} ${t.customer_name}` }));
+    }
+    if (!list.children.length) list.appendChild(cc.el("li", { text: "没有结果", cls: "muted" }));
+    out.appendChild(list);
+  });
+
+  if ($("interface").value) connect();
+  else say("请先填写话机并就座 (enter your phone interface)");
+})();

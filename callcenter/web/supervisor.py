@@ -1,0 +1,77 @@
+"""The supervisor's live queue view: per-queue counts from the calls table, agents and
+their states, refreshed by the live ``agent`` events of the bus."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+from flask import Blueprint, Response, current_app, jsonify, render_template, request
+from flask_login import current_user
+from sqlalchemy import select
+
+from callcenter.bus import Event
+from callcenter.models import User
+from callcenter.services import console
+from callcenter.services.masking import phone_for
+from callcenter.web import sse
+from callcenter.web.auth import STREAM_ENDPOINTS, session_deadline
+from callcenter.web.context import panel, unit_of_work
+from callcenter.web.roles import SUPERVISOR, roles_required
+
+bp = Blueprint("supervisor", __name__)
+STREAM_ENDPOINTS.add("supervisor.events")
+
+# What a supervisor's stream forwards of an agent event.
+FORWARDED = ("type", "interface", "queue", "linkedid", "member_name", "paused", "reason", "status", "success")
+
+
+@bp.route("/supervisor/")
+@roles_required(SUPERVISOR)
+def index():
+    with unit_of_work() as s:
+        overview = console.queue_overview(s, panel().settings)
+    return render_template("supervisor/index.html", overview=overview)
+
+
+@bp.route("/api/supervisor/overview")
+@roles_required(SUPERVISOR)
+def overview():
+    with unit_of_work() as s:
+        return jsonify(console.queue_overview(s, panel().settings))
+
+
+@bp.route("/api/supervisor/events")
+@roles_required(SUPERVISOR)
+def events():
+    p = panel()
+    token = p.streams.acquire(current_user.id, "supervisor")
+    if token is None:
+        return jsonify(error="too many open streams on this server; retrying"), 503, {"Retry-After": "5"}
+    subscription = p.bus.subscribe("agent")
+    user_id, role, deadline = current_user.id, current_user.role, session_deadline()
+
+    def handle(event: Event) -> Iterator[str]:
+        data = {k: event.payload[k] for k in FORWARDED if k in event.payload}
+        if "caller_number" in event.payload:
+            data["caller_number"] = phone_for(p.settings, role, str(event.payload["caller_number"]))
+        yield sse.format_event(data, event="agent", id=sse.event_id(p.bus.epoch, event.seq))
+
+    def still_valid() -> bool:
+        if time.time() > deadline:
+            return False
+        with p.unit_of_work() as s:
+            return bool(s.scalar(select(User.active).where(User.id == user_id)))
+
+    body = sse.run_stream(
+        subscription=subscription, registry=p.streams, token=token, opening=iter(()),
+        handle=handle, still_valid=still_valid,
+        client_gone=request.environ.get("waitress.client_disconnected", lambda: False),
+        heartbeat_s=float(current_app.config["SSE_HEARTBEAT_S"]),
+    )
+    response = Response(body, mimetype="text/event-stream")
+    response.headers["Cache-Control"] = "no-cache, no-store"
+    response.headers["X-Accel-Buffering"] = "no"
+    response.call_on_close(subscription.close)
+    response.call_on_close(lambda: p.streams.release(token))
+    return response
