@@ -1,0 +1,327 @@
+"""The server's failure policy, timeouts, hostile peers and lifecycle, over real sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from callcenter.agi.channel import AGIHangup
+from callcenter.agi.registry import Registry
+from callcenter.agi.server import start_in_thread
+
+from . import peers
+from .conftest import agi_settings, running_server, settle
+
+FALLBACK = {"CC_ROUTE": "queue", "CC_QUEUE": "general_q", "CC_ROUTE_REASON": "fallback"}
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_handler_error_sets_fallback_and_logs_uniqueid(caplog):
+    registry = Registry()
+
+    @registry.route("route_call", fallback=FALLBACK)
+    async def broken(channel, ctx):
+        await channel.get_variable("CALLERID(num)")
+        raise RuntimeError("database exploded")
+
+    async def scenario():
+        async with running_server(registry) as server:
+            result = await peers.call(server.port, peers.header(uniqueid="1795344402.7"))
+            await settle(server)
+            return result, dict(server.stats)
+
+    with caplog.at_level(logging.INFO, logger="callcenter.agi"):
+        result, stats = run(scenario())
+    assert result.variables() == FALLBACK and result.closed_by_server
+    assert stats == {"sessions": 1, "fallback": 1}
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and "[1795344402.7]" in errors[0].getMessage()
+    assert "database exploded" in caplog.text
+
+
+def test_run_db_over_budget_gets_the_settings_fallback():
+    registry = Registry()
+
+    @registry.route("route_call", fallback=lambda settings: {"CC_QUEUE": settings.default_queue})
+    async def slow(channel, ctx):
+        await ctx.run_db(time.sleep, 0.5)
+        await channel.set_variable("CC_QUEUE", "never")
+
+    async def scenario():
+        settings = agi_settings(agi_route_budget_s=0.05, default_queue="duty_q")
+        async with running_server(registry, settings) as server:
+            result = await peers.call(server.port)
+            return result, dict(server.stats)
+
+    result, stats = run(scenario())
+    assert result.variables() == {"CC_QUEUE": "duty_q"}
+    assert stats["fallback"] == 1
+
+
+def test_whole_route_budget_cancels_a_command_in_flight_and_its_late_reply_is_discarded():
+    registry = Registry()
+    fallback_saw = []
+
+    async def fallback(channel, ctx):
+        reply = await channel.command("SET VARIABLE", "CC_ROUTE", "queue")
+        fallback_saw.append(reply.raw)
+
+    @registry.route("route_call", fallback=fallback, budget_s=0.1)
+    async def stuck(channel, ctx):
+        await channel.get_variable("SLOW")
+
+    async def scenario():
+        async with running_server(registry) as server:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            writer.write(peers.header())
+            first = await reader.readline()
+            await asyncio.sleep(0.3)                          # past the route's budget
+            writer.write(b"200 result=1 (late)\n")
+            second = await reader.readline()
+            writer.write(b"200 result=1\n")
+            eof = await reader.read()
+            writer.close()
+            await settle(server)
+            return first, second, eof, dict(server.stats)
+
+    first, second, eof, stats = run(scenario())
+    assert first == b"GET VARIABLE SLOW\n" and second == b"SET VARIABLE CC_ROUTE queue\n" and eof == b""
+    assert fallback_saw == ["200 result=1"]
+    assert stats["fallback"] == 1
+
+
+def test_hangup_while_handler_is_in_the_database_is_seen_as_agihangup(caplog):
+    registry = Registry()
+    seen = []
+
+    @registry.route("route_call", fallback=FALLBACK)
+    async def route(channel, ctx):
+        await channel.get_variable("CALLERID(num)")
+        await ctx.run_db(time.sleep, 0.2)
+        try:
+            await channel.set_variable("CC_ROUTE", "vip")
+        except AGIHangup:
+            seen.append("hangup")      # a real handler records the call as hung up here
+            raise
+
+    async def scenario():
+        async with running_server(registry) as server:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            writer.write(peers.header())
+            await reader.readline()
+            writer.write(b"200 result=1 (13800138000)\n")
+            await asyncio.sleep(0.05)
+            writer.write(b"HANGUP\n")                          # unsolicited, while idle
+            rest = await reader.read()
+            writer.close()
+            await settle(server)
+            return rest, dict(server.stats)
+
+    with caplog.at_level(logging.INFO, logger="callcenter.agi"):
+        rest, stats = run(scenario())
+    assert rest == b"" and seen == ["hangup"]      # nothing sent after the hangup, no fallback
+    assert stats == {"sessions": 1, "hangup": 1}
+    assert any(r.levelno == logging.INFO and "hung up" in r.getMessage() for r in caplog.records)
+    assert not any(r.levelno >= logging.WARNING for r in caplog.records)
+
+
+def test_unknown_route_is_logged_and_the_session_ends(caplog):
+    registry = Registry()
+
+    @registry.route("route_call")
+    async def route(channel, ctx):
+        pass
+
+    async def scenario():
+        async with running_server(registry) as server:
+            result = await peers.call(server.port, peers.header("nope?x=1"))
+            await settle(server)
+            return result, dict(server.stats)
+
+    result, stats = run(scenario())
+    assert result.commands == [] and result.closed_by_server
+    assert stats == {"sessions": 1, "no_route": 1}
+    assert "no AGI route named 'nope' (known: route_call)" in caplog.text
+
+
+def test_plain_def_handlers_are_refused_at_registration():
+    with pytest.raises(TypeError):
+        Registry().route("x")(lambda channel, ctx: None)
+
+
+def test_stalled_peers_time_out_and_later_calls_are_served():
+    registry = Registry()
+
+    @registry.route("route_call")
+    async def route(channel, ctx):
+        await channel.set_variable("CC_ROUTE", "vip")
+
+    async def scenario():
+        settings = agi_settings(agi_header_timeout_s=0.2, agi_command_timeout_s=0.3)
+        async with running_server(registry, settings) as server:
+            half_r, half_w = await asyncio.open_connection("127.0.0.1", server.port)
+            half_w.write(peers.header()[:100])                # half a header, then silence
+            mute_r, mute_w = await asyncio.open_connection("127.0.0.1", server.port)
+            mute_w.write(peers.header())                      # a header, then no replies
+            assert await mute_r.readline() == b"SET VARIABLE CC_ROUTE vip\n"
+            eofs = (await asyncio.wait_for(half_r.read(), 3), await asyncio.wait_for(mute_r.read(), 3))
+            later = await peers.call(server.port)
+            for w in (half_w, mute_w):
+                w.close()
+            await settle(server)
+            return eofs, later, dict(server.stats), server.active_sessions
+
+    eofs, later, stats, active = run(scenario())
+    assert eofs == (b"", b"")
+    assert later.variables() == {"CC_ROUTE": "vip"}
+    assert stats["header_timeouts"] == 1 and stats["command_timeouts"] == 1
+    assert stats["hangup"] == 1 and stats["completed"] == 1 and active == 0
+
+
+def test_health_checks_and_port_scans_cost_nothing_and_disturb_nothing():
+    registry = Registry()
+
+    @registry.route("route_call")
+    async def route(channel, ctx):
+        await channel.set_variable("CC_ROUTE", "vip")
+
+    async def scenario():
+        async with running_server(registry) as server:
+            for i in range(200):
+                reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+                if i % 3 == 1:
+                    writer.write(peers.header()[: i % 400])   # dies inside the header
+                elif i % 3 == 2:
+                    writer.transport.abort()                  # RST instead of FIN
+                    continue
+                writer.close()
+            await settle(server)
+            tasks = len(asyncio.all_tasks())
+            results = await asyncio.gather(*(peers.call(server.port) for _ in range(20)))
+            await settle(server)
+            return results, dict(server.stats), tasks, server.active_sessions
+
+    results, stats, tasks, active = run(scenario())
+    assert all(r.variables() == {"CC_ROUTE": "vip"} for r in results)
+    assert stats["sessions"] == 20 and stats["completed"] == 20   # no task was ever made for a scan
+    assert tasks == 1 and active == 0
+
+
+def test_hostile_lines_are_capped():
+    registry = Registry()
+
+    @registry.route("route_call")
+    async def route(channel, ctx):
+        await channel.get_variable("X")
+
+    async def scenario():
+        async with running_server(registry) as server:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            writer.write(b"agi_network: yes\nagi_calleridname: " + b"A" * 40000)   # no newline, ever
+            first = await asyncio.wait_for(reader.read(), 3)
+            writer.close()
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            writer.write(peers.header())
+            await reader.readline()
+            writer.write(b"junk\n" * 300)                       # never a reply
+            second = await asyncio.wait_for(reader.read(), 3)
+            writer.close()
+            await settle(server)
+            return first, second, dict(server.stats)
+
+    first, second, stats = run(scenario())
+    assert first == b"" and second == b""
+    assert stats["protocol_errors"] == 2 and stats["hangup"] == 1
+
+
+def test_graceful_stop_lets_calls_in_progress_finish():
+    registry = Registry()
+
+    @registry.route("route_call")
+    async def route(channel, ctx):
+        await asyncio.sleep(0.2)
+        await channel.set_variable("CC_ROUTE", "vip")
+
+    async def scenario():
+        async with running_server(registry) as server:
+            call = asyncio.ensure_future(peers.call(server.port))
+            await asyncio.sleep(0.05)
+            await server.stop(grace_s=2.0)
+            result = await call
+            try:
+                await asyncio.open_connection("127.0.0.1", server.port)
+                refused = False
+            except OSError:
+                refused = True
+            return result, refused
+
+    result, refused = run(scenario())
+    assert result.variables() == {"CC_ROUTE": "vip"} and refused
+
+
+def test_start_in_thread_serves_and_stops():
+    registry = Registry()
+
+    @registry.route("route_call")
+    async def route(channel, ctx):
+        value = await ctx.run_db(lambda: "from-db")
+        await channel.set_variable("CC_ROUTE", value)
+
+    before = {t.name for t in __import__("threading").enumerate()}
+    handle = start_in_thread(agi_settings(), registry, host="127.0.0.1", port=0)
+    try:
+        result = asyncio.run(peers.call(handle.port))
+        with pytest.raises(OSError):                          # the port is really taken
+            start_in_thread(agi_settings(), registry, host="127.0.0.1", port=handle.port)
+    finally:
+        handle.stop()
+    assert result.variables() == {"CC_ROUTE": "from-db"}
+    assert not handle.thread.is_alive()
+    assert {t.name for t in __import__("threading").enumerate()} <= before
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)   # as the server binds
+        s.bind(("127.0.0.1", handle.port))
+        s.listen()                                            # no listener left on the port
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_cli_agi_serves_until_sigterm(tmp_path):
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-c", "from callcenter.cli import main; main()", "agi", "--host", "127.0.0.1",
+                             "--port", str(port)], cwd=tmp_path, stderr=subprocess.PIPE,
+                            env=dict(os.environ, CALLCENTER_DATABASE_URL=f"sqlite:///{tmp_path}/cc.db"))
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+                time.sleep(0.05)
+        result = asyncio.run(peers.call(port, peers.header("no_such_route")))
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    stderr = proc.stderr.read().decode()
+    assert result.closed_by_server and code == 0
+    assert "FastAGI listening on 127.0.0.1:%d" % port in stderr
+    assert "no AGI route named 'no_such_route'" in stderr and "stopped" in stderr
