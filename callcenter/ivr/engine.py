@@ -88,12 +88,15 @@ class FlowRun:
         """Play the node and return the action the caller chose (or the default)."""
         first_visit = node.id not in self._visited
         self._visited.add(node.id)
-        digit = None
-        if first_visit and node.say:
-            digit = await self._play_all(node.say, node.escape_digits)
         if not node.is_menu:
+            # An announcement is the content itself: it plays on every visit.
+            await self._play_all(node.say, "")
             self.path.append("default")
             return node.default
+        digit = None
+        if first_visit and node.say:
+            # A menu's greeting plays once per call; coming back means "the menu again".
+            digit = await self._play_all(node.say, node.escape_digits)
         failures = 0
         while True:
             self._steps += 1

@@ -106,6 +106,8 @@ class ScriptedCaller:
             return DigitsResult(digits="", timed_out=True)
         if step.answer == HASH:
             return DigitsResult(digits="", timed_out=False)
+        if step.answer and step.answer.endswith(" (timeout)"):      # 200 result=34 (timeout)
+            return DigitsResult(digits=step.answer.split()[0], timed_out=True)
         return DigitsResult(digits=step.answer or "", timed_out=False)
 
     def assert_finished(self) -> None:
