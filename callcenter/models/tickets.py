@@ -77,6 +77,9 @@ class Ticket(TimestampMixin, Base):
     # 三级负责制: 0 agent, 1 supervisor, 2 deputy general manager.
     escalation_level: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     escalated_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    # When the escalation sweep next raises the level (NULL: closed or at the top).
+    # Separate from due_at so the commitment itself is never moved by escalation.
+    escalation_due_at: Mapped[dt.datetime | None] = mapped_column(DateTime, index=True)
     resolution: Mapped[str] = mapped_column(Text, nullable=False, default="")
     closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     closed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
