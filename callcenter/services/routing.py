@@ -1,4 +1,4 @@
-"""route_call: which queue, at which priority, and why.  (CONTRACT — bodies to be written.)
+"""route_call: which queue, at which priority, and why.
 
 The AGI handler drives it in three steps so the caller-facing IVR sits in the middle
 and every database step has a time budget:
@@ -9,18 +9,57 @@ and every database step has a time budget:
     record_route(session, plan, decision, ivr)           # one write: the calls row
 
 ``fallback_decision`` needs no database: the server uses it when anything fails.
+
+Rules, strongest first (``decide``):
+
+| situation                                   | action      | queue              | priority | reason            |
+|---------------------------------------------|-------------|--------------------|----------|-------------------|
+| dialled number is no active line            | queue       | default_queue      | by caller| unknown_line      |
+| IVR: caller chose voicemail / callback      | after_hours | line queue         | by caller| ivr_voicemail     |
+| closed, duty queue staffed now              | queue       | line's duty queue  | by caller| duty              |
+| closed on a holiday, nobody on duty         | after_hours | line queue         | by caller| holiday           |
+| closed otherwise, nobody on duty            | after_hours | line queue         | by caller| after_hours       |
+| VIP line                                    | queue       | vip_queue          | vip      | vip_line          |
+| VIP customer                                | queue       | vip_queue          | vip      | vip_customer      |
+| member customer                             | queue       | vip_queue          | vip      | member_customer   |
+| open complaint for any customer of the number | queue     | IVR queue or line's| raised   | open_complaint    |
+| earlier call(s) from the number in the window | queue     | IVR queue or line's| raised   | repeat_caller     |
+| anything else                               | queue       | IVR queue or line's| normal   | ordinary          |
+
+"by caller" = the priority the VIP/complaint/repeat rows would give (vip, raised or
+normal), so a VIP still jumps the duty queue.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import enum
-from dataclasses import dataclass, field
+import logging
+import re
+import secrets
+from dataclasses import dataclass, field, replace
 
+from sqlalchemy import case, exists, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from callcenter.agi import variables as V
 from callcenter.config import Settings
+from callcenter.db import utcnow
+from callcenter.models import (
+    Call,
+    CallStatus,
+    Customer,
+    CustomerPhone,
+    Ticket,
+    TicketStatus,
+    TicketType,
+    Tier,
+)
+from callcenter.services import calendar, phones
+from callcenter.services import lines as lines_service
+
+log = logging.getLogger(__name__)
 
 
 class RouteAction(str, enum.Enum):
@@ -52,6 +91,7 @@ class RouteRequest:
     caller_number: str        # raw caller ID number (attacker-controlled)
     caller_name: str          # raw caller ID name (attacker-controlled)
     now: dt.datetime | None = None   # naive UTC; None = utcnow()
+    recording_file: str = ""         # where MixMonitor will write (the dialplan names it)
 
 
 @dataclass
@@ -71,6 +111,9 @@ class RoutePlan:
     closed_reason: str         # "" | "after_hours" | "holiday"
     duty_queue: str | None     # staffed duty queue when closed, else None
     ivr_flow: str              # flow to run ("" = none); only when open or on duty
+    # Every customer the number belongs to (household landline), best tier first;
+    # the screen-pop shows them all.
+    customer_ids: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -111,30 +154,274 @@ class RouteDecision:
         }
 
 
+TIER_RANK = {Tier.VIP: 0, Tier.MEMBER: 1, Tier.ORDINARY: 2}
+# Statuses a (re)routing may overwrite: later ones belong to the AMI listener.
+ROUTING_STATUSES = (CallStatus.ROUTING, CallStatus.ROUTED, CallStatus.AFTER_HOURS)
+CATEGORY_RE = re.compile(r"^[a-z_]{0,16}$")
+
+
 def plan_route(session: Session, settings: Settings, request: RouteRequest) -> RoutePlan:
-    raise NotImplementedError
+    """Everything the decision needs, in two indexed queries (one for an anonymous
+    caller); lines, queues, hours and overrides come from the cached configuration."""
+    now = request.now or utcnow()
+    e164 = phones.normalize(request.caller_number, settings.phone_region)
+    session.flush()  # pending configuration changes of this session move the token
+    conn = session.connection()
+    customers: list = []
+    repeat_caller = open_complaint = False
+    if e164:
+        since = now - dt.timedelta(hours=settings.repeat_window_hours)
+        row = conn.execute(select(
+            lines_service.config_token_query(),
+            _earlier_calls_query(e164, since, now, request, settings.repeat_min_calls),
+            _open_complaint_query(e164),
+        )).one()
+        token, earlier, open_complaint = row[0], row[1], bool(row[2])
+        repeat_caller = earlier >= max(1, settings.repeat_min_calls)
+        customers = conn.execute(
+            select(Customer.id, Customer.name, Customer.tier)
+            .join(CustomerPhone, CustomerPhone.customer_id == Customer.id)
+            .where(CustomerPhone.e164 == e164)
+        ).all()
+        customers.sort(key=lambda c: (TIER_RANK[Tier(c.tier)], c.id))
+    else:
+        token = conn.execute(select(lines_service.config_token_query())).scalar()
+    config = lines_service.current_config(session, token or "")
+    best = customers[0] if customers else None
+
+    line = config.line_for_number(request.dialled)
+    if line is None:
+        is_open, closed_reason, duty_queue, ivr_flow = True, "", None, ""
+    else:
+        is_open, closed_reason = calendar.state_at(config, settings, now, line.id)
+        duty_queue = None
+        if not is_open and line.duty_queue_id is not None \
+                and lines_service.duty_staffed(session, line.duty_queue_id, now):
+            duty_queue = line.duty_queue
+        ivr_flow = line.ivr_flow if (is_open or duty_queue) else ""
+
+    return RoutePlan(
+        request=request, now=now,
+        line_id=line.id if line else None,
+        line_kind=line.kind if line else None,
+        line_queue=(line.queue if line and line.queue else settings.default_queue),
+        customer_id=best.id if best else None,
+        customer_name=best.name if best else "",
+        tier=Tier(best.tier).value if best else None,
+        caller_e164=e164,
+        repeat_caller=repeat_caller,
+        open_complaint=open_complaint,
+        is_open=is_open,
+        closed_reason=closed_reason,
+        duty_queue=duty_queue,
+        ivr_flow=ivr_flow,
+        customer_ids=[c.id for c in customers],
+    )
+
+
+def _earlier_calls_query(e164: str, since: dt.datetime, now: dt.datetime, request: RouteRequest,
+                         enough: int):
+    # Counting stops at ``enough`` rows: a number that calls all day costs no more.
+    earlier = (
+        select(Call.id)
+        .where(Call.caller_e164 == e164, Call.started_at >= since, Call.started_at <= now,
+               # this call itself (an AGI retry, a transfer back to the hotline) is no repeat
+               Call.uniqueid != request.uniqueid, Call.linkedid != (request.linkedid or request.uniqueid))
+        .limit(max(1, enough))
+        .subquery()
+    )
+    return select(func.count()).select_from(earlier).scalar_subquery()
+
+
+def _open_complaint_query(e164: str):
+    return exists(
+        select(Ticket.id)
+        .join(CustomerPhone, CustomerPhone.customer_id == Ticket.customer_id)
+        .where(CustomerPhone.e164 == e164, Ticket.type == TicketType.COMPLAINT,
+               Ticket.status != TicketStatus.CLOSED)
+    )
 
 
 def decide(plan: RoutePlan, settings: Settings, ivr: IvrOutcome | None = None) -> RouteDecision:
-    raise NotImplementedError
+    """The routing rules (table in the module docstring). Pure: no I/O."""
+    priority, priority_reason = _priority(plan, settings)
+    category = _category(ivr.category) if ivr else ""
+
+    def route(action: RouteAction, queue: str, reason: RouteReason, prio: int = priority) -> RouteDecision:
+        return RouteDecision(action=action, queue=queue, priority=prio, reason=reason.value,
+                             customer_id=plan.customer_id, tier=plan.tier, line_kind=plan.line_kind,
+                             category=category)
+
+    if plan.line_id is None:
+        return route(RouteAction.QUEUE, settings.default_queue, RouteReason.UNKNOWN_LINE)
+    if ivr is not None and ivr.action in ("voicemail", "callback"):
+        return route(RouteAction.AFTER_HOURS, plan.line_queue, RouteReason.IVR_VOICEMAIL)
+    if not plan.is_open:
+        if plan.duty_queue:
+            return route(RouteAction.QUEUE, plan.duty_queue, RouteReason.DUTY)
+        closed = RouteReason.HOLIDAY if plan.closed_reason == RouteReason.HOLIDAY.value \
+            else RouteReason.AFTER_HOURS
+        return route(RouteAction.AFTER_HOURS, plan.line_queue, closed)
+    if priority_reason in (RouteReason.VIP_LINE, RouteReason.VIP_CUSTOMER, RouteReason.MEMBER_CUSTOMER):
+        return route(RouteAction.QUEUE, settings.vip_queue, priority_reason)
+    queue = ivr.queue if ivr is not None and ivr.queue else plan.line_queue
+    return route(RouteAction.QUEUE, queue, priority_reason)
+
+
+def _priority(plan: RoutePlan, settings: Settings) -> tuple[int, RouteReason]:
+    if plan.line_kind == "vip":
+        return settings.priority_vip, RouteReason.VIP_LINE
+    if plan.tier == Tier.VIP.value:
+        return settings.priority_vip, RouteReason.VIP_CUSTOMER
+    if plan.tier == Tier.MEMBER.value:
+        return settings.priority_vip, RouteReason.MEMBER_CUSTOMER
+    if plan.open_complaint:
+        return settings.priority_raised, RouteReason.OPEN_COMPLAINT
+    if plan.repeat_caller:
+        return settings.priority_raised, RouteReason.REPEAT_CALLER
+    return settings.priority_normal, RouteReason.ORDINARY
+
+
+def _category(value: str) -> str:
+    # The category becomes a channel variable and a report key: ASCII ids only.
+    value = (value or "").strip().lower()
+    return value if CATEGORY_RE.match(value) else ""
 
 
 def record_route(session: Session, plan: RoutePlan, decision: RouteDecision,
                  ivr: IvrOutcome | None = None) -> RouteDecision:
-    """Write the calls row; returns the decision with call_id and pop_key filled."""
-    raise NotImplementedError
+    """Write the calls row; returns the decision with call_id and pop_key filled.
+
+    One row per uniqueid: a retried AGI for the same channel updates it (and keeps
+    the pop key already handed out). The callback task of an after-hours call is
+    opened by the after_hours route (callcenter.ivr.after_hours), which knows whether
+    the caller left a message.
+    """
+    status = CallStatus.AFTER_HOURS if decision.action is RouteAction.AFTER_HOURS else CallStatus.ROUTED
+    values = _call_values(plan, ivr)
+    values.update(
+        queue=_clip(decision.queue, 64), priority=decision.priority, route_reason=decision.reason,
+        category=decision.category, status=status, routed_at=_stamp(plan),
+        screen_pop_key=secrets.token_urlsafe(24),
+    )
+    call_id, pop_key = _upsert_call(session, values, overwrite=[
+        "linkedid", "channel", "line_id", "dialled_number", "caller_number", "caller_e164", "caller_name",
+        "customer_id", "ivr_path", "category", "queue", "priority", "route_reason", "routed_at",
+    ] + (["recording_file"] if values["recording_file"] else []))
+    return replace(decision, call_id=call_id, pop_key=pop_key)
 
 
-def record_hangup(session: Session, plan: RoutePlan, ivr: IvrOutcome | None = None) -> None:
-    """The caller hung up during routing/IVR: keep a consistent calls row (status hung_up)."""
-    raise NotImplementedError
+def record_hangup(session: Session, plan: RoutePlan, ivr: IvrOutcome | None = None,
+                  side: str = "caller") -> None:
+    """The caller hung up during routing/IVR: keep a consistent calls row (status hung_up).
+
+    ``side`` is "ivr" when the flow itself ended the call. A row already written by
+    record_route keeps its decision; only the status, the end and the path change.
+    """
+    values = _call_values(plan, ivr)
+    values.update(status=CallStatus.HUNG_UP, ended_at=_stamp(plan), hangup_side=side[:16])
+    if ivr is not None:
+        values["category"] = _category(ivr.category)
+    _upsert_call(session, values, overwrite=["ended_at", "hangup_side"]
+                 + (["ivr_path", "category"] if ivr is not None and ivr.path else []))
+
+
+def _call_values(plan: RoutePlan, ivr: IvrOutcome | None) -> dict:
+    request = plan.request
+    return dict(
+        uniqueid=_clip(request.uniqueid, 64),
+        linkedid=_clip(request.linkedid or request.uniqueid, 64),
+        channel=_clip(request.channel, 128),
+        line_id=plan.line_id,
+        dialled_number=_clip(request.dialled, 32),
+        # Caller ID is attacker-controlled: stored verbatim as data, only cut to the
+        # column size and cleaned of what a database cannot hold (NUL, lone surrogates).
+        caller_number=_clip(request.caller_number, 64),
+        caller_e164=plan.caller_e164,
+        caller_name=_clip(request.caller_name, 128),
+        customer_id=plan.customer_id,
+        ivr_path=[_clip(str(step), 64) for step in (ivr.path if ivr else [])][:100],
+        started_at=plan.now,
+        recording_file=_clip(request.recording_file, 255),
+    )
+
+
+def _upsert_call(session: Session, values: dict, overwrite: list[str]) -> tuple[int, str]:
+    table = Call.__table__
+    dialect = session.get_bind().dialect.name
+    if dialect not in ("sqlite", "postgresql"):
+        return _upsert_call_portable(session, values, overwrite)
+    insert = (sqlite.insert if dialect == "sqlite" else postgresql.insert)(table).values(
+        **values, **_insert_defaults(values))
+    excluded = insert.excluded
+    set_ = {name: excluded[name] for name in overwrite}
+    set_["status"] = case((table.c.status.in_(ROUTING_STATUSES), excluded.status), else_=table.c.status)
+    if "screen_pop_key" in values:
+        set_["screen_pop_key"] = case((table.c.screen_pop_key == "", excluded.screen_pop_key),
+                                      else_=table.c.screen_pop_key)
+    statement = insert.on_conflict_do_update(index_elements=[table.c.uniqueid], set_=set_) \
+        .returning(table.c.id, table.c.screen_pop_key)
+    row = session.connection().execute(statement).one()
+    return row[0], row[1]
+
+
+def _insert_defaults(values: dict) -> dict:
+    # Core inserts skip the ORM's Python-side defaults for columns we do not name.
+    defaults = dict(category="", queue="", priority=0, route_reason="", screen_pop_key="",
+                    answered_by_interface="", hangup_side="", hangup_cause="", abandoned=False,
+                    recording_file="")
+    return {k: v for k, v in defaults.items() if k not in values}
+
+
+def _upsert_call_portable(session: Session, values: dict, overwrite: list[str]) -> tuple[int, str]:
+    call = session.scalar(select(Call).where(Call.uniqueid == values["uniqueid"]))
+    if call is None:
+        call = Call(**values)
+        session.add(call)
+    else:
+        for name in overwrite:
+            setattr(call, name, values[name])
+        if call.status in ROUTING_STATUSES:
+            call.status = values["status"]
+        if not call.screen_pop_key:
+            call.screen_pop_key = values.get("screen_pop_key", "")
+    session.flush()
+    return call.id, call.screen_pop_key
+
+
+def _stamp(plan: RoutePlan) -> dt.datetime:
+    # A request that names its own clock (tests, replays) gets consistent timestamps.
+    return plan.now if plan.request.now is not None else utcnow()
+
+
+def _clip(text: str | None, limit: int) -> str:
+    text = (text or "").replace("\x00", "")
+    text = text.encode("utf-8", "replace").decode("utf-8")
+    return text[:limit]
 
 
 def fallback_decision(settings: Settings, dialled: str = "") -> RouteDecision:
-    """The safe default when anything fails: the general queue, normal priority."""
+    """The safe default when anything fails: the general queue, normal priority.
+
+    Needs no database. When this process has routed calls before, the cached
+    configuration still knows the dialled line: its queue (the VIP queue at VIP
+    priority for the VIP line) is kept, as the dialplan's own defaults do.
+    """
+    line = None
+    try:
+        config = lines_service.cached_config(settings.database_url)
+        line = config.line_for_number(dialled) if config is not None and dialled else None
+    except Exception:  # noqa: BLE001 - the fallback itself must never fail
+        log.debug("no cached configuration for the fallback route", exc_info=True)
+    if line is not None and line.kind == "vip":
+        queue, priority = settings.vip_queue, settings.priority_vip
+    else:
+        queue = (line.queue if line is not None and line.queue else settings.default_queue)
+        priority = settings.priority_normal
     return RouteDecision(
         action=RouteAction.QUEUE,
-        queue=settings.default_queue,
-        priority=settings.priority_normal,
+        queue=queue,
+        priority=priority,
         reason=RouteReason.FALLBACK.value,
+        line_kind=line.kind if line is not None else None,
     )

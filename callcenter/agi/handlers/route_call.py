@@ -1,0 +1,99 @@
+"""``route_call``: every hotline call, before the queue.
+
+    AGI(agi://callcenter:4573/route_call,${CHANNEL(linkedid)}[,${RECORDING_FILE}])
+
+Reads the call from the AGI header, plans the route (one unit of work, under the
+route budget), runs the line's IVR flow when it has one, decides, records the calls
+row (a second unit of work) and hands the decision to the dialplan as channel
+variables (callcenter/agi/variables.py). All rules live in
+``callcenter.services.routing``; this module only moves data between the channel
+and the service.
+
+Failures: a caller who hangs up gets a consistent calls row (status hung_up, the IVR
+path so far) and the session ends quietly. A broken IVR flow is logged and the call
+is routed without it. Anything else (database down, over budget) falls to the
+registry's failure policy, which sets ``fallback_decision`` variables — the line's
+queue when the configuration was cached before, else the default queue.
+"""
+
+from __future__ import annotations
+
+import re
+
+from callcenter.agi.channel import AGIChannel, AGIHangup, AGIRequest
+from callcenter.agi.registry import AGIContext, route
+from callcenter.services import routing
+from callcenter.services.routing import IvrOutcome, RouteRequest
+
+# Header keys Asterisk writes after agi_calleridname: a newline forged into the caller
+# name can fake them, and the parser keeps the first (forged) value.
+_FORGEABLE = ("dnid", "extension", "arg_")
+
+
+def route_request(request: AGIRequest, log=None) -> RouteRequest:
+    """The routing request from the AGI header, trusting only what a caller cannot forge."""
+    uniqueid = request.get("uniqueid")
+    args = request.args
+    dialled = request.get("extension")
+    if not re.search(r"\d", dialled):          # "s" and friends: the DID is in agi_dnid
+        dialled = request.get("dnid")
+    linkedid = args[0].strip() if args and args[0].strip() else uniqueid
+    recording_file = args[1].strip() if len(args) > 1 else ""
+    if request.anomalies:
+        forged = [a for a in request.anomalies if any(key in a for key in _FORGEABLE)] \
+            or request.anomalies
+        if log is not None:
+            log.warning("AGI header anomalies %s: not trusting the dialled number or arguments", forged)
+        dialled, linkedid, recording_file = "", uniqueid, ""
+    return RouteRequest(
+        uniqueid=uniqueid,
+        linkedid=linkedid,
+        channel=request.get("channel"),
+        dialled=dialled,
+        caller_number=request.get("callerid"),
+        caller_name=request.get("calleridname"),
+        recording_file=recording_file,
+    )
+
+
+async def _fallback(channel: AGIChannel, ctx: AGIContext) -> None:
+    request = channel.request
+    dialled = "" if request.anomalies else (request.get("extension") or request.get("dnid"))
+    decision = routing.fallback_decision(ctx.settings, dialled)
+    await channel.set_variables(decision.channel_variables())
+
+
+@route("route_call", fallback=_fallback)
+async def route_call(channel: AGIChannel, ctx: AGIContext) -> None:
+    request = route_request(channel.request, ctx.log)
+    plan = await ctx.run_in_session(routing.plan_route, ctx.settings, request)
+    ivr: IvrOutcome | None = None
+    try:
+        if plan.ivr_flow:
+            ivr = await _run_ivr(channel, ctx, plan.ivr_flow)
+        if ivr is not None and ivr.action == "hangup":
+            # The flow ends the call (e.g. "press 9 to hang up"): record, then hang up.
+            await ctx.run_in_session(routing.record_hangup, plan, ivr, side="ivr")
+            await channel.hangup()
+            return
+        decision = routing.decide(plan, ctx.settings, ivr)
+        decision = await ctx.run_in_session(routing.record_route, plan, decision, ivr)
+        await channel.set_variables(decision.channel_variables())
+    except AGIHangup as exc:
+        partial = ivr or IvrOutcome(path=list(getattr(exc, "ivr_path", None) or []), action="hangup")
+        await ctx.run_in_session(routing.record_hangup, plan, partial)
+        ctx.log.info("caller hung up during route_call (IVR path %s)", partial.path)
+
+
+async def _run_ivr(channel: AGIChannel, ctx: AGIContext, flow: str) -> IvrOutcome:
+    """Run the flow; a broken flow (missing file, bad prompt) must not cost the call
+    its route, so it is logged and the call goes on as if the line had no IVR."""
+    from callcenter.ivr import run_flow  # imported on first use: the IVR is optional
+
+    try:
+        return await run_flow(channel, ctx.settings, flow)
+    except AGIHangup:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any IVR failure still routes the call
+        ctx.log.exception("IVR flow %r failed; routing without it", flow)
+        return IvrOutcome(path=[*(getattr(exc, "ivr_path", None) or []), "error"], action="queue")
