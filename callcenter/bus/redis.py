@@ -68,12 +68,12 @@ class RedisBus(EventBus):
         delay = 0.1
         first = True
         while not self._stop.is_set():
-            pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+            pubsub = self._client.pubsub()
             try:
                 pubsub.psubscribe(self.prefix + "*")
                 # The subscription is confirmed by its reply; only then are we listening.
                 while not self._stop.is_set() and not self._listening.is_set():
-                    reply = pubsub.get_message(ignore_subscribe_messages=False, timeout=1.0)
+                    reply = pubsub.get_message(timeout=1.0)
                     if reply and reply["type"] == "psubscribe":
                         self._listening.set()
                 if not first:

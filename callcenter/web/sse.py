@@ -68,6 +68,8 @@ class StreamRegistry:
         self._open: dict[int, tuple[int, str]] = {}
         self._next = 0
         self.opened_total = 0
+        # Set when the server stops: every stream ends at its next poll.
+        self.closing = threading.Event()
 
     def acquire(self, user_id: int, kind: str) -> int | None:
         with self._lock:
@@ -116,7 +118,7 @@ def run_stream(*, subscription: Subscription, registry: StreamRegistry, token: i
                 for chunk in handle(event):
                     yield chunk
                     last_write = time.monotonic()
-            if client_gone():
+            if client_gone() or registry.closing.is_set():
                 return
             if now - last_write >= heartbeat_s:
                 yield comment("keepalive")
