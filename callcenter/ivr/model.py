@@ -83,7 +83,8 @@ class Action(BaseModel):
         words = [key for key in value if key in ACTION_KINDS]
         if len(words) != 1:
             found = ", ".join(words) if words else "none"
-            raise ValueError(f"an action mapping needs exactly one of {', '.join(ACTION_KINDS)} (found {found})")
+            raise ValueError(f"an action mapping needs exactly one of {', '.join(ACTION_KINDS)} "
+                             f"(found {found})")
         word = words[0]
         argument = value[word]
         data = {k: v for k, v in value.items() if k != word}

@@ -149,7 +149,9 @@ def _run(argv: list[str], prompt_id: str) -> None:
         subprocess.run(argv, check=True, capture_output=True, timeout=120)
     except subprocess.CalledProcessError as exc:
         detail = (exc.stderr or b"").decode("utf-8", "replace").strip().splitlines()
+        last = detail[-1] if detail else "no message"
         raise PromptBuildError(f"prompt '{prompt_id}': {Path(argv[0]).name} failed "
-                               f"(exit {exc.returncode}): {detail[-1] if detail else 'no message'}") from None
+                               f"(exit {exc.returncode}): {last}") from None
     except subprocess.TimeoutExpired:
-        raise PromptBuildError(f"prompt '{prompt_id}': {Path(argv[0]).name} did not finish in 120 s") from None
+        raise PromptBuildError(
+            f"prompt '{prompt_id}': {Path(argv[0]).name} did not finish in 120 s") from None

@@ -48,27 +48,27 @@ class _Report:
         if self.problems:
             raise FlowError(self.problems)
 
+    def error(self) -> FlowError:
+        return FlowError(self.problems)
+
 
 def compile_flow(path: Path, text: str) -> Flow:
     report = _Report(path)
     try:
         document = read_yaml(text)
     except YamlProblem as exc:
-        node = _node_of(exc.location)
-        report.add(exc.message, node=node, line=exc.line)
-        report.raise_if_any()
-        raise AssertionError("unreachable")  # pragma: no cover
+        report.add(exc.message, node=_node_of(exc.location), line=exc.line)
+        raise report.error() from None
     report.document = document
     if not isinstance(document.data, dict):
         report.add("a flow file is a mapping with 'root', 'prompts' and 'nodes'", line=1)
-        report.raise_if_any()
+        raise report.error()
     try:
         spec = FlowFile.model_validate(document.data)
     except ValidationError as exc:
         for error in exc.errors():
             _schema_problem(report, error)
-        report.raise_if_any()
-        raise AssertionError("unreachable")  # pragma: no cover
+        raise report.error() from None
     flow = _GraphCheck(path.stem, path, spec, report).run()
     report.raise_if_any()
     return flow

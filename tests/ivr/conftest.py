@@ -25,6 +25,9 @@ from callcenter.ivr import loader
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED_FLOWS = REPO / "ivr_flows"
+# The 3 s message Asterisk 22 wrote for `RECORD FILE ... wav "#" 3000` (transcript 1c1).
+RECORDED_WAV = REPO / "tests" / "fixtures" / "recordings" / "agi-rec-timeout.wav"
+WAV_HEADER_ONLY = RECORDED_WAV.read_bytes()[:44]
 
 TIMEOUT = "<timeout>"       # GET DATA: 200 result= (timeout)
 HASH = "<#>"                # GET DATA: 200 result=  (the caller pressed # alone)
@@ -54,9 +57,11 @@ def bump_mtime(path: Path, seconds: int = 10) -> None:
 
 @dataclass
 class Step:
-    command: str            # "stream" | "get_data"
+    command: str            # "stream" | "get_data" | "record"
     prompt: str             # prompt id (the file name played)
-    answer: str | None = None   # digit pressed, TIMEOUT, HASH, HANGUP, MISSING or None (played through)
+    # digit pressed, TIMEOUT, HASH, HANGUP, MISSING or None (played through);
+    # for "record": dtmf | timeout | hangup | writefile, "-empty" when nothing was said
+    answer: str | None = None
 
 
 @dataclass
@@ -67,14 +72,48 @@ class ScriptedCaller:
     steps: list[Step]
     played: list[tuple[str, str, tuple]] = field(default_factory=list)
     channel: AGIChannel = None  # type: ignore[assignment]
+    variables: dict[str, str] = field(default_factory=dict)
+    callerid: str = "13800138000"
+    query: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         channel = create_autospec(AGIChannel, instance=True)
-        channel.request = AGIRequest(env={"uniqueid": "1795344497.20", "callerid": "13800138000"})
+        channel.request = AGIRequest(env={"uniqueid": "1795344497.20", "callerid": self.callerid},
+                                     query=self.query)
         channel.hung_up = False
         channel.stream_file.side_effect = self._stream_file
         channel.get_data.side_effect = self._get_data
+        channel.get_variable.side_effect = self._get_variable
+        channel.command.side_effect = self._command
         self.channel = channel
+
+    async def _get_variable(self, name: str) -> str | None:
+        if self.channel.hung_up:
+            raise AGIHangup("channel hung up before GET VARIABLE")
+        return self.variables.get(name)
+
+    async def _command(self, verb: str, *args, dead_ok: bool = False) -> AGIReply:
+        if self.channel.hung_up and not dead_ok:
+            raise AGIHangup(f"channel hung up before {verb}")
+        if verb == "GET VARIABLE":
+            value = self.variables.get(args[0])
+            return AGIReply(200, "0") if value is None else AGIReply(200, "1", value)
+        assert verb == "RECORD FILE", verb
+        path, fmt = str(args[0]), args[1]
+        self.played.append(("record", "message", tuple(args)))
+        step = self.steps.pop(0) if self.steps else None
+        assert step is not None and step.command == "record", f"unexpected RECORD FILE; next: {step}"
+        target = Path(f"{path}.{fmt}")
+        if step.answer == "writefile":
+            return AGIReply(200, "-1", "writefile", None, "200 result=-1 (writefile)")
+        # Asterisk writes the file as the caller speaks; the header alone when nothing came.
+        target.write_bytes(WAV_HEADER_ONLY if step.answer.endswith("empty") else RECORDED_WAV.read_bytes())
+        if step.answer.startswith("hangup"):
+            self.channel.hung_up = True
+            return AGIReply(200, "-1", "hangup", 24000, "200 result=-1 (hangup) endpos=24000")
+        if step.answer.startswith("dtmf"):
+            return AGIReply(200, "35", "dtmf", 24000, "200 result=35 (dtmf) endpos=24000")
+        return AGIReply(200, "0", "timeout", 24000, "200 result=0 (timeout) endpos=24000")
 
     def _next(self, command: str, filename: str, detail: tuple) -> Step:
         prompt = os.path.basename(filename)

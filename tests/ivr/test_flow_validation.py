@@ -226,7 +226,8 @@ def test_schema_errors_are_reported_per_node(tmp_path, fragment, expected):
 
 
 def test_bad_actions(tmp_path):
-    text = GOOD.replace('"2": {queue: 报修}', '"2": hold\n      "3": {goto: complaint, queue: human}\n      "4": goto')
+    text = GOOD.replace('"2": {queue: 报修}',
+                        '"2": hold\n      "3": {goto: complaint, queue: human}\n      "4": goto')
     path = tmp_path / "main.yaml"
     assert problems_of(tmp_path, text) == [
         f"{path}: node 'main': key '2': unknown action 'hold' (expected one of: goto, queue, "

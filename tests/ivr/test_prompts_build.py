@@ -159,7 +159,8 @@ def test_ivr_check_reports_problems_and_missing_audio(tmp_path, monkeypatch):
     write_flow(flows, "main", FLOW.replace("queue: consultation", "goto: nowhere"))
     result = invoke("ivr", "check", "--flows", str(flows))
     assert result.exit_code == 1
-    assert f"{flows / 'main.yaml'}: node 'main': key '1' goes to unknown node 'nowhere' (line 10)" in result.output
+    assert (f"{flows / 'main.yaml'}: node 'main': key '1' goes to unknown node 'nowhere' (line 10)"
+            in result.output)
     assert "1 problem in" in result.output
 
     write_flow(flows, "main", FLOW)

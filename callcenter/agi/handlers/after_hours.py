@@ -1,0 +1,157 @@
+"""``after_hours`` route: closed greeting, leave a message or confirm a callback.
+
+Dialplan (route_call set CC_ROUTE=after_hours)::
+
+    same => n,AGI(agi://127.0.0.1:4573/after_hours)
+    same => n,Hangup()
+
+``agi://…/after_hours?mode=voicemail`` (or CC_ROUTE_REASON=ivr_voicemail, set when the
+daytime menu's "leave a message" key was pressed) skips the closed greeting and goes
+straight to the message.  Every call ends with a callback task (see
+``callcenter.ivr.after_hours``), written even when the caller hangs up half-way; a
+partial message is kept when it holds audio.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from callcenter.agi import variables as V
+from callcenter.agi.channel import AGIChannel, AGIHangup
+from callcenter.agi.registry import AGIContext, route
+from callcenter.ivr import FlowError, get_flow, run_flow
+from callcenter.ivr.after_hours import (
+    MESSAGE_FORMAT,
+    MESSAGE_MAX_MS,
+    MESSAGE_SILENCE_S,
+    CallbackNumber,
+    MessageTarget,
+    callback_number,
+    file_after_hours_callback,
+    keep_message,
+    message_target,
+    prepare_message_dir,
+)
+from callcenter.ivr.engine import play_prompt
+from callcenter.ivr.sounds import prompt_sound
+
+FLOW = "after_hours"
+CONFIRM_TIMEOUT_MS = 5000
+# Prompts this route plays besides the flow's own menu (checked by `callcenter ivr check`).
+REQUIRED_PROMPTS = (
+    "ah_record_intro", "ah_message_saved", "ah_callback_number", "ah_callback_confirm",
+    "ah_callback_done", "ah_no_number", "ah_no_message", "ah_record_failed",
+    "ah_record_failed_no_number", *(f"digit_{d}" for d in range(10)),
+)
+
+
+@dataclass
+class _Visit:
+    number: CallbackNumber | None
+    target: MessageTarget | None = None   # set once RECORD FILE was started
+    record_failed: bool = False
+    message_file: str = ""
+
+
+@route(FLOW)
+async def after_hours(channel: AGIChannel, ctx: AGIContext) -> None:
+    settings = ctx.settings
+    request = channel.request
+    uniqueid = request.get("uniqueid")
+    caller = request.get("callerid")
+    visit = _Visit(number=callback_number(caller, settings.phone_region))
+    call_id = await _call_id(channel)
+    try:
+        await _converse(channel, ctx, visit)
+    finally:
+        # Whatever happened — hangup, broken flow file, Asterisk error — the caller
+        # gets a callback task (不漏接一个电话) and a recorded message is not lost.
+        if visit.target is not None:
+            visit.message_file = keep_message(settings, visit.target)
+        task = await ctx.run_in_session(
+            file_after_hours_callback, settings, call_id=call_id, uniqueid=uniqueid,
+            caller_number=caller, message_file=visit.message_file)
+        ctx.log.info("after hours: %s", f"callback task {task.id} ({task.reason.value})"
+                     if task is not None else "anonymous caller, no message: no task")
+    await play_prompt(channel, settings, _farewell(visit))
+
+
+async def _converse(channel: AGIChannel, ctx: AGIContext, visit: _Visit) -> None:
+    settings = ctx.settings
+    try:
+        get_flow(settings.ivr_flows_dir, FLOW)
+    except FlowError:
+        ctx.log.error("after_hours flow unusable; filing a callback task without talking")
+        raise
+    choice = await _direct_choice(channel) or (await run_flow(channel, settings, FLOW)).action
+    if choice not in ("voicemail", "callback"):
+        return                      # hangup/queue in the flow: the callback task still follows
+    if choice == "callback" and visit.number is not None:
+        if await _confirm_callback(channel, ctx, visit.number):
+            return
+        await play_prompt(channel, settings, "ah_record_intro")
+    elif visit.number is None:
+        await play_prompt(channel, settings, "ah_no_number")   # told, then offered a message
+    else:
+        await play_prompt(channel, settings, "ah_record_intro")
+    await _record(channel, ctx, visit)
+
+
+async def _direct_choice(channel: AGIChannel) -> str | None:
+    request = channel.request
+    mode = request.query.get("mode") or (request.args[0] if request.args else "")
+    if mode in ("voicemail", "callback"):
+        return mode
+    if await channel.get_variable(V.ROUTE_REASON) == "ivr_voicemail":
+        return "voicemail"
+    return None
+
+
+async def _confirm_callback(channel: AGIChannel, ctx: AGIContext, number: CallbackNumber) -> bool:
+    """Read the number back; 1 or silence confirms, 2 asks for a message instead."""
+    settings = ctx.settings
+    digit = await play_prompt(channel, settings, "ah_callback_number", "12")
+    for d in number.spoken:
+        if digit:
+            break
+        digit = await play_prompt(channel, settings, f"digit_{d}", "12")
+    if not digit:
+        reply = await channel.get_data(prompt_sound(settings, "ah_callback_confirm"),
+                                       CONFIRM_TIMEOUT_MS, 1)
+        digit = reply.digits
+    return digit != "2"
+
+
+async def _record(channel: AGIChannel, ctx: AGIContext, visit: _Visit) -> None:
+    target = message_target(ctx.settings, channel.request.get("uniqueid"))
+    prepare_message_dir(target)
+    visit.target = target
+    # RECORD FILE <file> <format> <escape> <timeout> <offset> BEEP s=<silence>
+    reply = await channel.command("RECORD FILE", target.record_path, MESSAGE_FORMAT, "#",
+                                  MESSAGE_MAX_MS, 0, "BEEP", f"s={MESSAGE_SILENCE_S}")
+    if reply.result != "-1":
+        return                      # '#' (dtmf), max time or silence (timeout)
+    if reply.data == "hangup":
+        raise AGIHangup("caller hung up while leaving a message")
+    # (writefile): Asterisk cannot write there (permissions, disk full).
+    ctx.log.error("RECORD FILE %s failed: %s", target.record_path, reply.raw)
+    visit.record_failed = True
+
+
+def _farewell(visit: _Visit) -> str:
+    if visit.message_file:
+        return "ah_message_saved"
+    if visit.record_failed:
+        return "ah_record_failed" if visit.number else "ah_record_failed_no_number"
+    if visit.number is None:
+        return "ah_no_message"
+    return "ah_callback_done"
+
+
+async def _call_id(channel: AGIChannel) -> int | None:
+    """CC_CALL_ID from route_call; readable even when the caller already hung up."""
+    reply = await channel.command("GET VARIABLE", V.CALL_ID, dead_ok=True)
+    try:
+        return int(reply.data) if reply.result == "1" and reply.data else None
+    except ValueError:
+        return None
