@@ -1,9 +1,10 @@
-"""After hours (非工作时间): messages and callback requests — the rules, without AGI.
+"""After hours (非工作时间) and unanswered queues: messages and callback requests — the
+rules, without AGI.
 
-不漏接一个电话: every after-hours caller with a usable number gets a callback task,
-whether they left a message, asked for a callback, pressed nothing or hung up
-half-way.  A caller without a usable number (anonymous) can still leave a message;
-that message becomes a task too (the caller may say their number in it).
+不漏接一个电话: every caller the after_hours route sees with a usable number gets a
+callback task, whether they left a message, asked for a callback, pressed nothing or
+hung up half-way.  A caller without a usable number (anonymous) can still leave a
+message; that message becomes a task too (the caller may say their number in it).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from callcenter.config import Settings
 from callcenter.db import utcnow
-from callcenter.models import Call, CallbackReason, CallbackTask
+from callcenter.models import Call, CallbackReason, CallbackStatus, CallbackTask
 from callcenter.services import phones
 from callcenter.services.callbacks import create_callback
 from callcenter.timeutil import to_local
@@ -95,12 +96,15 @@ def find_call(session: Session, call_id: int | None, uniqueid: str) -> Call | No
 
 
 def file_after_hours_callback(session: Session, settings: Settings, *, call_id: int | None,
-                              uniqueid: str, caller_number: str,
-                              message_file: str = "") -> CallbackTask | None:
-    """Create the callback task for an after-hours call (idempotent per call and reason).
+                              uniqueid: str, caller_number: str, message_file: str = "",
+                              queue_unanswered: bool = False) -> CallbackTask | None:
+    """The callback task for this call: one per call, whatever route got here first.
 
-    A message makes it a ``voicemail`` task, otherwise ``after_hours``. Returns None
-    only for an anonymous caller who left no message: there is nobody to call back.
+    A message makes it a ``voicemail`` task; otherwise ``abandoned`` after a queue
+    nobody answered, else ``after_hours``. When the call already has an open task (the
+    AMI listener opens an ``abandoned`` one when the queue gives up) that task is kept
+    and the message is attached to it. Returns None only for an anonymous caller who
+    left no message: there is nobody to call back.
     """
     call = find_call(session, call_id, uniqueid)
     presented = (call.caller_number if call is not None and call.caller_number else caller_number)
@@ -109,8 +113,22 @@ def file_after_hours_callback(session: Session, settings: Settings, *, call_id: 
         log.info("after-hours call %s: no usable caller number and no message; no callback task",
                  uniqueid)
         return None
-    reason = CallbackReason.VOICEMAIL if message_file else CallbackReason.AFTER_HOURS
     notes = "" if number is not None else "来电号码无法识别：请收听留言获取联系方式 (caller number withheld)"
+    if call is not None:
+        existing = session.scalar(
+            select(CallbackTask).where(CallbackTask.call_id == call.id,
+                                       CallbackTask.status == CallbackStatus.OPEN)
+            .order_by(CallbackTask.id).limit(1))
+        if existing is not None:
+            if message_file and not existing.message_file:
+                existing.message_file = message_file
+            if number is not None and not phones.normalize(existing.number, settings.phone_region):
+                existing.number = number.number
+            return existing
+    if message_file:
+        reason = CallbackReason.VOICEMAIL
+    else:
+        reason = CallbackReason.ABANDONED if queue_unanswered else CallbackReason.AFTER_HOURS
     return create_callback(
         session, number=number.number if number else "", reason=reason,
         call_id=call.id if call is not None else None,

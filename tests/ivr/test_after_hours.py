@@ -92,9 +92,40 @@ def test_file_callback_from_the_calls_row(session, settings):
     again = file_after_hours_callback(session, settings, call_id=None, uniqueid=UNIQUEID,
                                       caller_number="13800138000")
     assert again.id == task.id
+    # A message left later in the same call joins the open task instead of a second one.
     message = file_after_hours_callback(session, settings, call_id=call.id, uniqueid=UNIQUEID,
                                         caller_number="", message_file="messages/x.wav")
-    assert (message.reason, message.message_file) == (CallbackReason.VOICEMAIL, "messages/x.wav")
+    assert (message.id, message.message_file) == (task.id, "messages/x.wav")
+
+
+def test_message_makes_a_voicemail_task(session, settings):
+    call = _call(session)
+    task = file_after_hours_callback(session, settings, call_id=call.id, uniqueid=UNIQUEID,
+                                     caller_number="", message_file="messages/x.wav")
+    assert (task.reason, task.message_file, task.number) == (
+        CallbackReason.VOICEMAIL, "messages/x.wav", "+8613800138000")
+
+
+def test_unanswered_queue_reuses_the_abandoned_task(session, settings):
+    from callcenter.services.callbacks import create_callback
+
+    call = _call(session)
+    # The AMI listener saw QueueCallerAbandon first and opened the task.
+    abandoned = create_callback(session, number="13800138000", reason=CallbackReason.ABANDONED,
+                                call_id=call.id)
+    task = file_after_hours_callback(session, settings, call_id=call.id, uniqueid=UNIQUEID,
+                                     caller_number="13800138000", message_file="messages/y.wav",
+                                     queue_unanswered=True)
+    assert (task.id, task.reason, task.message_file) == (abandoned.id, CallbackReason.ABANDONED,
+                                                         "messages/y.wav")
+    assert session.scalar(select(func.count()).select_from(CallbackTask)) == 1
+
+
+def test_unanswered_queue_without_a_task_yet(session, settings):
+    call = _call(session)
+    task = file_after_hours_callback(session, settings, call_id=call.id, uniqueid=UNIQUEID,
+                                     caller_number="", queue_unanswered=True)
+    assert task.reason == CallbackReason.ABANDONED
 
 
 def test_anonymous_caller(session, settings):
@@ -328,3 +359,24 @@ def test_one_task_per_call_even_if_the_route_runs_twice(ah_settings, session):
     _, tasks = visit(ah_settings, *steps, variables={"CC_CALL_ID": str(call.id)}, raises=AGIHangup)
     assert len(tasks) == 1
     assert session.scalar(select(func.count()).select_from(CallbackTask)) == 1
+
+
+def test_queue_nobody_answered_gets_the_busy_greeting(ah_settings, session):
+    call = _call(session)
+    caller = ScriptedCaller(prompts_dir=Path(ah_settings.prompts_dir).absolute(), steps=[
+        Step("stream", "na_greeting"),
+        Step("get_data", "ah_menu", "1"),
+        Step("stream", "ah_record_intro"),
+        Step("record", "message", "dtmf"),
+        Step("stream", "ah_message_saved"),
+    ], variables={"CC_CALL_ID": str(call.id)})
+    # AGI(agi://…/after_hours,${CHANNEL(linkedid)},${QUEUESTATUS})
+    caller.channel.request.args = [UNIQUEID, "TIMEOUT"]
+
+    async def runner(fn, args, kw):
+        return fn(*args, **kw)
+
+    asyncio.run(after_hours(caller.channel, AGIContext(ah_settings, UNIQUEID, runner)))
+    caller.assert_finished()
+    [task] = session.scalars(select(CallbackTask)).all()
+    assert task.reason == CallbackReason.VOICEMAIL and task.message_file.startswith("messages/")

@@ -236,3 +236,26 @@ def test_ivr_route_without_a_usable_flow_name(ivr_agi_settings, route, args, cap
     assert stats == {"fallback": 1}
     assert "no usable flow name" in caplog.text
     assert log.variables["CC_QUEUE"] == ivr_agi_settings.default_queue
+
+
+def test_unanswered_queue_over_fastagi(agi_settings, session):
+    from callcenter.models import Call
+    from callcenter.services.callbacks import create_callback
+
+    header_uniqueid = "1795344468.12"      # agi_uniqueid of the recorded 1c2 header
+    call_row = Call(uniqueid=header_uniqueid, linkedid=header_uniqueid, caller_number="13800138000")
+    session.add(call_row)
+    session.flush()
+    create_callback(session, number="13800138000", reason=CallbackReason.ABANDONED, call_id=call_row.id)
+    session.commit()
+    log, stats = call(
+        agi_settings, "after_hours",
+        Step("stream", "na_greeting"),
+        Step("get_data", "ah_menu", "2"),
+        Step("stream", "ah_callback_number"),
+        Step("stream", "digit_1", "1"),                    # confirms before the number ends
+        Step("stream", "ah_callback_done"),
+        transcript="1c2_record_file_caller_hangup", args=(header_uniqueid, "TIMEOUT"),
+    )
+    assert stats == {"completed": 1}
+    assert _tasks(agi_settings) == [(CallbackReason.ABANDONED, "13800138000", "")]

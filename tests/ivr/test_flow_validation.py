@@ -41,7 +41,7 @@ def problems_of(tmp_path, text: str, name: str = "main") -> list[str]:
 
 def test_shipped_flows_validate():
     flows = load_flows(SHIPPED_FLOWS)
-    assert set(flows) == {"main", "vip", "after_hours"}
+    assert set(flows) == {"main", "vip", "after_hours", "no_answer"}
     main = flows["main"]
     assert main.root == "main"
     menu = main.node("main")
@@ -60,6 +60,7 @@ def test_shipped_flows_validate():
         for node in flow.nodes.values():
             assert node.default.kind != "repeat"
     assert flows["after_hours"].node("closed").default.kind == "callback"
+    assert flows["no_answer"].node("busy").default.kind == "callback"
 
 
 def test_valid_flow_resolves_inherited_settings(tmp_path):

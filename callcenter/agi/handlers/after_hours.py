@@ -1,15 +1,17 @@
-"""``after_hours`` route: closed greeting, leave a message or confirm a callback.
+"""``after_hours`` route: closed (or nobody answered) — leave a message or get a callback.
 
-Dialplan (route_call set CC_ROUTE=after_hours)::
+Dialplan (asterisk_conf/extensions.conf), after route_call chose CC_ROUTE=after_hours
+or after Queue() returned unanswered::
 
-    same => n,AGI(agi://127.0.0.1:4573/after_hours)
-    same => n,Hangup()
+    same => n(after_hours),AGI(agi://127.0.0.1:4573/after_hours,${CHANNEL(linkedid)},${QUEUESTATUS})
 
-``agi://…/after_hours?mode=voicemail`` (or CC_ROUTE_REASON=ivr_voicemail, set when the
-daytime menu's "leave a message" key was pressed) skips the closed greeting and goes
-straight to the message.  Every call ends with a callback task (see
-``callcenter.ivr.after_hours``), written even when the caller hangs up half-way; a
-partial message is kept when it holds audio.
+With an empty queue status the caller hears after_hours.yaml (closed greeting with the
+opening hours); with one (TIMEOUT, JOINEMPTY, ...) no_answer.yaml ("our agents are
+busy"). ``?mode=voicemail`` (or CC_ROUTE_REASON=ivr_voicemail, set when the daytime
+menu's "leave a message" key was pressed) skips the menu and goes straight to the
+message. Every call ends with a callback task (see ``callcenter.ivr.after_hours``),
+written even when the caller hangs up half-way; a partial message is kept when it
+holds audio.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from dataclasses import dataclass
 from callcenter.agi import variables as V
 from callcenter.agi.channel import AGIChannel, AGIHangup
 from callcenter.agi.registry import AGIContext, route
-from callcenter.ivr import FlowError, get_flow, run_flow
+from callcenter.ivr import FlowError, cached_flows, run_flow
 from callcenter.ivr.after_hours import (
     MESSAGE_FORMAT,
     MESSAGE_MAX_MS,
@@ -36,6 +38,7 @@ from callcenter.ivr.engine import play_prompt
 from callcenter.ivr.sounds import prompt_sound
 
 FLOW = "after_hours"
+NO_ANSWER_FLOW = "no_answer"
 CONFIRM_TIMEOUT_MS = 5000
 # Prompts this route plays besides the flow's own menu (checked by `callcenter ivr check`).
 REQUIRED_PROMPTS = (
@@ -48,6 +51,7 @@ REQUIRED_PROMPTS = (
 @dataclass
 class _Visit:
     number: CallbackNumber | None
+    queue_status: str                     # why Queue() gave up; "" when closed
     target: MessageTarget | None = None   # set once RECORD FILE was started
     record_failed: bool = False
     message_file: str = ""
@@ -59,7 +63,8 @@ async def after_hours(channel: AGIChannel, ctx: AGIContext) -> None:
     request = channel.request
     uniqueid = request.get("uniqueid")
     caller = request.get("callerid")
-    visit = _Visit(number=callback_number(caller, settings.phone_region))
+    queue_status = request.args[1].strip() if len(request.args) > 1 else ""
+    visit = _Visit(number=callback_number(caller, settings.phone_region), queue_status=queue_status)
     call_id = await _call_id(channel)
     try:
         await _converse(channel, ctx, visit)
@@ -70,7 +75,8 @@ async def after_hours(channel: AGIChannel, ctx: AGIContext) -> None:
             visit.message_file = keep_message(settings, visit.target)
         task = await ctx.run_in_session(
             file_after_hours_callback, settings, call_id=call_id, uniqueid=uniqueid,
-            caller_number=caller, message_file=visit.message_file)
+            caller_number=caller, message_file=visit.message_file,
+            queue_unanswered=bool(visit.queue_status))
         ctx.log.info("after hours: %s", f"callback task {task.id} ({task.reason.value})"
                      if task is not None else "anonymous caller, no message: no task")
     await play_prompt(channel, settings, _farewell(visit))
@@ -78,12 +84,8 @@ async def after_hours(channel: AGIChannel, ctx: AGIContext) -> None:
 
 async def _converse(channel: AGIChannel, ctx: AGIContext, visit: _Visit) -> None:
     settings = ctx.settings
-    try:
-        get_flow(settings.ivr_flows_dir, FLOW)
-    except FlowError:
-        ctx.log.error("after_hours flow unusable; filing a callback task without talking")
-        raise
-    choice = await _direct_choice(channel) or (await run_flow(channel, settings, FLOW)).action
+    flow = _flow_for(ctx, visit.queue_status)
+    choice = await _direct_choice(channel) or (await run_flow(channel, settings, flow)).action
     if choice not in ("voicemail", "callback"):
         return                      # hangup/queue in the flow: the callback task still follows
     if choice == "callback" and visit.number is not None:
@@ -97,13 +99,30 @@ async def _converse(channel: AGIChannel, ctx: AGIContext, visit: _Visit) -> None
     await _record(channel, ctx, visit)
 
 
+def _flow_for(ctx: AGIContext, queue_status: str) -> str:
+    """no_answer after an unanswered queue (after_hours when that file is absent)."""
+    try:
+        flows = cached_flows(ctx.settings.ivr_flows_dir)
+    except FlowError:
+        ctx.log.error("IVR flows unusable; filing a callback task without talking")
+        raise
+    if queue_status and NO_ANSWER_FLOW in flows:
+        return NO_ANSWER_FLOW
+    if FLOW not in flows:
+        raise FlowError(f"{ctx.settings.ivr_flows_dir}: no flow named '{FLOW}'")
+    return FLOW
+
+
 async def _direct_choice(channel: AGIChannel) -> str | None:
-    request = channel.request
-    mode = request.query.get("mode") or (request.args[0] if request.args else "")
+    """Straight to the message (or the callback) when the caller already chose it."""
+    mode = channel.request.query.get("mode", "")
     if mode in ("voicemail", "callback"):
         return mode
-    if await channel.get_variable(V.ROUTE_REASON) == "ivr_voicemail":
+    reason = await channel.get_variable(V.ROUTE_REASON)
+    if reason == "ivr_voicemail":
         return "voicemail"
+    if reason == "ivr_callback":
+        return "callback"
     return None
 
 
