@@ -2,11 +2,10 @@
 reports for them, the queue requests the console sends, and the live queue overview.
 
 The web panel never talks to Asterisk itself. A console request becomes an
-``ami.action`` message on the event bus (``action_request``); the process that owns the
-AMI connection executes it and answers with ``agent`` events (``action_result``,
-``member_state``). Those events, and the call events for the agent's interface
-(AgentCalled, AgentConnect, AgentComplete, AgentRingNoAnswer), move ``AgentState``
-through ``apply_event`` so the supervisor sees every agent's state.
+``ami.action`` message on the event bus (``action_request``); the AMI listener executes
+it and answers with ``agent`` events (``action_result``, ``member_state``). The listener
+is also the one writer of ``AgentState.status`` (``services.agents``); the panel writes
+only where the agent sits (``sit_at``/``leave``) and reads the rest.
 """
 
 from __future__ import annotations
@@ -27,6 +26,7 @@ from callcenter.timeutil import to_utc_naive, zone
 # PJSIP/1001, SIP/agent-7, Local/1001@agents: technology/resource, nothing that could
 # smuggle a second header into the AMI request.
 INTERFACE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]{1,15}/[A-Za-z0-9_.@\-]{1,63}$")
+QUEUE_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 PAUSE_REASONS = ("小休", "用餐", "培训", "会议", "回访", "其他")
 MAX_REASON = 40
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -47,7 +47,8 @@ def validate_reason(reason: str) -> str:
     reason = (reason or "").strip()
     if not reason:
         raise ConsoleError("a pause needs a reason")
-    if len(reason) > MAX_REASON or _CONTROL.search(reason):
+    # app_queue keeps reasons in an 80-byte buffer.
+    if len(reason) > MAX_REASON or len(reason.encode()) > 79 or _CONTROL.search(reason):
         raise ConsoleError(f"a pause reason is at most {MAX_REASON} printable characters")
     return reason
 
@@ -115,16 +116,21 @@ def action_request(state: AgentState, action: str, *, reason: str = "", queue: s
     """The ``ami.action`` message for a console button (ready, pause, join/leave a queue)."""
     if not state.interface:
         raise ConsoleError("choose the phone interface you sit at first")
-    base = {"interface": state.interface, "request_id": new_request_id(state.user_id)}
+    base = {"interface": state.interface, "request_id": new_request_id(state.user_id),
+            "user_id": state.user_id}
+    # queue None = every queue the member is in (a pause covers the whole desk).
     if action == "ready":
-        return {"action": "QueuePause", "paused": False, "reason": "", "queue": queue, **base}
+        # Also ends wrap-up: Asterisk answers with QueueMemberPause Paused: 0.
+        return {"action": "QueuePause", "paused": False, "reason": None, "queue": queue or None, **base}
     if action == "pause":
-        return {"action": "QueuePause", "paused": True, "reason": validate_reason(reason), "queue": queue, **base}
+        return {"action": "QueuePause", "paused": True, "reason": validate_reason(reason),
+                "queue": queue or None, **base}
     if action in ("join", "leave"):
-        if not queue:
+        if not queue or not QUEUE_RE.match(queue):
             raise ConsoleError("name the queue to join or leave")
-        return {"action": "QueueAdd" if action == "join" else "QueueRemove", "queue": queue,
-                "paused": False, "reason": "", **base}
+        if action == "leave":
+            return {"action": "QueueRemove", "queue": queue, **base}
+        return {"action": "QueueAdd", "queue": queue, "paused": False, **base}
     raise ConsoleError(f"unknown console action {action!r}")
 
 
@@ -132,69 +138,10 @@ def concerns(event: dict[str, Any], *, user_id: int, interface: str | None) -> b
     """Is this ``agent`` event about this agent's phone or an answer to their request?"""
     if interface and event.get("interface") == interface:
         return True
+    if event.get("user_id") == user_id:
+        return True
     request_id = str(event.get("request_id") or "")
     return request_id.startswith(f"u{user_id}-")
-
-
-def apply_event(session: Session, user_id: int, event: dict[str, Any]) -> AgentState | None:
-    """Move the agent's state with an AMI fact about their phone. Idempotent."""
-    state = session.get(AgentState, user_id)
-    if state is None:
-        return None
-    kind = event.get("type")
-    if kind == "agent_called":
-        state.status = AgentStatus.RINGING
-        state.current_linkedid = str(event.get("linkedid") or "") or None
-    elif kind == "agent_connect":
-        state.status = AgentStatus.ON_CALL
-        state.current_linkedid = str(event.get("linkedid") or "") or state.current_linkedid
-    elif kind == "agent_complete":
-        state.status = AgentStatus.WRAP_UP
-    elif kind == "agent_ringnoanswer":
-        if state.status is AgentStatus.RINGING:
-            state.status = AgentStatus.READY
-        state.current_linkedid = None
-    elif kind == "member_state":
-        _apply_member_state(state, event)
-    elif kind == "action_result" and event.get("success"):
-        _apply_action_result(state, event)
-    return state
-
-
-def _apply_member_state(state: AgentState, event: dict[str, Any]) -> None:
-    queue = str(event.get("queue") or "")
-    if queue:
-        queues = [q for q in state.queues.split(",") if q]
-        removed = event.get("removed") or event.get("event") == "QueueMemberRemoved"
-        if removed and queue in queues:
-            queues.remove(queue)
-        elif not removed and queue not in queues:
-            queues.append(queue)
-        state.queues = ",".join(queues)
-    if "paused" in event and state.status not in (AgentStatus.RINGING, AgentStatus.ON_CALL):
-        if _truthy(event["paused"]):
-            state.status = AgentStatus.PAUSED
-            state.pause_reason = str(event.get("reason") or event.get("pause_reason") or "")[:80] or None
-        else:
-            state.status = AgentStatus.READY
-            state.pause_reason = None
-
-
-def _apply_action_result(state: AgentState, event: dict[str, Any]) -> None:
-    action = event.get("action")
-    if action == "QueuePause" and "paused" in event and state.status not in (
-            AgentStatus.RINGING, AgentStatus.ON_CALL):
-        paused = _truthy(event["paused"])
-        state.status = AgentStatus.PAUSED if paused else AgentStatus.READY
-        state.pause_reason = (str(event.get("reason") or "")[:80] or None) if paused else None
-    elif action in ("QueueAdd", "QueueRemove") and event.get("queue"):
-        _apply_member_state(state, {"queue": event["queue"], "removed": action == "QueueRemove"})
-
-
-def _truthy(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    return bool(value)
 
 
 # --- supervisor and QA read models -----------------------------------------------------

@@ -34,6 +34,11 @@ STREAM_ENDPOINTS.add("agent.events")
 
 # Pops remembered per stream so a re-ring of the same call does not pop twice.
 POPPED_MEMORY = 64
+# Call events the console marks on the pop (as the AMI listener names them).
+CALL_EVENTS = ("agent_connect", "agent_complete", "ring_no_answer", "caller_abandon")
+# Events after which the agent's state may have changed.
+STATE_EVENTS = ("agent_called", "agent_connect", "agent_complete", "ring_no_answer", "member_state",
+                "action_result")
 
 
 def _input() -> dict[str, Any]:
@@ -179,13 +184,15 @@ class AgentStream:
         if kind == "agent_called":
             yield from self._pop(payload, event_id=eid)
         elif kind == "action_result":
-            yield sse.format_event({k: payload.get(k) for k in
-                                    ("request_id", "action", "success", "message", "paused", "queue")},
+            ok = payload.get("ok", payload.get("success"))
+            yield sse.format_event({"request_id": payload.get("request_id"), "action": payload.get("action"),
+                                    "ok": bool(ok), "message": str(payload.get("message") or "")},
                                    event="action", id=eid)
-        elif kind in ("agent_connect", "agent_complete", "agent_ringnoanswer"):
+        elif kind in CALL_EVENTS:
             yield sse.format_event({"type": kind, "linkedid": str(payload.get("linkedid", ""))},
                                    event="call", id=eid)
-        yield from self._update_state(payload, eid)
+        if kind in STATE_EVENTS:
+            yield from self._current_state()
 
     def _pop(self, payload: dict[str, Any], event_id: str | None) -> Iterator[str]:
         linkedid = str(payload.get("linkedid") or "")
@@ -213,13 +220,13 @@ class AgentStream:
                    "last_tickets": [], "other_customers": [], "line": {}, "ivr": {}}
         yield sse.format_event(pop, event="pop", id=event_id)
 
-    def _update_state(self, payload: dict[str, Any], event_id: str | None) -> Iterator[str]:
+    def _current_state(self) -> Iterator[str]:
+        """The agent's state as the AMI listener has recorded it (it commits before it
+        publishes, so the row already says what the event means)."""
         try:
             with self.p.unit_of_work() as s:
-                state = console.apply_event(s, self.user_id, payload)
-                state_json = console.state_dict(state) if state is not None else None
-        except Exception:  # noqa: BLE001 - the page still gets the event itself
-            log.exception("could not record agent state for user %s", self.user_id)
+                state_json = console.state_dict(s.get(AgentState, self.user_id))
+        except Exception:  # noqa: BLE001 - the page still got the event itself
+            log.exception("could not read the agent state of user %s", self.user_id)
             return
-        if state_json is not None:
-            yield sse.format_event(state_json, event="state")
+        yield sse.format_event(state_json, event="state")

@@ -177,7 +177,7 @@
   function actionResult(data) {
     const timer = pending.get(data.request_id);
     if (timer) { clearTimeout(timer); pending.delete(data.request_id); }
-    if (data.success === false) say("操作失败：" + (data.message || data.action), true);
+    if (!data.ok) say("操作失败：" + (data.message || data.action), true);
     else say("");
   }
 
