@@ -82,13 +82,17 @@ def test_dialplan_branches_on_the_route_values_route_call_sends(plan):
             assert "${AGISTATUS}" in priorities[i + 1].data, p
 
 
-def test_cdr_mappings_name_variables_the_dialplan_has():
+def test_cdr_mappings_name_cdr_variables_the_dialplan_sets(plan):
     [general, mappings] = read_sections("cdr_manager.conf")
     assert general.get("enabled") == "yes"
-    dialplan_owned = {"RECORDING_FILE"}
+    # cdr_manager reads ${CDR(name)}: a plain channel variable would come out empty.
+    set_in_cdr = {m.group(1): m.group(2) for p in plan[1] if p.app == "Set"
+                  if (m := re.fullmatch(r"CDR\((\w+)\)=\$\{(\w+)\}", p.data))}
+    assert mappings.options
     for variable, header in mappings.options:
         assert variable == header
-        assert variable in set(V.ROUTE_VARIABLES) | dialplan_owned
+        assert set_in_cdr.get(variable) == variable
+        assert variable in set(V.ROUTE_VARIABLES) | {"RECORDING_FILE"}
 
 
 # --- FastAGI --------------------------------------------------------------------------------------

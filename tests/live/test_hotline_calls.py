@@ -1,0 +1,213 @@
+"""Calls through the shipped dialplan on a real Asterisk: the carrier (SIPp) calls the
+VIP and the ordinary hotline, route_call (the callcenter's FastAGI server, in this
+process) decides, the queue rings an agent's phone (a SIPp UAS registered as
+agent1001 and agent1003), and we look at the database, the INVITE the phone got,
+the recording and the AMI events."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import socket
+import time
+
+import pytest
+from sqlalchemy import select
+
+from callcenter.db import session_scope
+from callcenter.models import Call, CallbackTask
+
+from . import sipp
+from .pbx import free_port
+
+pytestmark = pytest.mark.asterisk
+
+VIP_LINE, ORDINARY_LINE = "4008002000", "4008001000"
+# One line per INVITE the phone got (uas_agent.xml); header values keep their leading space.
+INVITE_LOG = re.compile(r"INVITE agent=(?P<agent>\S*) queue= ?(?P<queue>\S*) call_id= ?(?P<call_id>\S*) "
+                        r"pop_key= ?(?P<pop_key>\S*) caller=(?P<caller>\S*)")
+QUEUE_MEMBER_NOT_IN_USE = "1"
+
+
+def wait_until(read, timeout: float = 20.0, every: float = 0.2):
+    """Poll ``read()`` until it returns something true or the time is up."""
+    deadline = time.monotonic() + timeout
+    value = read()
+    while not value and time.monotonic() < deadline:
+        time.sleep(every)
+        value = read()
+    return value
+
+
+def queue_member(live, queue: str, member: str) -> dict[str, str]:
+    _, items = live.ami.list_action("QueueStatus", Queue=queue)
+    for item in items:
+        if item.get("Event") == "QueueMember" and item.get("Name") == member:
+            return item
+    return {}
+
+
+def member_status(live, queue: str, member: str) -> str | None:
+    return queue_member(live, queue, member).get("Status")
+
+
+def ready(live, queue: str, member: str) -> bool:
+    """Free and past the wrap-up time after its last call (queues.conf wrapuptime)."""
+    item = queue_member(live, queue, member)
+    if item.get("Status") != QUEUE_MEMBER_NOT_IN_USE or item.get("Paused") != "0":
+        return False
+    last_call = int(item.get("LastCall") or 0)
+    return last_call == 0 or time.time() - last_call > int(item.get("Wrapuptime") or 0) + 1
+
+
+def wait_ready(live, queue: str, member: str) -> None:
+    assert wait_until(lambda: ready(live, queue, member), timeout=40), queue_member(live, queue, member)
+
+
+def register(live, phone: sipp.Peer, agent: str, expires: int = 600) -> None:
+    peer = sipp.start(f"register_{agent}_{expires}", "uac_register.xml", phone.workdir,
+                      remote=f"127.0.0.1:{live.pbx.ports.sip}", inject=[[agent, str(phone.port), str(expires)]],
+                      extra=["-au", agent, "-ap", live.pbx.sip_password])
+    assert peer.wait(30) == 0, peer.diagnostics()
+
+
+def invites(phone: sipp.Peer) -> list[dict[str, str]]:
+    return [m.groupdict() for line in phone.log_lines() if (m := INVITE_LOG.search(line))]
+
+
+def calls_from(live, caller: str) -> list[Call]:
+    with session_scope(live.settings.database_url) as session:
+        return list(session.scalars(select(Call).where(Call.caller_number == caller)))
+
+
+def callback_tasks(live, number_digits: str) -> list[CallbackTask]:
+    with session_scope(live.settings.database_url) as session:
+        return [t for t in session.scalars(select(CallbackTask))
+                if re.sub(r"\D", "", t.number).endswith(number_digits[1:])]
+
+
+def call(live, name: str, rows: list[list[str]], *, scenario: str = "uac_hotline.xml",
+         hold_ms: int = 6000) -> None:
+    """The carrier places these calls (DID, caller number, caller name) and they end."""
+    carrier = sipp.start(name, scenario, live.sipp_dir(name), remote=f"127.0.0.1:{live.pbx.ports.sip}",
+                         port=live.pbx.ports.trunk, calls=len(rows), inject=rows, hold_ms=hold_ms)
+    assert carrier.wait(120) == 0, carrier.diagnostics()
+
+
+@pytest.fixture(scope="module")
+def phone(live):
+    """One agent phone on a loopback port, registered as agent1001 (a member of vip) and
+    agent1003 (general_q); the other members stay unregistered, so the queue has to
+    pick these two."""
+    phone = sipp.start("phone", "uas_agent.xml", live.sipp_dir("phone"), calls=None, hold_ms=1000,
+                       extra=["-aa"])   # -aa: answer Asterisk's qualify OPTIONS
+    try:
+        for agent in ("agent1001", "agent1003"):
+            register(live, phone, agent)
+        for queue, member in (("vip", "Agent 1001"), ("general_q", "Agent 1003")):
+            status = wait_until(lambda: member_status(live, queue, member) == QUEUE_MEMBER_NOT_IN_USE)
+            assert status, (queue, member, member_status(live, queue, member), live.pbx.cli("pjsip show contacts"))
+        yield phone
+    finally:
+        phone.stop()
+
+
+def test_vip_and_ordinary_lines_reach_their_queues(live, phone):
+    wait_ready(live, "vip", "Agent 1001")
+    wait_ready(live, "general_q", "Agent 1003")
+    call(live, "two_lines", [[VIP_LINE, "13800138001", "VIP line caller"],
+                             [ORDINARY_LINE, "13900139002", "Ordinary line caller"]])
+    settings = live.settings
+
+    [vip] = calls_from(live, "13800138001")
+    [ordinary] = calls_from(live, "13900139002")
+    assert (vip.dialled_number, vip.queue, vip.priority, vip.route_reason) == \
+        (VIP_LINE, "vip", settings.priority_vip, "vip_line")
+    assert (ordinary.dialled_number, ordinary.queue, ordinary.priority, ordinary.route_reason) == \
+        (ORDINARY_LINE, "general_q", settings.priority_normal, "ordinary")
+
+    # The phone rang as the right agent, from the right queue, with the call's keys.
+    got = {invite["caller"]: invite for invite in invites(phone)}
+    assert got["13800138001"] == {"agent": "agent1001", "queue": "vip", "call_id": str(vip.id),
+                                  "pop_key": vip.screen_pop_key, "caller": "13800138001"}
+    assert got["13900139002"] == {"agent": "agent1003", "queue": "general_q", "call_id": str(ordinary.id),
+                                  "pop_key": ordinary.screen_pop_key, "caller": "13900139002"}
+
+    # Each conversation was recorded under the name the dialplan gave route_call.
+    today = dt.datetime.now(dt.UTC)
+    for row in (vip, ordinary):
+        assert re.fullmatch(rf"calls/\d{{4}}/\d{{2}}/\d{{2}}/{re.escape(row.uniqueid)}\.wav", row.recording_file)
+        assert row.recording_file.startswith(f"calls/{today:%Y}/")
+        path = live.pbx.recordings / row.recording_file
+        # MixMonitor closes the file just after the hangup; a bridged call has audio.
+        assert wait_until(lambda p=path: p.exists() and p.stat().st_size > 44 + 8000), path
+
+    # The AMI user saw the queue at work, and none of the classes it was not granted.
+    joins = [m for m in live.ami.events("QueueCallerJoin") if m.get("Uniqueid") in (vip.uniqueid, ordinary.uniqueid)]
+    assert {(m["Queue"], m["Uniqueid"]) for m in joins} == {("vip", vip.uniqueid), ("general_q", ordinary.uniqueid)}
+    connects = {m["Uniqueid"]: m["Interface"] for m in live.ami.events("AgentConnect")}
+    assert connects[vip.uniqueid] == "PJSIP/agent1001" and connects[ordinary.uniqueid] == "PJSIP/agent1003"
+    cdrs = [m for m in live.ami.events("Cdr") if m.get("UniqueID") == vip.uniqueid]
+    assert cdrs and cdrs[-1]["CC_CALL_ID"] == str(vip.id) and cdrs[-1]["RECORDING_FILE"] == vip.recording_file
+    events = {m.get("Event") for m in live.ami.messages}
+    assert events.isdisjoint({"VarSet", "Newexten", "RTCPSent", "RTCPReceived", "CEL", "AGIExecStart"})
+
+
+def test_closed_line_goes_to_the_after_hours_route(live, phone):
+    from callcenter.services import lines
+    from callcenter.timeutil import to_local
+
+    today = to_local(dt.datetime.now(dt.UTC).replace(tzinfo=None), live.settings.timezone).date()
+    with session_scope(live.settings.database_url) as session:
+        for day in (today, today + dt.timedelta(days=1)):
+            lines.add_override(session, day, "holiday", line_number=ORDINARY_LINE, name="live test")
+    try:
+        # The caller presses nothing and stays until the callcenter hangs up.
+        call(live, "closed_line", [[ORDINARY_LINE, "13600136004", "After hours caller"]],
+             scenario="uac_hotline_wait_bye.xml")
+    finally:
+        with session_scope(live.settings.database_url) as session:
+            for day in (today, today + dt.timedelta(days=1)):
+                lines.remove_override(session, day, line_number=ORDINARY_LINE)
+    [row] = calls_from(live, "13600136004")
+    assert (row.queue, row.route_reason, row.status.value) == ("general_q", "holiday", "after_hours")
+    [task] = callback_tasks(live, "13600136004")
+    assert task.call_id == row.id
+    assert "13600136004" not in {i["caller"] for i in invites(phone)}          # no agent rang
+    log = live.pbx.log_lines("messages.log")
+    assert not any("after_hours ended with" in line for line in log)          # no voicemail fallback
+
+
+def test_a_dead_callcenter_still_queues_the_call_to_the_line_queue(live, phone):
+    wait_ready(live, "vip", "Agent 1001")
+    closed = free_port(socket.SOCK_STREAM)
+    live.pbx.cli(f"dialplan set global CALLCENTER_AGI agi://127.0.0.1:{closed}")
+    try:
+        call(live, "callcenter_down", [[VIP_LINE, "13700137003", "Caller while down"]])
+    finally:
+        live.pbx.cli(f"dialplan set global CALLCENTER_AGI agi://127.0.0.1:{live.pbx.ports.agi}")
+    # No calls row (nobody to write it), but the VIP line's defaults reached the VIP agent.
+    assert calls_from(live, "13700137003") == []
+    got = {invite["caller"]: invite for invite in invites(phone)}
+    assert got["13700137003"] == {"agent": "agent1001", "queue": "vip", "call_id": "", "pop_key": "",
+                                  "caller": "13700137003"}
+    assert any("route_call ended with FAILURE" in line and "continuing with queue vip prio 10" in line
+               for line in live.pbx.log_lines("messages.log"))
+
+
+def test_no_reachable_agent_offers_a_callback(live, phone):
+    register(live, phone, "agent1003", expires=0)      # general_q now has nobody reachable
+    try:
+        assert wait_until(lambda: member_status(live, "general_q", "Agent 1003") not in
+                          (QUEUE_MEMBER_NOT_IN_USE, None))
+        # The caller hangs up at the closed greeting.
+        call(live, "nobody_there", [[ORDINARY_LINE, "13500135005", "Caller nobody answers"]], hold_ms=3000)
+    finally:
+        register(live, phone, "agent1003")
+    [row] = calls_from(live, "13500135005")
+    assert (row.queue, row.route_reason) == ("general_q", "ordinary")
+    assert wait_until(lambda: callback_tasks(live, "13500135005"))
+    # joinempty=unavailable,invalid kept the caller out of the queue at once.
+    assert any(f"{row.uniqueid} not answered in queue general_q: JOINEMPTY" in line
+               for line in live.pbx.log_lines("messages.log"))
+    assert "13500135005" not in {i["caller"] for i in invites(phone)}
