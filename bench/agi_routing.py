@@ -1,0 +1,468 @@
+"""FastAGI routing benchmark: the real route_call over the real socket.
+
+    python bench/agi_routing.py [--quick] [--profile]
+
+A FastAGI server runs in a child process (settings defaults: 8 DB threads, backlog
+1024) against a SQLite database seeded with 100,000 customers and the example lines
+(cached under bench/results/, keyed by a hash of the schema). This process is the
+synthetic Asterisk: an asyncio client that sends the header of transcript 1a (VIP line
+4008002000, a random customer's number), answers every command (``GET VARIABLE`` with
+a value, everything else ``200 result=1``), and sends ``HANGUP`` after the server's
+half-close, as Asterisk does. Server CPU is read from /proc/<pid>/stat.
+
+Phases and targets:
+  floor     a route that sets 4 variables without the database (the server's own cost)
+  closed    200 concurrent channels, route_call: calls/s, p50/p99, server CPU per call
+  open      1,000 calls/s arriving for 10 s: p50/p99 (target p99 <= 25 ms)
+  burst     500 connections at once: max time to first command (target: all < 2 s)
+  scans     bare connect/close, RST and half-header storms between calls: the calls
+            after them vs undisturbed, and the server's CPU while idle after a storm
+  script    the same route_call through agi_scripts/route_call.py, one process per
+            call, 2 at a time (2 cores): calls/s; ratio FastAGI/script (target >= 50x)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import multiprocessing
+import os
+import random
+import shutil
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+RESULTS = ROOT / "bench" / "results"
+CUSTOMERS = 100_000
+VIP_LINE = "4008002000"
+TICK = os.sysconf("SC_CLK_TCK")
+
+HEADER_TEMPLATE = (
+    "agi_network: yes\nagi_network_script: {route}\nagi_request: agi://127.0.0.1:4573/{route}\n"
+    "agi_channel: PJSIP/caller-{n:08x}\nagi_language: en\nagi_type: PJSIP\nagi_uniqueid: {uid}\n"
+    "agi_version: 22.10.1\nagi_callerid: {caller}\nagi_calleridname: Test Caller\nagi_callingpres: 0\n"
+    "agi_callingani2: 0\nagi_callington: 0\nagi_callingtns: 0\nagi_dnid: {line}\nagi_rdnis: unknown\n"
+    "agi_context: hotline\nagi_extension: {line}\nagi_priority: 2\nagi_enhanced: 0.0\nagi_accountcode: \n"
+    "agi_threadid: 140460397172416\nagi_arg_1: {uid}\n\n"
+)
+
+
+def caller_number(i: int) -> str:
+    return f"139{i:08d}"
+
+
+# --- the database ------------------------------------------------------------------------
+
+def schema_hash() -> str:
+    digest = hashlib.sha256()
+    for path in sorted((ROOT / "callcenter" / "migrations" / "versions").glob("*.py")):
+        digest.update(path.read_bytes())
+    digest.update(f"{CUSTOMERS}:v1".encode())
+    return digest.hexdigest()[:12]
+
+
+def seeded_database() -> Path:
+    """The cached seeded file (built once per schema): 100k customers, example lines."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"agi_routing_{schema_hash()}.db"
+    if path.exists():
+        return path
+    from callcenter import migrate
+    from callcenter.db import engine_for, session_scope
+    from callcenter.services import lines, phones
+
+    building = path.with_suffix(".building")
+    building.unlink(missing_ok=True)
+    url = f"sqlite:///{building}"
+    started = time.perf_counter()
+    migrate.upgrade(url)
+    with session_scope(url) as session:
+        lines.setup_defaults(session)
+    engine_for(url).dispose()           # no pooled connection may keep a WAL open
+    assert phones.normalize(caller_number(1), "CN") == "+86" + caller_number(1)
+    con = sqlite3.connect(building)
+    now = time.strftime("%Y-%m-%d %H:%M:%S")
+    tiers = ["vip"] * 5 + ["member"] * 15 + ["ordinary"] * 80
+    con.executemany(
+        "INSERT INTO customers (id, name, tier, important, area, building, unit, room, address, notes,"
+        " created_at, updated_at) VALUES (?, ?, ?, 0, '', '', '', '', '', '', ?, ?)",
+        ((i, f"客户{i}", tiers[i % 100], now, now) for i in range(1, CUSTOMERS + 1)))
+    con.executemany(
+        "INSERT INTO customer_phones (customer_id, e164, raw, label) VALUES (?, ?, ?, '')",
+        ((i, "+86" + caller_number(i), caller_number(i)) for i in range(1, CUSTOMERS + 1)))
+    con.commit()
+    con.execute("ANALYZE")
+    con.execute("PRAGMA journal_mode=DELETE")   # one self-contained file to copy
+    con.close()
+    building.rename(path)
+    print(f"seeded {CUSTOMERS} customers in {time.perf_counter() - started:.1f} s -> {path}")
+    return path
+
+
+# --- the server, in its own process --------------------------------------------------------
+
+def serve(db_url: str, conn) -> None:
+    import logging
+
+    from callcenter.agi.registry import Route, default_registry
+    from callcenter.agi.server import FastAGIServer
+    from callcenter.config import Settings
+
+    logging.basicConfig(level=logging.WARNING)
+
+    async def floor(channel, ctx):
+        # The server's own cost: the 1a header in, 4 SET VARIABLEs out, no database.
+        for name, value in (("CC_ROUTE", "queue"), ("CC_QUEUE", "vip"), ("QUEUE_PRIO", "10"), ("CC_TIER", "vip")):
+            await channel.set_variable(name, value)
+
+    registry = default_registry()
+    registry.add(Route("bench_floor", floor))
+    settings = Settings(database_url=db_url, agi_host="127.0.0.1", agi_port=0)
+
+    async def main():
+        server = FastAGIServer(settings, registry)
+        await server.start()
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        loop.add_reader(conn.fileno(), stop.set)
+        conn.send(server.port)
+        await stop.wait()
+        await server.stop(grace_s=2)
+        conn.send(dict(server.stats))
+
+    asyncio.run(main())
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+# --- the synthetic Asterisk ----------------------------------------------------------------------
+
+class Call(asyncio.Protocol):
+    """Asterisk's side of one FastAGI call."""
+
+    def __init__(self, header: bytes, done: asyncio.Future, started: float):
+        self.header = header
+        self.done = done
+        self.started = started
+        self.first_byte: float | None = None
+        self.commands = 0
+        self.buf = b""
+        self.transport = None
+
+    def connection_made(self, transport):
+        self.transport = transport
+        transport.write(self.header)
+
+    def data_received(self, data):
+        if self.first_byte is None:
+            self.first_byte = time.perf_counter()
+        data = self.buf + data
+        *lines, self.buf = data.split(b"\n")
+        out = []
+        for line in lines:
+            self.commands += 1
+            out.append(b"200 result=1 (13800138000)\n" if line.startswith(b"GET ") else b"200 result=1\n")
+        self.transport.write(b"".join(out))
+
+    def eof_received(self):
+        self.transport.write(b"HANGUP\n")
+        if not self.done.done():
+            self.done.set_result(time.perf_counter())
+        return False
+
+    def connection_lost(self, exc):
+        if not self.done.done():
+            self.done.set_exception(ConnectionError(f"lost: {exc}"))
+
+
+class Load:
+    def __init__(self, port: int, route: str):
+        self.port = port
+        self.route = route
+        self.n = 0
+        self.rng = random.Random(7)
+
+    def header(self) -> bytes:
+        self.n += 1
+        uid = f"{int(time.time())}.{self.n}"
+        caller = caller_number(self.rng.randint(1, CUSTOMERS))
+        return HEADER_TEMPLATE.format(route=self.route, n=self.n, uid=uid, caller=caller, line=VIP_LINE).encode()
+
+    async def one(self, timeout: float = 10.0, connect_timeout: float | None = None) -> tuple[float, float, int]:
+        """(latency, time to first command, commands) of one call; raises on failure.
+        Lean on purpose (one timer, no wait_for): the generator must cost less than
+        the server it measures."""
+        loop = asyncio.get_running_loop()
+        started = time.perf_counter()
+        done = loop.create_future()
+        timer = loop.call_later(timeout, _expire, done)
+        try:
+            connecting = loop.create_connection(lambda: Call(self.header(), done, started), "127.0.0.1", self.port)
+            if connect_timeout is not None:
+                connecting = asyncio.wait_for(connecting, connect_timeout)
+            transport, proto = await connecting
+            try:
+                ended = await done
+            finally:
+                transport.close()
+        finally:
+            timer.cancel()
+        return ended - started, (proto.first_byte or ended) - started, proto.commands
+
+
+def _expire(done: asyncio.Future) -> None:
+    if not done.done():
+        done.set_exception(TimeoutError("no end of session"))
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+async def closed_loop(load: Load, concurrency: int, duration: float) -> dict:
+    latencies: list[float] = []
+    failures = 0
+    stop_at = time.perf_counter() + duration
+
+    async def worker():
+        nonlocal failures
+        while time.perf_counter() < stop_at:
+            try:
+                latency, _, commands = await load.one()
+                if commands == 0:
+                    failures += 1
+                latencies.append(latency)
+            except (OSError, TimeoutError):
+                failures += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    return {"calls": len(latencies), "rate": len(latencies) / elapsed, "p50": pct(latencies, 0.5),
+            "p99": pct(latencies, 0.99), "failures": failures}
+
+
+async def open_loop(load: Load, rate: float, duration: float) -> dict:
+    latencies: list[float] = []
+    failures = 0
+    lag = 0.0
+
+    async def one():
+        nonlocal failures
+        try:
+            latency, _, commands = await load.one()
+            latencies.append(latency)
+            failures += commands == 0
+        except (OSError, TimeoutError):
+            failures += 1
+
+    tasks = []
+    start = time.perf_counter()
+    total = int(rate * duration)
+    for i in range(total):
+        due = start + i / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        else:
+            lag = max(lag, -delay)
+        tasks.append(asyncio.ensure_future(one()))
+    await asyncio.gather(*tasks)
+    return {"calls": total, "p50": pct(latencies, 0.5), "p99": pct(latencies, 0.99), "failures": failures,
+            "generator_lag": lag}
+
+
+async def burst(load: Load, size: int) -> dict:
+    async def one():
+        try:
+            return await load.one(timeout=10.0, connect_timeout=10.0)
+        except (OSError, TimeoutError):
+            return None
+
+    results = await asyncio.gather(*(one() for _ in range(size)))
+    served = [r for r in results if r is not None and r[2] > 0]
+    ttfb = [r[1] for r in served]
+    return {"size": size, "unserved": size - len(served), "max_ttfb": max(ttfb) if ttfb else float("nan"),
+            "within_2s": sum(t < 2.0 for t in ttfb)}
+
+
+async def scan_storm(port: int, count: int) -> None:
+    loop = asyncio.get_running_loop()
+    head = HEADER_TEMPLATE.encode()[:120]
+    for i in range(count):
+        try:
+            transport, _ = await loop.create_connection(asyncio.Protocol, "127.0.0.1", port)
+        except OSError:
+            continue
+        if i % 3 == 0:
+            transport.close()                      # nc -z: connect, FIN
+        elif i % 3 == 1:
+            transport.abort()                      # RST
+        else:
+            transport.write(head)                  # dies inside the header
+            transport.close()
+
+
+async def disturbance(load: Load, pid: int) -> dict:
+    calm = await closed_loop(load, 10, 2.0)
+    disturbed: list[float] = []
+    idle_cpu = []
+    for _ in range(5):
+        await scan_storm(load.port, 300)
+        await asyncio.sleep(0.2)                   # let the server see every close
+        before = cpu_seconds(pid)
+        await asyncio.sleep(1.0)                   # idle: a spinning loop would burn CPU here
+        idle_cpu.append(cpu_seconds(pid) - before)
+        after = await closed_loop(load, 10, 0.5)
+        disturbed.append(after["p99"])
+    return {"calm_p50": calm["p50"], "calm_p99": calm["p99"], "after_p99_max": max(disturbed),
+            "idle_cpu_max": max(idle_cpu)}
+
+
+# --- the per-call script -------------------------------------------------------------------------
+
+def classic_header(i: int) -> bytes:
+    text = HEADER_TEMPLATE.format(route="x", n=i, uid=f"{int(time.time())}.{900000 + i}",
+                                  caller=caller_number(1 + i * 37 % CUSTOMERS), line=VIP_LINE)
+    lines = [line for line in text.split("\n") if not line.startswith(("agi_network", "agi_request"))]
+    return ("agi_request: /var/lib/asterisk/agi-bin/route_call.py\n" + "\n".join(lines)).encode()
+
+
+async def script_call(i: int, db_url: str) -> float:
+    started = time.perf_counter()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, str(ROOT / "agi_scripts" / "route_call.py"), stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        env=dict(os.environ, CALLCENTER_DATABASE_URL=db_url))
+    proc.stdin.write(classic_header(i))
+    while line := await proc.stdout.readline():
+        proc.stdin.write(b"200 result=1 (13800138000)\n" if line.startswith(b"GET ") else b"200 result=1\n")
+    proc.stdin.close()
+    await proc.wait()
+    return time.perf_counter() - started
+
+
+async def scripts(db_url: str, calls: int, concurrency: int = 2) -> dict:
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(i):
+        async with gate:
+            return await script_call(i, db_url)
+
+    started = time.perf_counter()
+    latencies = await asyncio.gather(*(one(i) for i in range(calls)))
+    elapsed = time.perf_counter() - started
+    return {"calls": calls, "rate": calls / elapsed, "p50": statistics.median(latencies)}
+
+
+# --- main ------------------------------------------------------------------------------------------
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="short phases (a smoke run, noisier figures)")
+    parser.add_argument("--profile", action="store_true", help="py-spy the server during the closed loop")
+    args = parser.parse_args()
+    q = args.quick
+    seed = seeded_database()
+    workdir = Path(tempfile.mkdtemp(prefix="agi-bench-"))
+    db = workdir / "bench.db"
+    shutil.copy(seed, db)
+    db_url = f"sqlite:///{db}"
+
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe()
+    server = ctx.Process(target=serve, args=(db_url, child), name="fastagi-bench")
+    server.start()
+    port = parent.recv()
+    pid = server.pid
+    rows: list[tuple[str, str, str]] = []
+    failures_total = 0
+
+    async def run_fastagi():
+        nonlocal failures_total
+        floor = Load(port, "bench_floor")
+        route = Load(port, "route_call")
+        await closed_loop(route, 50, 1.0)                              # warm caches and pools
+        cpu0 = cpu_seconds(pid)
+        f = await closed_loop(floor, 200, 2.0 if q else 5.0)
+        floor_cpu = (cpu_seconds(pid) - cpu0) / max(1, f["calls"])
+        rows.append(("floor: 4 SET VARIABLE, no DB, 200 channels",
+                     f"{f['rate']:.0f} calls/s  p50 {f['p50']*1e3:.1f} ms  p99 {f['p99']*1e3:.1f} ms",
+                     f"server CPU {floor_cpu*1e6:.0f} µs/call"))
+        profiler = None
+        if args.profile:
+            out = RESULTS / "agi_routing_profile.txt"
+            profiler = subprocess.Popen(["py-spy", "record", "-p", str(pid), "-f", "raw", "-o", str(out),
+                                         "-d", str(int(3 if q else 8))], stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL)
+        cpu0 = cpu_seconds(pid)
+        c = await closed_loop(route, 200, 3.0 if q else 10.0)
+        route_cpu = (cpu_seconds(pid) - cpu0) / max(1, c["calls"])
+        if profiler:
+            profiler.wait()
+        failures_total += c["failures"]
+        rows.append(("closed loop: route_call, 200 channels",
+                     f"{c['rate']:.0f} calls/s  p50 {c['p50']*1e3:.1f} ms  p99 {c['p99']*1e3:.1f} ms",
+                     f"server CPU {route_cpu*1e6:.0f} µs/call, {c['failures']} failures"))
+        o = await open_loop(route, 1000, 3.0 if q else 10.0)
+        failures_total += o["failures"]
+        rows.append(("open loop: route_call, 1,000 calls/s arriving",
+                     f"p50 {o['p50']*1e3:.1f} ms  p99 {o['p99']*1e3:.1f} ms {'OK' if o['p99'] <= 0.025 else 'MISSED'}"
+                     " (target p99 <= 25 ms)",
+                     f"{o['calls']} calls, {o['failures']} failures, generator lag {o['generator_lag']*1e3:.0f} ms"))
+        b = await burst(route, 500)
+        rows.append(("burst: 500 connections at once",
+                     f"max time to first command {b['max_ttfb']*1e3:.0f} ms, {b['within_2s']}/500 within 2 s "
+                     f"{'OK' if b['within_2s'] == 500 else 'MISSED'}",
+                     f"unserved after 10 s: {b['unserved']}"))
+        d = await disturbance(route, pid)
+        ok = d["after_p99_max"] <= max(3 * d["calm_p99"], d["calm_p99"] + 0.010) and d["idle_cpu_max"] < 0.05
+        rows.append(("scans: 5 x 300 bare connect/close, RST, half header",
+                     f"calls after: p99 {d['after_p99_max']*1e3:.1f} ms vs undisturbed {d['calm_p99']*1e3:.1f} ms "
+                     f"{'OK' if ok else 'MISSED'}",
+                     f"server CPU while idle after a storm: {d['idle_cpu_max']*1e3:.0f} ms/s"))
+        return c
+
+    try:
+        closed = asyncio.run(run_fastagi())
+    finally:
+        parent.send("stop")
+        stats = parent.recv() if parent.poll(20) else {}
+        server.join(20)
+    s = asyncio.run(scripts(db_url, 6 if q else 30))
+    ratio = closed["rate"] / s["rate"]
+    rows.append(("per-call script agi_scripts/route_call.py, 2 at a time",
+                 f"{s['rate']:.1f} calls/s  p50 {s['p50']*1e3:.0f} ms", f"{s['calls']} calls"))
+    rows.append(("ratio FastAGI / per-call script at 200 channels",
+                 f"{ratio:.0f}x {'OK' if ratio >= 50 else 'MISSED'} (target >= 50x)", ""))
+
+    width = max(len(r[0]) for r in rows)
+    print(f"\nFastAGI routing benchmark ({'quick' if q else 'full'}; {os.cpu_count()} cores, "
+          f"SQLite, {CUSTOMERS:,} customers, Python {sys.version.split()[0]})")
+    print("-" * 120)
+    for name, figure, note in rows:
+        print(f"{name:<{width}}  {figure}" + (f"  [{note}]" if note else ""))
+    print("-" * 120)
+    print(f"server outcomes: {stats}")
+    shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    sys.exit(main())
