@@ -211,3 +211,21 @@ def test_no_reachable_agent_offers_a_callback(live, phone):
     assert any(f"{row.uniqueid} not answered in queue general_q: JOINEMPTY" in line
                for line in live.pbx.log_lines("messages.log"))
     assert "13500135005" not in {i["caller"] for i in invites(phone)}
+
+
+def test_follow_up_call_is_originated_into_the_survey_context(live, phone):
+    # What the scheduler will do for a follow-up survey (回访), with the AMI user's
+    # own privileges: Originate into [survey], which hands the call to the survey route.
+    wait_ready(live, "vip", "Agent 1001")
+    start = len(live.ami.messages)
+    response = live.ami.action("Originate", Channel="PJSIP/agent1001", Context="survey", Exten="s",
+                               Priority="1", Variable="CC_SURVEY_ID=4242", CallerID="Survey <4008001000>",
+                               Timeout="15000", Async="true")
+    assert response["Response"] == "Success", response
+    outcome = live.ami.wait_for(lambda m: m.get("Event") == "OriginateResponse"
+                                and m.get("ActionID") == response["ActionID"], timeout=30, start=start)
+    assert (outcome["Response"], outcome["Reason"]) == ("Success", "4")     # 4: answered
+    assert live.ami.wait_for(lambda m: m.get("Event") == "Hangup" and m.get("Uniqueid") == outcome["Uniqueid"],
+                             timeout=30, start=start)
+    ran = [line for line in live.pbx.log_lines("full.log") if "@survey:" in line and "AGI(" in line]
+    assert ran and ran[-1].endswith(f'"agi://127.0.0.1:{live.pbx.ports.agi}/survey,4242") in new stack')
