@@ -18,7 +18,7 @@ import enum
 import uuid
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -127,6 +127,20 @@ def _validated_columns(kind: TicketType, values: dict[str, Any]) -> None:
         raise TicketError(str(exc), exc.errors) from exc
 
 
+def _all_errors(*checks) -> list[Any]:
+    """Run every check; raise one TicketError carrying all their messages."""
+    results, errors = [], {}
+    for check in checks:
+        try:
+            results.append(check())
+        except TicketError as exc:
+            errors.update(exc.errors or {"": str(exc)})
+            results.append(None)
+    if errors:
+        raise TicketError("; ".join(errors.values()), errors)
+    return results
+
+
 def _clean_subject(subject: str) -> str:
     subject = (subject or "").strip()
     if not subject:
@@ -178,11 +192,16 @@ def _assign_number(session: Session, settings: Settings, ticket: Ticket, now: dt
     """GD<local YYYYMMDD>-<NNNN>, unique under concurrent creation.
 
     The ticket row is already flushed with a placeholder number, so the caller's
-    transaction is open (on SQLite it holds the write lock from here on); the number
-    is then tried in a savepoint and, when another transaction took it first (a
-    unique violation, seen on PostgreSQL once that transaction commits), the next
-    one is tried."""
+    transaction is open: on SQLite it holds the database's write lock from here on,
+    and on PostgreSQL a transaction-level advisory lock per day does the same, so
+    creators take numbers one after the other instead of colliding. Whatever gets
+    past that (another writer that does not take the lock) is caught by the unique
+    index: the number is tried in a savepoint and the next one is tried after a
+    unique violation."""
     prefix = f"GD{to_local(now, settings.timezone):%Y%m%d}-"
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+                        {"key": f"callcenter.ticket_number.{prefix}"})
     for _attempt in range(NUMBER_ATTEMPTS):
         candidate = _next_number(session, prefix)
         try:
@@ -256,15 +275,17 @@ def create_ticket(session: Session, settings: Settings, *, actor: User, type: st
     columns = {"severity": (severity or "").strip(), "urgency": (urgency or "").strip(), "invalid": invalid,
                "appointment_at": appointment_at, "paid": paid,
                "contact_phone": (contact_phone or "").strip()}
-    _check_type_columns(kind, columns)
-    _validated_columns(kind, columns)
-    clean_fields = _validated_fields(kind, fields)
-    customer = _check_customer(session, customer_id)
+    # Every problem at once: the agent fixes the form in one go.
+    subject, customer, clean_fields, _, _ = _all_errors(
+        lambda: _clean_subject(subject), lambda: _check_customer(session, customer_id),
+        lambda: _validated_fields(kind, fields), lambda: _check_type_columns(kind, columns),
+        lambda: _validated_columns(kind, columns),
+    )
 
     ticket = Ticket(
         number=f"new-{uuid.uuid4().hex[:24]}", type=kind, status=TicketStatus.OPEN,
         customer_id=customer_id, call_linkedid=(call_linkedid or "").strip()[:64],
-        owner_id=actor.id, assignee_id=actor.id, subject=_clean_subject(subject),
+        owner_id=actor.id, assignee_id=actor.id, subject=subject,
         description=(description or "").strip(), contact_phone=columns["contact_phone"][:64],
         fields=clean_fields, severity=columns["severity"], urgency=columns["urgency"],
         invalid=bool(invalid), department=(department or "").strip()[:64],

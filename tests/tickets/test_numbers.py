@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from callcenter.db import session_factory
 from callcenter.models import Ticket, User
+from callcenter.services import tickets as tickets_service
 from callcenter.services.tickets import create_ticket
 
 from .helpers import local
@@ -62,3 +63,22 @@ def test_concurrent_creation_gives_unique_consecutive_numbers(db_url, settings, 
     assert errors == []
     numbers = sorted(session.scalars(select(Ticket.number)))
     assert numbers == [f"GD20260915-{n:04d}" for n in range(1, threads * per_thread + 1)]
+
+
+def test_a_number_taken_meanwhile_is_retried(session, settings, people, monkeypatch):
+    """Another writer (one that skips the lock) took the number between the read and
+    the write: the unique index refuses it and the next number is used."""
+    agent = people["agent1"]
+    first = consultation(session, settings, agent, local(2026, 9, 15, 10, 0))
+    real_next = tickets_service._next_number
+    calls = []
+
+    def stale_then_real(s, prefix):
+        calls.append(prefix)
+        return first.number if len(calls) == 1 else real_next(s, prefix)
+
+    monkeypatch.setattr(tickets_service, "_next_number", stale_then_real)
+    second = consultation(session, settings, agent, local(2026, 9, 15, 10, 5))
+    assert len(calls) == 2
+    assert (first.number, second.number) == ("GD20260915-0001", "GD20260915-0002")
+    assert session.get(Ticket, second.id).history[0].changes["number"] == [None, "GD20260915-0002"]
