@@ -194,7 +194,8 @@ def logout():
     if interface:
         # Signing out must not leave the phone ringing for queue calls.
         request_payload = {"action": "QueuePause", "interface": interface, "paused": True,
-                           "reason": "已退出", "queue": "", "request_id": console.new_request_id(user_id)}
+                           "reason": "已退出", "queue": None, "request_id": console.new_request_id(user_id),
+                           "user_id": user_id}
         try:
             panel().bus.publish("ami.action", request_payload)
         except BusUnavailable:

@@ -36,8 +36,10 @@
   function connect() {
     if (source) source.close();
     clearTimeout(reconnectTimer);
+    root.dataset.connected = "0";
     source = new EventSource(urls.eventsUrl);
-    source.addEventListener("open", () => { $("connection").textContent = "已连接"; root.dataset.connected = "1"; });
+    // "connected" once the server has sent the opening state: from then on nothing is missed.
+    source.addEventListener("open", () => { $("connection").textContent = "已连接"; });
     source.addEventListener("error", () => {
       $("connection").textContent = "重新连接…";
       root.dataset.connected = "0";
@@ -45,7 +47,7 @@
       // HTTP error (401 after the session ended, 503 when the server is full).
       if (source.readyState === EventSource.CLOSED) recoverLater();
     });
-    source.addEventListener("state", (e) => renderState(JSON.parse(e.data)));
+    source.addEventListener("state", (e) => { renderState(JSON.parse(e.data)); root.dataset.connected = "1"; });
     source.addEventListener("pop", (e) => renderPop(JSON.parse(e.data)));
     source.addEventListener("ring", (e) => ringAgain(JSON.parse(e.data).linkedid));
     source.addEventListener("call", (e) => callEvent(JSON.parse(e.data)));
