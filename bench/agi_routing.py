@@ -110,7 +110,7 @@ def seeded_database() -> Path:
 
 # --- the server, in its own process --------------------------------------------------------
 
-def serve(db_url: str, conn) -> None:
+def serve(db_url: str, conn, overrides: dict | None = None) -> None:
     import logging
 
     from callcenter.agi.registry import Route, default_registry
@@ -126,7 +126,7 @@ def serve(db_url: str, conn) -> None:
 
     registry = default_registry()
     registry.add(Route("bench_floor", floor))
-    settings = Settings(database_url=db_url, agi_host="127.0.0.1", agi_port=0)
+    settings = Settings(database_url=db_url, agi_host="127.0.0.1", agi_port=0, **(overrides or {}))
 
     async def main():
         server = FastAGIServer(settings, registry)

@@ -305,7 +305,7 @@ class FastAGIServer:
         self._server: asyncio.Server | None = None
         self._executor = ThreadPoolExecutor(max_workers=settings.agi_db_threads,
                                             thread_name_prefix="agi-db")
-        self.runner = executor_runner(self._executor, settings.agi_route_budget_s)
+        self.runner = executor_runner(self._executor, settings.agi_route_budget_s, settings.agi_db_threads)
         self._sweep_handle: asyncio.TimerHandle | None = None
         limits = [settings.agi_header_timeout_s, settings.agi_command_timeout_s, CLOSE_WAIT_S]
         self._sweep_every = min(1.0, max(0.02, min(limits) / 4))

@@ -8,6 +8,7 @@ import io
 import json
 import os
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -139,3 +140,24 @@ def test_pyst2_api_hangup_line_eof_and_511():
     with pytest.raises(AGIConnectionClosed) as eof:    # pyst2: ValueError
         agi.execute("NOOP")
     assert isinstance(eof.value, pyst_agi.AGIHangup)
+
+
+def test_install_agi_scripts_writes_runnable_scripts_for_every_route(tmp_path):
+    from click.testing import CliRunner
+
+    from callcenter.cli import main as cli
+    from callcenter.agi.registry import default_registry
+
+    dest = tmp_path / "agi-bin"
+    outcome = CliRunner().invoke(cli, ["install-agi-scripts", str(dest), "--python", sys.executable])
+    assert outcome.exit_code == 0, outcome.output
+    names = sorted(p.name for p in dest.iterdir())
+    assert names == sorted(["callcenter_agi.py", *(f"{r}.py" for r in default_registry().names())])
+    script = dest / "callcenter_agi.py"
+    assert script.read_text().startswith(f"#!{sys.executable}\n") and os.access(script, os.X_OK)
+    # Executed the way Asterisk does it (by path, its #! line picks the interpreter):
+    # a route that does not exist is reported on stderr, nothing is sent, exit 0.
+    header = load("agi", "2a_classic_agi_tour").header.replace(b"agi_arg_1: arg1", b"agi_arg_1: no_such_route")
+    done = subprocess.run([str(script), "no_such_route", "arg 2"], input=header, capture_output=True, timeout=60)
+    assert done.returncode == 0 and done.stdout == b""
+    assert b"no AGI route named 'no_such_route'" in done.stderr

@@ -34,7 +34,7 @@ def expected_value(value: str) -> bytes:
     return value.replace("\r\n", " ").replace("\r", " ").replace("\n", " ").replace("\x00", "").encode()
 
 
-@settings(max_examples=400)
+@settings(max_examples=400, database=None)
 @given(name=HOSTILE | ANY_TEXT)
 @example(name='张三 "VIP"')
 @example(name='李四 \\"Boss\\"')
@@ -52,7 +52,7 @@ def test_caller_name_arrives_whole_and_injects_nothing(name):
     assert command_argv(stream) == [[b"SET", b"VARIABLE", b"CC_NAME", expected_value(name)], [b"NOOP"]]
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, database=None)
 @given(words=st.lists(HOSTILE | ANY_TEXT, min_size=1, max_size=6))
 def test_any_words_round_trip_as_separate_arguments(words):
     stream = sent(format_command("EXEC", *words))

@@ -325,3 +325,35 @@ def test_cli_agi_serves_until_sigterm(tmp_path):
     assert result.closed_by_server and code == 0
     assert "FastAGI listening on 127.0.0.1:%d" % port in stderr
     assert "no AGI route named 'no_such_route'" in stderr and "stopped" in stderr
+
+
+def test_saturated_database_sheds_at_once_instead_of_queueing_past_the_budget():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from callcenter.agi.registry import RouteBudgetExceeded, executor_runner
+
+    executor = ThreadPoolExecutor(1)
+    runner = executor_runner(executor, budget_s=0.8, workers=1)
+    ran = []
+
+    def work(tag):
+        time.sleep(0.3)
+        ran.append(tag)
+        return tag
+
+    async def scenario():
+        assert await runner(work, ("learn",), {}) == "learn"          # ~0.3 s per piece of work
+        busy = asyncio.ensure_future(runner(work, ("first",), {}))
+        await asyncio.sleep(0.01)
+        queued = asyncio.ensure_future(runner(work, ("second",), {}))  # 2 x 0.3 s: fits in 0.8 s
+        await asyncio.sleep(0.01)
+        with pytest.raises(RouteBudgetExceeded, match="database saturated"):
+            await runner(work, ("third",), {})                         # 3 x 0.3 s + own: shed
+        assert await busy == "first" and await queued == "second"
+        assert await runner(work, ("later",), {}) == "later"           # idle again: served
+
+    try:
+        run(scenario())
+    finally:
+        executor.shutdown()
+    assert ran == ["learn", "first", "second", "later"]
