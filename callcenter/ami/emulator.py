@@ -557,7 +557,7 @@ class AMIEmulator:
             "queuepause": self._act_queue_pause, "queueadd": self._act_queue_add,
             "queueremove": self._act_queue_remove, "originate": self._act_originate,
             "hangup": self._act_hangup, "command": self._act_command,
-            "coresettings": self._act_core_settings,
+            "coresettings": self._act_core_settings, "corestatus": self._act_core_status,
         }
 
     async def _act_login(self, session: _Session, request: Message) -> None:
@@ -657,15 +657,72 @@ class AMIEmulator:
             ("CoreRunGroup", ""), ("CoreMaxFilehandles", 4096), ("CoreRealTimeEnabled", "No"),
             ("CoreCDRenabled", "Yes"), ("CoreHTTPenabled", "No"), ("SoundsSearchCustomDir", "No")], request)
 
+    async def _act_core_status(self, session: _Session, request: Message) -> None:
+        started = dt.datetime.fromtimestamp(self._started)
+        self._reply(session, [
+            ("Response", "Success"), ("CoreStartupDate", started.strftime("%Y-%m-%d")),
+            ("CoreStartupTime", started.strftime("%H:%M:%S")), ("CoreReloadDate", started.strftime("%Y-%m-%d")),
+            ("CoreReloadTime", started.strftime("%H:%M:%S")), ("CoreCurrentCalls", len(self.channels)),
+            ("CoreProcessedCalls", next(self._seq))], request)
+
     async def _act_command(self, session: _Session, request: Message) -> None:
         command = request.get("Command").strip()
+        words = command.split()
         if command == "core show version":
             output = [VERSION_LINE]
+        elif words[:2] == ["queue", "show"] and len(words) <= 3:
+            output = self._queue_show(words[2] if len(words) == 3 else None)
         else:
             output = [f"No such command '{command}' (type 'core show help {command}' for other possible "
                       "commands)"]
         self._reply(session, [("Response", "Success"), ("Message", "Command output follows"),
                               ("Output", output)], request)
+
+    def _queue_show(self, name: str | None) -> list[str]:
+        """``queue show`` as app_queue prints it (the capture shows one queue)."""
+        device_text = {0: "Unknown", 1: "Not in use", 2: "In use", 3: "Busy", 4: "Invalid", 5: "Unavailable",
+                       6: "Ringing", 7: "Ring+Inuse", 8: "On Hold"}
+        now_wall, now = time.time(), time.monotonic()
+        lines: list[str] = []
+        for qname, q in self.queues.items():
+            if name and qname != name:
+                continue
+            cfg = q.config
+            perf = 100.0 * q.completed_in_sl / q.completed if q.completed else 0.0
+            total = q.completed + q.abandoned
+            perf2 = 100.0 * (q.completed_in_sl + q.abandoned_in_sl) / total if total else 0.0
+            lines.append(f"{qname} has {len(q.entries)} calls (max {cfg.max or 'unlimited'}) in '{cfg.strategy}' "
+                         f"strategy ({q.holdtime}s holdtime, {q.talktime}s talktime), W:{cfg.weight}, "
+                         f"C:{q.completed}, A:{q.abandoned}, SL:{perf:.1f}%, SL2:{perf2:.1f}% within "
+                         f"{cfg.service_level}s")
+            lines.append("   Members: " if q.members else "   No Members")
+            for m in q.members.values():
+                text = f"      {m.name} ({m.interface})"
+                if m.membership == "dynamic":
+                    text += " (dynamic)"
+                if not m.ringinuse:
+                    text += " (ringinuse disabled)"
+                if m.paused:
+                    text += f" (paused:{m.reason})" if m.reason else " (paused)"
+                text += f" ({device_text.get(m.status, 'Unknown')})"
+                if m.calls_taken:
+                    text += f" has taken {m.calls_taken} calls (last was {int(now_wall - m.last_call)} secs ago)"
+                else:
+                    text += " has taken no calls yet"
+                text += f" (login was {int(now_wall - m.login_time)} secs ago)"
+                lines.append(text)
+            if q.entries:
+                lines.append("   Callers: ")
+                for pos, e in enumerate(q.entries, start=1):
+                    wait = int(now - e.joined)
+                    lines.append(f"      {pos}. {e.channel} (wait: {wait // 60}:{wait % 60:02d}, prio: {e.priority})")
+            else:
+                lines.append("   No Callers")
+            lines.append("")
+        if name and not lines:
+            return [f"No such queue: {name}."]
+        lines.append("")
+        return lines
 
     def _list(self, session: _Session, request: Message, message: str, items: list[Message],
               complete: str) -> None:
@@ -1063,13 +1120,19 @@ class AMIEmulator:
         await self._go_down(down_s, reset=True, notify=True)
         await self._reopen()
 
-    async def drop_connections(self, down_s: float = 0.0) -> None:
+    async def drop_connections(self, down_s: float = 0.0,
+                               meanwhile: Iterable[Message | RecordedMessage] = ()) -> None:
         """The network fails: sockets are reset without a Shutdown; Asterisk keeps running
-        (state is kept) and, with ``down_s``, cannot be reached for that long."""
+        (state is kept) and, with ``down_s``, cannot be reached for that long. The
+        ``meanwhile`` events happen during the outage: they change the state (what
+        QueueStatus and CoreShowChannels answer afterwards) but nobody receives them."""
         for session in list(self.sessions):
             self._close_session(session, abort=True)
         if down_s > 0:
             await self._close_server()
+        for item in meanwhile:
+            self.apply(item.message if isinstance(item, RecordedMessage) else item)
+        if down_s > 0:
             await asyncio.sleep(down_s)
             await self._reopen()
 

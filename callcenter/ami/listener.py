@@ -101,11 +101,24 @@ class BusPublisher:
             item = self._queue.get()
             if item is None:
                 return
+            topic, payload = item
+            if isinstance(payload, threading.Event):
+                payload.set()  # a flush marker
+                continue
             try:
-                self.bus.publish(*item)
+                self.bus.publish(topic, payload)
                 self.published += 1
             except Exception:  # noqa: BLE001 - a bus outage must not stop the publisher
                 log.exception("publishing on the event bus failed; message dropped")
+
+    def flush(self, timeout: float) -> bool:
+        """Wait until everything handed over so far has reached the bus."""
+        done = threading.Event()
+        try:
+            self._queue.put(("", done), timeout=timeout)  # type: ignore[arg-type]
+        except queue.Full:
+            return False
+        return done.wait(timeout)
 
     def stop(self, timeout: float = 5.0) -> None:
         if self._thread.is_alive():
@@ -703,17 +716,19 @@ class AMIListener:
         self.publisher.publish(AGENT_TOPIC, result)
 
     # --- for tests, benchmarks and the demo ------------------------------------------------------------------
-    async def sync(self, timeout: float = 10.0) -> bool:
-        """Return once every event Asterisk sent before now has been applied: a Ping
-        round trip (the answer comes after everything sent earlier), then the tracker
-        drains. False if not connected."""
+    async def sync(self, timeout: float = 10.0, *, bus: bool = True) -> bool:
+        """Return once every event Asterisk sent before now has been applied and announced:
+        a Ping round trip (the answer comes after everything sent earlier), then the
+        tracker drains, then the publisher. False if not connected."""
         if not await self.client.wait_connected(timeout):
             return False
         try:
             await self.client.ping()
         except AMIError:
             return False
-        return await asyncio.to_thread(self.worker.wait_idle, timeout)
+        if not await asyncio.to_thread(self.worker.wait_idle, timeout):
+            return False
+        return not bus or await asyncio.to_thread(self.publisher.flush, timeout)
 
 
 class ListenerThread:
@@ -766,8 +781,8 @@ class ListenerThread:
     def wait_connected(self, timeout: float = 10.0) -> bool:
         return self._call(self.listener.client.wait_connected(timeout), timeout + 1)
 
-    def sync(self, timeout: float = 10.0) -> bool:
-        return self._call(self.listener.sync(timeout), timeout * 2 + 1)
+    def sync(self, timeout: float = 10.0, *, bus: bool = True) -> bool:
+        return self._call(self.listener.sync(timeout, bus=bus), timeout * 3 + 1)
 
     @property
     def stats(self) -> ListenerStats:

@@ -80,6 +80,9 @@ class AgentUpdate:
             data.update(queue=fact.queue, member_name=fact.member_name,
                         device_status=DEVICE_TEXT.get(fact.device_status, "")
                         if fact.device_status is not None else "")
+            if self.status is None:
+                # No agent sits at this interface: report the member as Asterisk does.
+                data.update(paused=bool(fact.paused), reason=fact.reason if fact.paused else "")
         data.update(extra)
         return data
 

@@ -37,7 +37,7 @@ def _replay(emulator, listener, name: str, **kwargs) -> int:
     return sent
 
 
-def test_3a1_answered_caller_hangs_up(emulator, listener, agents, ami_settings, agent_feed):
+def test_3a1_answered_caller_hangs_up(emulator, agents, listener, ami_settings, agent_feed):
     db = ami_settings.database_url
     call_id = routed_call(db, uniqueid="1795344550.26", queue="vip")
     _replay(emulator, listener, "3a1_queue_answered_caller_hangs_up")
@@ -77,7 +77,7 @@ def test_3a1_answered_caller_hangs_up(emulator, listener, agents, ami_settings, 
     assert states[-1] == "wrap_up" and "ringing" in states and "on_call" in states
 
 
-def test_3a2_answered_agent_hangs_up(emulator, listener, agents, ami_settings):
+def test_3a2_answered_agent_hangs_up(emulator, agents, listener, ami_settings):
     db = ami_settings.database_url
     routed_call(db, uniqueid="1795344570.29", queue="vip")
     _replay(emulator, listener, "3a2_queue_answered_agent_hangs_up")
@@ -90,7 +90,7 @@ def test_3a2_answered_agent_hangs_up(emulator, listener, agents, ami_settings):
     assert call.ended_at is not None and call.abandoned is False
 
 
-def test_3b1_abandon_with_paused_member_and_no_routing_row(emulator, listener, agents, ami_settings, agent_feed):
+def test_3b1_abandon_with_paused_member_and_no_routing_row(emulator, agents, listener, ami_settings, agent_feed):
     """No AGI row exists (routing failed / call from elsewhere): a minimal row is made."""
     db = ami_settings.database_url
     _replay(emulator, listener, "3b1_abandon_all_members_paused")
@@ -110,7 +110,7 @@ def test_3b1_abandon_with_paused_member_and_no_routing_row(emulator, listener, a
     assert status_of(db, agents["PJSIP/agent1001"]) == (AgentStatus.READY, None)
 
 
-def test_3b2_abandon_while_agent_ringing(emulator, listener, agents, ami_settings, agent_feed):
+def test_3b2_abandon_while_agent_ringing(emulator, agents, listener, ami_settings, agent_feed):
     db = ami_settings.database_url
     routed_call(db, uniqueid="1795344598.34", queue="general_q")
     _replay(emulator, listener, "3b2_abandon_while_agent_ringing")
@@ -127,7 +127,7 @@ def test_3b2_abandon_while_agent_ringing(emulator, listener, agents, ami_setting
     assert len(abandon) == 1 and abandon[0]["linkedid"] == "1795344598.34" and abandon[0]["hold_time"] == 3
 
 
-def test_3c_ring_no_answer_autopause_and_queue_timeout(emulator, listener, agents, ami_settings, agent_feed):
+def test_3c_ring_no_answer_autopause_and_queue_timeout(emulator, agents, listener, ami_settings, agent_feed):
     db = ami_settings.database_url
     routed_call(db, uniqueid="1795344607.37", queue="general_q")
     _replay(emulator, listener, "3c_ringnoanswer_autopause_timeout")
@@ -148,7 +148,7 @@ def test_3c_ring_no_answer_autopause_and_queue_timeout(emulator, listener, agent
     assert status_of(db, agents["PJSIP/agent1002"]) == (AgentStatus.READY, None)
 
 
-def test_3d2_member_added_paused_removed_and_originate_noise(emulator, listener, agents, ami_settings):
+def test_3d2_member_added_paused_removed_and_originate_noise(emulator, agents, listener, ami_settings):
     db = ami_settings.database_url
     _replay(emulator, listener, "3d2_actions_originate_hangup")
     # Added, paused "lunch", unpaused, removed: a member of no queue is offline.
@@ -159,7 +159,7 @@ def test_3d2_member_added_paused_removed_and_originate_noise(emulator, listener,
         assert s.scalar(select(func.count()).select_from(CallbackTask)) == 0
 
 
-def test_3d2_member_pause_state_midway(emulator, listener, agents, ami_settings):
+def test_3d2_member_pause_state_midway(emulator, agents, listener, ami_settings):
     """Stop the 3d2 stream right after the pause: the agent is paused with the reason."""
     db = ami_settings.database_url
     rec = Recording.load(transcript("3d2_actions_originate_hangup"))
@@ -172,7 +172,7 @@ def test_3d2_member_pause_state_midway(emulator, listener, agents, ami_settings)
         assert s.get(AgentState, agents["PJSIP/agent1003"]).queues == "general_q"
 
 
-def test_3e1_restart_idle(emulator, listener, agents, ami_settings):
+def test_3e1_restart_idle(emulator, agents, listener, ami_settings):
     before = listener.stats.reconciles
     _replay(emulator, listener, "3e1_restart_idle", down_s=0.3)
     assert listener.listener.client.stats.logins == 2
@@ -186,7 +186,7 @@ def test_3e1_restart_idle(emulator, listener, agents, ami_settings):
     assert status_of(ami_settings.database_url, agents["PJSIP/agent1002"]) == (AgentStatus.READY, None)
 
 
-def test_3e2_restart_with_call_in_queue(emulator, listener, agents, ami_settings, agent_feed):
+def test_3e2_restart_with_call_in_queue(emulator, agents, listener, ami_settings, agent_feed):
     db = ami_settings.database_url
     routed_call(db, uniqueid="1795344656.0", queue="vip")
     before = listener.stats.reconciles
