@@ -1,14 +1,17 @@
 """Loading every flow of a directory, and the per-process cache the engine reads.
 
 The cache re-reads the directory when a file's mtime or size changes (or a file comes
-or goes).  A broken edit on a live system must not take calls down: when the new
-files fail validation, the last good flows keep serving and the error is logged.
+or goes), looking at most once every ``RECHECK_S`` seconds so a busy server does not
+stat the files on every call.  A broken edit on a live system must not take calls
+down: when the new files fail validation, the last good flows keep serving and the
+error is logged.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +21,8 @@ from callcenter.ivr.validate import compile_flow
 log = logging.getLogger(__name__)
 
 FLOW_SUFFIXES = (".yaml", ".yml")
+# An edited flow reaches callers within this many seconds.
+RECHECK_S = 1.0
 
 
 def flow_files(directory: Path) -> list[Path]:
@@ -94,9 +99,10 @@ Signature = tuple[tuple[str, int, int], ...]
 class _Entry:
     signature: Signature
     flows: dict[str, Flow]
+    checked_at: float = 0.0
 
 
-_cache: dict[Path, _Entry] = {}
+_cache: dict[str, _Entry] = {}
 _lock = threading.Lock()
 
 
@@ -113,10 +119,16 @@ def _signature(directory: Path) -> Signature:
 
 def cached_flows(directory: Path | str) -> dict[str, Flow]:
     """The flows of ``directory``, loaded once and reloaded when the files change."""
+    key = str(directory)
+    now = time.monotonic()
+    entry = _cache.get(key)
+    if entry is not None and now - entry.checked_at < RECHECK_S:
+        return entry.flows
     directory = Path(directory)
-    key = directory.resolve()
     with _lock:
         entry = _cache.get(key)
+        if entry is not None:
+            entry.checked_at = now
         try:
             signature = _signature(directory)
         except FlowError:
@@ -138,7 +150,7 @@ def cached_flows(directory: Path | str) -> dict[str, Flow]:
             return entry.flows
         if entry is not None:
             log.info("reloaded IVR flows from %s: %s", directory, ", ".join(sorted(flows)))
-        _cache[key] = _Entry(signature, flows)
+        _cache[key] = _Entry(signature, flows, now)
         return flows
 
 

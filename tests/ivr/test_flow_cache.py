@@ -7,9 +7,14 @@ import shutil
 
 import pytest
 
-from callcenter.ivr import FlowError, cached_flows, get_flow
+from callcenter.ivr import FlowError, cached_flows, get_flow, loader
 
 from .conftest import bump_mtime, write_flow
+
+@pytest.fixture(autouse=True)
+def _look_every_time(monkeypatch):
+    monkeypatch.setattr(loader, "RECHECK_S", 0.0)
+
 
 FLOW = """
 root: main
@@ -77,3 +82,17 @@ def test_vanished_directory_keeps_serving(tmp_path, caplog):
     shutil.rmtree(flows_dir)
     assert cached_flows(flows_dir) is good
     assert "vanished" in caplog.text
+
+
+def test_files_are_looked_at_once_per_recheck_interval(tmp_path, monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(loader, "RECHECK_S", 1.0)
+    monkeypatch.setattr(loader.time, "monotonic", lambda: clock[0])
+    path = write_flow(tmp_path, "main", FLOW)
+    first = cached_flows(tmp_path)
+    path.write_text(FLOW.replace("咨询请按1", "新的菜单"), encoding="utf-8")
+    bump_mtime(path)
+    clock[0] += 0.5
+    assert cached_flows(tmp_path) is first          # within the interval: no stat at all
+    clock[0] += 0.6
+    assert cached_flows(tmp_path)["main"].prompts["menu"] == "新的菜单"
