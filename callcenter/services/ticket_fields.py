@@ -26,7 +26,7 @@ class FieldValidationError(ValueError):
 
     def __init__(self, errors: dict[str, str]) -> None:
         self.errors = dict(errors)
-        super().__init__("; ".join(f"{msg}" for msg in self.errors.values()))
+        super().__init__("; ".join(self.errors.values()))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -160,3 +160,14 @@ def test_mark_read_only_touches_ones_own(session, settings, people):
     assert notifications.mark_read(session, people["sup"].id, [mine[0].id]) == 1
     assert notifications.unread_count(session, people["sup"].id) == 0
     assert notifications.unread_count(session, people["dgm"].id) == 1
+
+
+def test_a_late_sweep_raises_each_ticket_one_level_per_run(session, settings, people):
+    ids = [urgent_complaint(session, settings, people["agent1"]).id for _ in range(3)]
+    much_later = local(2026, 9, 16, 10, 0)  # many 2-hour periods have passed
+    # Small pages: a ticket escalated on one page comes back on a later one, still overdue.
+    assert sorted(escalation.sweep(session, settings, now=much_later, batch=1)) == ids
+    assert [session.get(Ticket, i).escalation_level for i in ids] == [1, 1, 1]
+    assert sorted(escalation.sweep(session, settings, now=much_later, batch=2)) == ids
+    assert [session.get(Ticket, i).escalation_level for i in ids] == [2, 2, 2]
+    assert escalation.sweep(session, settings, now=much_later) == []
