@@ -97,7 +97,8 @@ def main() -> None:
         settings = Settings(database_url=f"sqlite:///{tmp}/unused.db", ivr_flows_dir=FLOWS,
                             prompts_dir=Path(tmp) / "prompts")
         load_s = bench_load()
-        print(f"load      {len(flow_files(FLOWS))} flow files validated in {load_s * 1000:.1f} ms (best of 20)")
+        print(f"load      {len(flow_files(FLOWS))} flow files validated in {load_s * 1000:.1f} ms "
+              "(best of 20)")
         cached, stat_only = bench_cached(args.calls)
         print(f"cached    {cached * 1e6:.1f} µs per call; bare stat of the files {stat_only * 1e6:.1f} µs "
               f"(ratio {cached / stat_only:.2f})")

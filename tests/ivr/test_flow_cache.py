@@ -11,6 +11,7 @@ from callcenter.ivr import FlowError, cached_flows, get_flow, loader
 
 from .conftest import bump_mtime, write_flow
 
+
 @pytest.fixture(autouse=True)
 def _look_every_time(monkeypatch):
     monkeypatch.setattr(loader, "RECHECK_S", 0.0)
