@@ -23,13 +23,15 @@ from __future__ import annotations
 import abc
 import collections
 import itertools
+import logging
 import queue
 import threading
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Event:
@@ -42,12 +44,23 @@ class BusUnavailable(RuntimeError):
     """The shared bus cannot be reached; the message was not published."""
 
 
-class Subscription:
-    """A subscriber's mailbox. Iterate with ``get(timeout)``; close when done."""
+Accept = Callable[[str, dict[str, Any]], bool]
 
-    def __init__(self, bus: EventBus, topics: tuple[str, ...], maxsize: int = 1000) -> None:
+
+class Subscription:
+    """A subscriber's mailbox. Iterate with ``get(timeout)``; close when done.
+
+    ``accept(topic, payload)``, when given, is asked in the publishing thread whether
+    this subscriber wants a message at all: a hundred agent consoles each waiting for
+    their own phone then sleep through everybody else's calls instead of all waking up
+    for every event.
+    """
+
+    def __init__(self, bus: EventBus, topics: tuple[str, ...], maxsize: int = 1000,
+                 accept: Accept | None = None) -> None:
         self._bus = bus
         self.topics = topics
+        self.accept = accept
         self._queue: queue.Queue[Event] = queue.Queue(maxsize=maxsize)
         self.dropped = 0
         self.closed = False
@@ -103,8 +116,8 @@ class EventBus(abc.ABC):
     def publish(self, topic: str, payload: dict[str, Any]) -> None:
         """Deliver to every subscriber of ``topic`` (in every process, for a shared bus)."""
 
-    def subscribe(self, *topics: str, maxsize: int = 1000) -> Subscription:
-        sub = Subscription(self, topics, maxsize)
+    def subscribe(self, *topics: str, maxsize: int = 1000, accept: Accept | None = None) -> Subscription:
+        sub = Subscription(self, topics, maxsize, accept)
         with self._lock:
             self._subscribers.append(sub)
         return sub
@@ -126,6 +139,8 @@ class EventBus(abc.ABC):
             self._history.append(Event(seq, topic, payload))
             targets = [s for s in self._subscribers if topic in s.topics]
         for sub in targets:
+            if sub.accept is not None and not _accepts(sub, topic, payload):
+                continue
             sub.deliver(topic, payload, seq)
 
     def replay(self, topics: Iterable[str], epoch: str, after_seq: int) -> list[Event] | None:
@@ -145,6 +160,14 @@ class EventBus(abc.ABC):
 
     def close(self) -> None:  # pragma: no cover - trivial
         pass
+
+
+def _accepts(sub: Subscription, topic: str, payload: dict[str, Any]) -> bool:
+    try:
+        return bool(sub.accept(topic, payload))
+    except Exception:  # noqa: BLE001 - a broken filter must not stop the publisher
+        log.exception("subscription filter failed; delivering the message")
+        return True
 
 
 class InProcessBus(EventBus):

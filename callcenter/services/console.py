@@ -75,6 +75,19 @@ def state_dict(state: AgentState | None, default_interface: str | None = None) -
     }
 
 
+def state_from_event(event: dict[str, Any]) -> dict[str, Any]:
+    """The console's state from a listener ``member_state`` message (no database read)."""
+    paused = bool(event.get("paused"))
+    queues = event.get("queues")
+    return {
+        "interface": str(event.get("interface") or ""),
+        "status": str(event.get("status") or AgentStatus.OFFLINE.value),
+        "pause_reason": str(event.get("reason") or "") if paused else "",
+        "queues": [str(q) for q in queues] if isinstance(queues, list) else [],
+        "current_linkedid": str(event.get("linkedid") or ""),
+    }
+
+
 def sit_at(session: Session, user: User, interface: str) -> AgentState:
     """The agent says which phone they sit at; refused while another signed-in agent
     holds that interface (two consoles would pop for one phone)."""

@@ -22,7 +22,7 @@ from typing import Any
 
 import zhconv
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from callcenter.config import Settings
 from callcenter.db import utcnow
@@ -148,7 +148,8 @@ def call_for_linkedid(session: Session, linkedid: str) -> Call | None:
     """The calls row route_call wrote for this call (the first one for the linkedid)."""
     if not linkedid:
         return None
-    return session.scalar(select(Call).where(Call.linkedid == linkedid).order_by(Call.id).limit(1))
+    return session.scalar(select(Call).options(joinedload(Call.line)).where(Call.linkedid == linkedid)
+                          .order_by(Call.id).limit(1))
 
 
 def customers_for_number(session: Session, settings: Settings, number: str) -> list[Customer]:
@@ -156,8 +157,9 @@ def customers_for_number(session: Session, settings: Settings, number: str) -> l
     if not e164:
         return []
     return list(session.scalars(
-        select(Customer).join(CustomerPhone).where(CustomerPhone.e164 == e164)
-        .order_by(Customer.id).distinct()
+        select(Customer).options(selectinload(Customer.phones))
+        .where(Customer.id.in_(select(CustomerPhone.customer_id).where(CustomerPhone.e164 == e164)))
+        .order_by(Customer.id)
     ))
 
 
@@ -184,7 +186,7 @@ def recent_calls(session: Session, *, customer_id: int | None, caller_e164: str,
         conditions.append(Call.caller_e164 == caller_e164)
     if not conditions:
         return []
-    query = select(Call).where(or_(*conditions))
+    query = select(Call).options(joinedload(Call.line)).where(or_(*conditions))
     if exclude_linkedid:
         query = query.where(Call.linkedid != exclude_linkedid)
     return list(session.scalars(query.order_by(Call.started_at.desc(), Call.id.desc()).limit(limit)))
@@ -204,8 +206,13 @@ def _history(session: Session, settings: Settings, role: str, customer: Customer
 
 def build_pop(session: Session, settings: Settings, *, linkedid: str, role: str,
               user_id: int | None = None, caller_number: str = "", caller_name: str = "",
-              interface: str = "", queue: str = "") -> dict[str, Any]:
-    """The pop for one ringing call, as ``role`` may see it (audited when it shows a customer)."""
+              interface: str = "", queue: str = "", audit_now: bool = True) -> dict[str, Any]:
+    """The pop for one ringing call, as ``role`` may see it.
+
+    Audited when it shows a customer: in the same unit of work, or - with
+    ``audit_now=False`` - by the caller through ``record_pop_view`` right after the pop
+    went out (the console stream does that so the agent does not wait for a write).
+    """
     call = call_for_linkedid(session, linkedid)
     number = caller_number or (call.caller_number if call else "")
     name = caller_name or (call.caller_name if call else "")
@@ -213,7 +220,7 @@ def build_pop(session: Session, settings: Settings, *, linkedid: str, role: str,
 
     matches: list[Customer] = []
     if call is not None and call.customer_id is not None:
-        customer = session.get(Customer, call.customer_id)
+        customer = session.get(Customer, call.customer_id, options=[selectinload(Customer.phones)])
         if customer is not None:
             matches = [customer]
     if not matches:
@@ -245,10 +252,16 @@ def build_pop(session: Session, settings: Settings, *, linkedid: str, role: str,
         "new_customer": None if customer else {"number": phone_for(settings, role, number), "name": ""},
     }
     pop.update(_history(session, settings, role, customer, e164, linkedid))
-    if customer is not None:
-        audit.record(session, user_id=user_id, action=audit.SCREEN_POP, object_type="customer",
-                     object_id=customer.id, detail=f"linkedid={linkedid}")
+    if audit_now:
+        record_pop_view(session, user_id, pop)
     return pop
+
+
+def record_pop_view(session: Session, user_id: int | None, pop: dict[str, Any]) -> None:
+    """The audit entry for a pop that showed a customer record (保密)."""
+    if pop.get("customer"):
+        audit.record(session, user_id=user_id, action=audit.SCREEN_POP, object_type="customer",
+                     object_id=pop["customer"]["id"], detail=f"linkedid={pop['linkedid']}")
 
 
 def customer_record(session: Session, settings: Settings, customer_id: int, *, role: str,

@@ -36,9 +36,6 @@ STREAM_ENDPOINTS.add("agent.events")
 POPPED_MEMORY = 64
 # Call events the console marks on the pop (as the AMI listener names them).
 CALL_EVENTS = ("agent_connect", "agent_complete", "ring_no_answer", "caller_abandon")
-# Events after which the agent's state may have changed.
-STATE_EVENTS = ("agent_called", "agent_connect", "agent_complete", "ring_no_answer", "member_state",
-                "action_result")
 
 
 def _input() -> dict[str, Any]:
@@ -105,11 +102,11 @@ def events():
     token = p.streams.acquire(current_user.id, "agent")
     if token is None:
         return jsonify(error="too many open consoles on this server; retrying"), 503, {"Retry-After": "5"}
-    subscription = p.bus.subscribe("agent", "notify")
     with unit_of_work() as s:
         state = s.get(AgentState, current_user.id)
         interface = state.interface if state is not None else None
         state_json = console.state_dict(state, current_user.default_interface)
+    subscription = p.bus.subscribe("agent", "notify", accept=mine(current_user.id, interface))
     stream = AgentStream(p, user_id=current_user.id, role=current_user.role, interface=interface,
                          deadline=session_deadline())
     body = sse.run_stream(
@@ -126,6 +123,17 @@ def events():
     response.call_on_close(subscription.close)
     response.call_on_close(lambda: p.streams.release(token))
     return response
+
+
+def mine(user_id: int, interface: str | None):
+    """The bus filter of one console: its phone's events, answers to its requests, its
+    notifications. Evaluated in the publishing thread, so other agents' calls never wake
+    this stream's thread."""
+    def accept(topic: str, payload: dict[str, Any]) -> bool:
+        if topic == "notify":
+            return payload.get("user_id") == user_id
+        return console.concerns(payload, user_id=user_id, interface=interface)
+    return accept
 
 
 class AgentStream:
@@ -191,8 +199,9 @@ class AgentStream:
         elif kind in CALL_EVENTS:
             yield sse.format_event({"type": kind, "linkedid": str(payload.get("linkedid", ""))},
                                    event="call", id=eid)
-        if kind in STATE_EVENTS:
-            yield from self._current_state()
+        elif kind == "member_state" and payload.get("status"):
+            # The listener's member_state carries the state it has just committed.
+            yield sse.format_event(console.state_from_event(payload), event="state")
 
     def _pop(self, payload: dict[str, Any], event_id: str | None) -> Iterator[str]:
         linkedid = str(payload.get("linkedid") or "")
@@ -211,22 +220,25 @@ class AgentStream:
                     s, self.p.settings, linkedid=linkedid, role=self.role, user_id=self.user_id,
                     caller_number=str(payload.get("caller_number") or ""),
                     caller_name=str(payload.get("caller_name") or ""),
-                    interface=str(payload.get("interface") or ""), queue=str(payload.get("queue") or ""))
+                    interface=str(payload.get("interface") or ""), queue=str(payload.get("queue") or ""),
+                    audit_now=False)
         except Exception:  # noqa: BLE001 - the phone rings anyway: show at least the caller ID
             log.exception("screen-pop for %s failed; sending the caller ID only", linkedid)
             pop = {"linkedid": linkedid, "degraded": True,
                    "caller": {"number": "", "name": str(payload.get("caller_name") or "")},
                    "customer": None, "new_customer": None, "open_tickets": [], "last_calls": [],
                    "last_tickets": [], "other_customers": [], "line": {}, "ivr": {}}
-        yield sse.format_event(pop, event="pop", id=event_id)
+        try:
+            yield sse.format_event(pop, event="pop", id=event_id)
+        finally:
+            # Audited right after it went out (the agent does not wait for a database
+            # write), and also when the stream is closed at that very moment.
+            self._audit(pop)
 
-    def _current_state(self) -> Iterator[str]:
-        """The agent's state as the AMI listener has recorded it (it commits before it
-        publishes, so the row already says what the event means)."""
+    def _audit(self, pop: dict[str, Any]) -> None:
         try:
             with self.p.unit_of_work() as s:
-                state_json = console.state_dict(s.get(AgentState, self.user_id))
-        except Exception:  # noqa: BLE001 - the page still got the event itself
-            log.exception("could not read the agent state of user %s", self.user_id)
-            return
-        yield sse.format_event(state_json, event="state")
+                screenpop.record_pop_view(s, self.user_id, pop)
+        except Exception:  # noqa: BLE001 - logged loudly: a shown record without its audit entry
+            log.exception("AUDIT: could not record that user %s saw customer %s (linkedid %s)",
+                          self.user_id, (pop.get("customer") or {}).get("id"), pop.get("linkedid"))
