@@ -41,6 +41,7 @@ from callcenter.db import utcnow
 from callcenter.models import Role, Ticket, TicketHistory, TicketStatus, User
 from callcenter.services import deadlines, notifications
 from callcenter.services.ticket_signals import ticket_escalated
+from callcenter.timeutil import to_local
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +154,8 @@ def escalate_one(session: Session, settings: Settings, overdue: Overdue, now: dt
 
 def _step(session: Session, settings: Settings, ticket: Ticket, overdue: Overdue, now: dt.datetime,
           by_role: dict[Role, list[int]] | None) -> bool:
-    reason = f"逾期 overdue since {overdue.escalation_due_at:%Y-%m-%d %H:%M} UTC"
+    since = to_local(overdue.escalation_due_at, settings.timezone)
+    reason = f"逾期 overdue since {since:%Y-%m-%d %H:%M}"
     return _apply(session, settings, ticket, overdue.level, overdue.level + 1, reason, now, None,
                   expected_due=overdue.escalation_due_at, by_role=by_role)
 

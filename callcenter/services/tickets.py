@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from callcenter.config import Settings
 from callcenter.db import utcnow
@@ -225,8 +225,8 @@ def _apply_due(session: Session, settings: Settings, ticket: Ticket, start: dt.d
     if new_due != ticket.due_at:
         changes["due_at"] = [_plain(ticket.due_at), _plain(new_due)]
         ticket.due_at = new_due
-    if deadline is not None:
-        changes["rule"] = deadlines.describe(settings, deadline)
+        if deadline is not None:
+            changes["rule"] = deadlines.describe(settings, deadline)
     if ticket.escalation_level == 0 and ticket.status != TicketStatus.CLOSED:
         ticket.escalation_due_at = new_due
     return changes
@@ -531,7 +531,8 @@ def list_tickets(session: Session, *, scope: str, user: User, now: dt.datetime |
                               Ticket.contact_phone.like(pattern)))
     closed_last = (Ticket.status == TicketStatus.CLOSED)
     stmt = stmt.order_by(closed_last, Ticket.due_at.is_(None), Ticket.due_at, Ticket.id.desc())
-    return list(session.scalars(stmt.limit(limit).offset(offset)))
+    # The list shows each ticket's customer: one query for all of them.
+    return list(session.scalars(stmt.options(selectinload(Ticket.customer)).limit(limit).offset(offset)))
 
 
 def missed(ticket: Ticket, now: dt.datetime | None = None) -> dict[str, bool]:

@@ -256,3 +256,24 @@ def test_creating_a_serious_complaint_notifies_an_open_console(browser, bus, peo
         browser("agent1").post("/tickets/new", complaint_form(severity="serious"))
         events = [payload for _topic, payload in sub.drain()]
     assert people["dgm"].id in {e["user_id"] for e in events}
+
+
+@pytest.mark.parametrize("kind, form", [
+    ("consultation", {"f_topic": "物业费标准", "f_answer": "每平米 2 元"}),
+    ("suggestion", {"f_topic": "增加充电桩"}),
+    ("order", {"f_order_number": "A-1001", "f_item": "水龙头", "f_request": "exchange", "f_reason": "漏水"}),
+    ("repair", {"f_name": "张三", "f_address": "3栋2单元501", "f_item": "门锁坏", "paid": "warranty",
+                "appointment_at": "2026-09-16T14:00"}),
+])
+def test_every_type_has_a_working_form_and_page(browser, settings, kind, form):
+    agent = browser("agent1")
+    page = agent.get(f"/tickets/new?type={kind}").get_data(as_text=True)
+    assert f'name="type" value="{kind}"' in page
+    for name in (k for k in form if k.startswith("f_")):
+        assert f'name="{name}"' in page
+    response = agent.post("/tickets/new", {"type": kind, "subject": "来电", "contact_phone": "13800138000", **form})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    detail = agent.get(response.location)
+    assert detail.status_code == 200
+    edit = agent.get(response.location + "/edit")
+    assert edit.status_code == 200 and 'name="status"' in edit.get_data(as_text=True)

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from callcenter.db import utcnow
-from callcenter.models import TICKET_TYPE_LABELS, SurveyRequest, Ticket, TicketStatus, TicketType, User
+from callcenter.models import TICKET_TYPE_LABELS, Customer, SurveyRequest, Ticket, TicketStatus, TicketType, User
 from callcenter.services import escalation, notifications, ticket_fields, tickets
 from callcenter.services.masking import phone_for
 from callcenter.timeutil import to_local
@@ -83,7 +83,7 @@ def field_value(spec: ticket_fields.FieldSpec, value: Any) -> str:
     return str(value)
 
 
-def history_value(key: str, value: Any, names: dict[int, str]) -> str:
+def history_value(key: str, value: Any, names: dict[int, str], customers: dict[int, str]) -> str:
     """One side of an old → new pair, readable (local times, names, labels)."""
     if value is None or value == "":
         return "—"
@@ -102,6 +102,12 @@ def history_value(key: str, value: Any, names: dict[int, str]) -> str:
         return TICKET_TYPE_LABELS.get(TicketType(value), value) if value in {t.value for t in TicketType} else value
     if key == "paid":
         return paid_label(value)
+    if key == "severity":
+        return choice_label(ticket_fields.SEVERITIES, value)
+    if key == "urgency":
+        return choice_label(ticket_fields.URGENCIES, value)
+    if key == "customer_id" and isinstance(value, int):
+        return customers.get(value, f"#{value}")
     if key == "escalation_level":
         return escalation.LEVEL_NAMES.get(value, str(value))
     if isinstance(value, bool):
@@ -132,7 +138,7 @@ def summary(ticket: Ticket, names: dict[int, str], now: dt.datetime) -> dict[str
     }
 
 
-def history_rows(ticket: Ticket, names: dict[int, str]) -> list[dict[str, Any]]:
+def history_rows(ticket: Ticket, names: dict[int, str], customers: dict[int, str]) -> list[dict[str, Any]]:
     rows = []
     for entry in ticket.history:
         changes = []
@@ -143,12 +149,12 @@ def history_rows(ticket: Ticket, names: dict[int, str]) -> list[dict[str, Any]]:
                 spec = next((s for s in ticket_fields.specs_for(ticket.type) if s.name == spec_key), None)
 
                 def shown(v: Any, key: str = key, spec: Any = spec) -> str:
-                    return (field_value(spec, v) or "—") if spec else history_value(key, v, names)
+                    return (field_value(spec, v) or "—") if spec else history_value(key, v, names, customers)
 
                 old, new = shown(value[0]), shown(value[1])
                 changes.append({"label": label, "old": old, "new": new, "pair": True})
             else:
-                changes.append({"label": label, "text": history_value(key, value, names), "pair": False})
+                changes.append({"label": label, "text": history_value(key, value, names, customers), "pair": False})
         rows.append({"at": local(entry.at, "%Y-%m-%d %H:%M:%S"),
                      "who": names.get(entry.user_id, "系统 (system)") if entry.user_id else "系统 (system)",
                      "action": ACTION_LABELS.get(entry.action, entry.action), "changes": changes})
@@ -164,6 +170,10 @@ def detail(session: Session, ticket: Ticket) -> dict[str, Any]:
             if isinstance(pair, list):
                 ids.update(v for v in pair if isinstance(v, int))
     names = user_names(session, ids - {0})
+    customer_ids = {v for entry in ticket.history for v in (entry.changes or {}).get("customer_id") or []
+                    if isinstance(v, int)}
+    customers = {c.id: c.name for c in session.scalars(select(Customer).where(Customer.id.in_(customer_ids)))} \
+        if customer_ids else {}
     data = summary(ticket, names, utcnow())
     specs = ticket_fields.specs_for(ticket.type)
     data.update(
@@ -174,8 +184,9 @@ def detail(session: Session, ticket: Ticket) -> dict[str, Any]:
         escalation_due_at=local(ticket.escalation_due_at), escalated_at=local(ticket.escalated_at),
         severity_label=choice_label(ticket_fields.SEVERITIES, ticket.severity),
         urgency_label=choice_label(ticket_fields.URGENCIES, ticket.urgency),
-        fields=[{"label": s.label, "value": field_value(s, (ticket.fields or {}).get(s.name))} for s in specs],
-        history=history_rows(ticket, names),
+        fields=[{"label": s.label, "value": field_value(s, (ticket.fields or {}).get(s.name))} for s in specs
+                if (ticket.fields or {}).get(s.name)],
+        history=history_rows(ticket, names, customers),
         surveys=[{"due_at": local(sv.due_at), "status": sv.status.value} for sv in session.scalars(
             select(SurveyRequest).where(SurveyRequest.ticket_id == ticket.id).order_by(SurveyRequest.id))],
         closed=ticket.status == TicketStatus.CLOSED,
