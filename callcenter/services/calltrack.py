@@ -268,9 +268,11 @@ def caller_abandoned(session: Session, ref: CallerRef, *, queue: str, hold_s: in
         call.wait_seconds = hold_s if call.wait_seconds is None else call.wait_seconds
         call.hangup_side = call.hangup_side or side[:16]
         changed = True
+    if not call.abandoned:
+        return Change(call, created, changed)  # answered already: not an abandon
     _close_legs(session, call, at)
     _advance(call, CallStatus.ABANDONED)
-    task = _callback(session, call, callback_due, notes="") if call.abandoned else None
+    task = _callback(session, call, callback_due, notes="")
     return Change(call, created, changed, callback=task)
 
 

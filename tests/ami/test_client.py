@@ -175,7 +175,12 @@ def test_queue_actions_messages_and_events(emulator):
             remove = await client.queue_remove("general_q", "PJSIP/agent1003")
             gone = await client.queue_remove("general_q", "PJSIP/agent1003")
             static = await client.queue_remove("vip", "PJSIP/agent1001")
+            summary = await client.queue_summary("general_q")
             await client.ping()
+            assert summary.message == "Queue summary will follow"
+            assert [(e.event, e.get("Queue"), e.get("LoggedIn"), e.get("Available")) for e in summary.events] == [
+                ("QueueSummary", "general_q", "1", "1")]
+            assert summary.complete.get("ListItems") == "1"
             assert (add.success, add.message) == (True, "Added interface to queue")
             assert (again.success, again.message) == (False, "Unable to add interface: Already there")
             assert (pause.success, pause.message) == (True, "Interface paused successfully")
