@@ -48,7 +48,7 @@ from callcenter.ami.client import AMIClient, AMIError
 from callcenter.ami.protocol import Message
 from callcenter.bus import EventBus
 from callcenter.db import session_factory, utcnow
-from callcenter.services import agents, calltrack
+from callcenter.services import agents, calltrack, phones
 
 log = logging.getLogger(__name__)
 
@@ -171,12 +171,13 @@ def _require(msg: Message, *keys: str) -> None:
         raise Malformed(f"{msg.event} without {', '.join(missing)}")
 
 
-def caller_ref(msg: Message) -> calltrack.CallerRef:
+def caller_ref(msg: Message, region: str = "CN") -> calltrack.CallerRef:
     exten = msg.get("Exten")
+    number = _clean(msg.get("CallerIDNum"))
     return calltrack.CallerRef(
         uniqueid=msg.get("Uniqueid"), linkedid=msg.get("Linkedid"), channel=msg.get("Channel"),
-        caller_number=_clean(msg.get("CallerIDNum")), caller_name=_clean(msg.get("CallerIDName")),
-        dialled_number=exten if exten.lstrip("+").isdigit() else "")
+        caller_number=number, caller_name=_clean(msg.get("CallerIDName")),
+        dialled_number=exten if exten.lstrip("+").isdigit() else "", caller_e164=phones.normalize(number, region))
 
 
 class _Bounded(collections.OrderedDict):
@@ -198,8 +199,9 @@ class EventTracker:
     Returns the (topic, payload) messages to publish once that transaction commits."""
 
     def __init__(self, *, callback_due: dt.timedelta, reconcile_grace: dt.timedelta,
-                 schedule_wrap_up_end: Callable[[str, float], None]) -> None:
+                 schedule_wrap_up_end: Callable[[str, float], None], region: str = "CN") -> None:
         self.callback_due = callback_due
+        self.region = region
         self.reconcile_grace = reconcile_grace
         self.schedule_wrap_up_end = schedule_wrap_up_end
         self.hangup_requested: _Bounded = _Bounded()   # uniqueid → caller / system
@@ -228,7 +230,7 @@ class EventTracker:
     # --- caller side --------------------------------------------------------------------
     def _on_QueueCallerJoin(self, session: Session, msg: Message, at: dt.datetime, out: list) -> None:
         _require(msg, "Uniqueid", "Queue")
-        calltrack.caller_joined(session, caller_ref(msg), queue=msg.get("Queue"), at=at)
+        calltrack.caller_joined(session, caller_ref(msg, self.region), queue=msg.get("Queue"), at=at)
         self._apply_recording(session, msg.get("Uniqueid"))
 
     def _on_QueueCallerAbandon(self, session: Session, msg: Message, at: dt.datetime, out: list) -> None:
@@ -238,7 +240,7 @@ class EventTracker:
         # Asterisk reports a queue timeout as an abandon too; a caller who hung up
         # produced a HangupRequest first, a shutdown a SoftHangupRequest with Cause 4.
         side = self.hangup_requested.get(uniqueid, "queue_timeout")
-        change = calltrack.caller_abandoned(session, caller_ref(msg), queue=msg.get("Queue"),
+        change = calltrack.caller_abandoned(session, caller_ref(msg, self.region), queue=msg.get("Queue"),
                                             hold_s=hold_s, side=side, at=at,
                                             callback_due=self.callback_due)
         self._apply_recording(session, uniqueid)
@@ -299,8 +301,8 @@ class EventTracker:
         if msg.get("UniqueID"):
             callerid = msg.get("CallerID")
             name = callerid.split('"')[1] if callerid.count('"') >= 2 else ""
-            calltrack.cdr_received(session, uniqueid=msg.get("UniqueID"), source=msg.get("Source"),
-                                   caller_name=name)
+            calltrack.cdr_received(session, uniqueid=msg.get("UniqueID"), source=_clean(msg.get("Source")),
+                                   caller_name=name, recording_file=msg.get("RECORDING_FILE"))
 
     # --- agent side ---------------------------------------------------------------------------
     def _agent_fields(self, msg: Message) -> dict[str, Any]:
@@ -324,7 +326,7 @@ class EventTracker:
 
     def _on_AgentCalled(self, session: Session, msg: Message, at: dt.datetime, out: list) -> None:
         fields = self._agent_fields(msg)
-        change = calltrack.agent_called(session, caller_ref(msg), at=at, **fields)
+        change = calltrack.agent_called(session, caller_ref(msg, self.region), at=at, **fields)
         self._apply_recording(session, msg.get("Uniqueid"))
         update = agents.agent_ringing(session, fields["interface"], change.call.linkedid)
         if change.changed:
@@ -336,7 +338,7 @@ class EventTracker:
     def _on_AgentRingNoAnswer(self, session: Session, msg: Message, at: dt.datetime, out: list) -> None:
         fields = self._agent_fields(msg)
         ring_ms = _int(msg, "RingTime")  # milliseconds here, seconds in AgentConnect
-        change = calltrack.agent_ring_no_answer(session, caller_ref(msg), ring_ms=ring_ms, at=at, **fields)
+        change = calltrack.agent_ring_no_answer(session, caller_ref(msg, self.region), ring_ms=ring_ms, at=at, **fields)
         update = agents.ring_ended(session, fields["interface"], change.call.linkedid)
         if change.changed:
             out.append((AGENT_TOPIC, self._agent_payload("ring_no_answer", msg, change, update, ring_ms=ring_ms)))
@@ -360,7 +362,7 @@ class EventTracker:
     def _on_AgentConnect(self, session: Session, msg: Message, at: dt.datetime, out: list) -> None:
         fields = self._agent_fields(msg)
         hold_s, ring_s = _int(msg, "HoldTime"), _int(msg, "RingTime")
-        change = calltrack.agent_connected(session, caller_ref(msg), hold_s=hold_s, ring_s=ring_s, at=at,
+        change = calltrack.agent_connected(session, caller_ref(msg, self.region), hold_s=hold_s, ring_s=ring_s, at=at,
                                            **fields)
         update = agents.agent_answered(session, fields["interface"], change.call.linkedid)
         if change.changed:
@@ -372,7 +374,7 @@ class EventTracker:
         fields = self._agent_fields(msg)
         hold_s, talk_s = _int(msg, "HoldTime"), _int(msg, "TalkTime")
         reason = msg.get("Reason")
-        change = calltrack.agent_completed(session, caller_ref(msg), hold_s=hold_s, talk_s=talk_s,
+        change = calltrack.agent_completed(session, caller_ref(msg, self.region), hold_s=hold_s, talk_s=talk_s,
                                            reason=reason, at=at, **fields)
         update = agents.agent_finished(session, fields["interface"], change.call.linkedid)
         if change.changed:
@@ -596,7 +598,8 @@ class AMIListener:
         self.publisher = BusPublisher(bus)
         self.tracker = EventTracker(callback_due=dt.timedelta(hours=settings.callback_due_hours),
                                     reconcile_grace=dt.timedelta(seconds=reconcile_grace_s),
-                                    schedule_wrap_up_end=self._schedule_wrap_up_end)
+                                    schedule_wrap_up_end=self._schedule_wrap_up_end,
+                                    region=settings.phone_region)
         self.worker = EventWorker(sessions or session_factory(settings.database_url), self.tracker,
                                   self.publisher, self.stats)
         self.client = AMIClient(settings.ami_host, settings.ami_port, settings.ami_username, settings.ami_secret,

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from callcenter.models import Call, CallAgentLeg, CallbackReason, CallbackTask, CallStatus
+from callcenter.models import Call, CallAgentLeg, CallbackReason, CallbackStatus, CallbackTask, CallStatus
 from callcenter.services import agents
 from callcenter.services.callbacks import create_callback
 
@@ -57,6 +57,7 @@ class CallerRef:
     caller_number: str = ""
     caller_name: str = ""
     dialled_number: str = ""
+    caller_e164: str = ""  # the caller number normalised, when it is a valid one
 
 
 @dataclass
@@ -81,7 +82,8 @@ def find_call(session: Session, uniqueid: str, linkedid: str = "") -> Call | Non
 
 def _fill(call: Call, ref: CallerRef) -> None:
     for attr, value in (("channel", ref.channel), ("caller_number", ref.caller_number),
-                        ("caller_name", ref.caller_name), ("dialled_number", ref.dialled_number)):
+                        ("caller_name", ref.caller_name), ("dialled_number", ref.dialled_number),
+                        ("caller_e164", ref.caller_e164)):
         if value and not getattr(call, attr):
             setattr(call, attr, value)
 
@@ -92,7 +94,7 @@ def get_or_create_call(session: Session, ref: CallerRef, *, at: dt.datetime, que
         _fill(call, ref)
         return call, False
     call = Call(uniqueid=ref.uniqueid, linkedid=ref.linkedid or ref.uniqueid, channel=ref.channel,
-                caller_number=ref.caller_number, caller_name=ref.caller_name,
+                caller_number=ref.caller_number, caller_name=ref.caller_name, caller_e164=ref.caller_e164,
                 dialled_number=ref.dialled_number, queue=queue, started_at=at,
                 status=CallStatus.ROUTED, route_reason=AMI_ONLY, ivr_path=[])
     # If the AGI handler commits the same uniqueid at this very moment, the flush raises
@@ -277,8 +279,16 @@ def caller_abandoned(session: Session, ref: CallerRef, *, queue: str, hold_s: in
 
 
 def _callback(session: Session, call: Call, due: dt.timedelta, notes: str) -> CallbackTask:
-    return create_callback(session, number=call.caller_number, reason=CallbackReason.ABANDONED,
-                           call_id=call.id, customer_id=call.customer_id, due_in=due, notes=notes)
+    """One callback task per call: an open task the after-hours route already filed for
+    this call (a message left after the queue gave up) is that task."""
+    existing = session.scalar(select(CallbackTask).where(CallbackTask.call_id == call.id,
+                                                         CallbackTask.status == CallbackStatus.OPEN)
+                              .order_by(CallbackTask.id).limit(1))
+    if existing is not None:
+        return existing
+    return create_callback(session, number=call.caller_e164 or call.caller_number,
+                           reason=CallbackReason.ABANDONED, call_id=call.id, customer_id=call.customer_id,
+                           due_in=due, notes=notes)
 
 
 def queue_timed_out(session: Session, *, uniqueid: str) -> Change | None:
@@ -330,12 +340,16 @@ def recording_started(session: Session, *, uniqueid: str, linkedid: str, filenam
     return call
 
 
-def cdr_received(session: Session, *, uniqueid: str, source: str, caller_name: str) -> Call | None:
-    """A Cdr only fills in a caller number still missing; its times are the Asterisk
-    host's local wall clock and the listener already has better ones."""
+def cdr_received(session: Session, *, uniqueid: str, source: str, caller_name: str,
+                 recording_file: str = "") -> Call | None:
+    """A Cdr fills in a caller number and a recording file still missing (the project's
+    cdr_manager.conf maps the dialplan's RECORDING_FILE into it). Its times are the
+    Asterisk host's local wall clock and the listener already has better ones."""
     call = session.scalar(select(Call).where(Call.uniqueid == uniqueid))
     if call is not None:
         _fill(call, CallerRef(uniqueid=uniqueid, caller_number=source, caller_name=caller_name))
+        if recording_file and not call.recording_file:
+            call.recording_file = recording_file[:255]
     return call
 
 

@@ -287,7 +287,8 @@ def test_malformed_messages_are_skipped_and_reading_goes_on(emulator, caplog):
         async with running(client):
             garbage = (b"Event: QueueMemberPause\r\nnot a header line\r\nInterface: PJSIP/x\r\n\r\n"
                        b"no event and no response\r\n\r\n"
-                       b"Event: QueueMemberPause\r\nInterface: PJSIP/agent1001\r\nPausedReason: \xe5\x8d\x88\xe4\xbc\x91\r\n\r\n")
+                       b"Event: QueueMemberPause\r\nInterface: PJSIP/agent1001\r\n"
+                       b"PausedReason: \xe5\x8d\x88\xe4\xbc\x91\r\n\r\n")
 
             async def send() -> None:
                 for session in emulator.emulator.sessions:

@@ -247,7 +247,8 @@ def test_queue_status_mid_replay_shows_the_waiting_caller(emulator):
     for got, want in zip(mine, expected):
         same_shape(got, want)
     entry = next(m for m in mine if m.event == "QueueEntry")
-    assert (entry.get("Uniqueid"), entry.get("Priority"), entry.get("ConnectedLineNum")) == ("1795344586.32", "10", "unknown")
+    assert (entry.get("Uniqueid"), entry.get("Priority"), entry.get("ConnectedLineNum")) == (
+        "1795344586.32", "10", "unknown")
     raw.close()
 
 

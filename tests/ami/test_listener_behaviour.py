@@ -128,6 +128,43 @@ def test_channels_that_are_not_queue_calls_make_no_rows(emulator, agents, listen
     assert rows(ami_settings.database_url)["calls"] == []
 
 
+def test_project_ami_user_without_dialplan_events(emulator, agents, listener, ami_settings):
+    """asterisk_conf/manager.conf reads system,call,agent,cdr: no VarSet events. The
+    recording then comes from the Cdr field cdr_manager.conf maps (RECORDING_FILE), and
+    the queue timeout is still told from the missing hangup request."""
+    db = ami_settings.database_url
+    routed_call(db, uniqueid="1795344550.26", queue="vip")
+    stream = []
+    for m in events_of("3a1_queue_answered_caller_hangs_up"):
+        if m.event == "VarSet":
+            continue
+        if m.event == "Cdr":
+            m = Message([*m.fields, ("RECORDING_FILE", "calls/2026/11/22/1795344550.26.wav")])
+        stream.append(m)
+    emulator.play(stream)
+    emulator.play([m for m in events_of("3c_ringnoanswer_autopause_timeout") if m.event != "VarSet"])
+    assert listener.sync(10)
+    assert call_row(db, "1795344550.26").recording_file == "calls/2026/11/22/1795344550.26.wav"
+    timeout = call_row(db, "1795344607.37")
+    assert (timeout.abandoned, timeout.hangup_side, timeout.recording_file) == (True, "queue_timeout", "")
+
+
+def test_one_callback_per_call_when_after_hours_filed_first(emulator, agents, listener, ami_settings):
+    """The after-hours route took a message before the listener saw the abandon: that
+    open task is the call's task, no second one is made."""
+    from callcenter.services.callbacks import create_callback
+
+    db = ami_settings.database_url
+    call_id = routed_call(db, uniqueid="1795344607.37", queue="general_q")
+    with session_scope(db) as s:
+        create_callback(s, number="+8613800138000", reason=CallbackReason.VOICEMAIL, call_id=call_id,
+                        message_file="messages/2026/11/22/x.wav")
+    emulator.replay(transcript("3c_ringnoanswer_autopause_timeout"))
+    assert listener.sync(10)
+    assert [(t.call_id, t.reason) for t in callbacks(db)] == [(call_id, CallbackReason.VOICEMAIL)]
+    assert call_row(db, "1795344607.37").abandoned
+
+
 # --- bad input -------------------------------------------------------------------------------------------------
 def test_malformed_events_are_logged_and_skipped(emulator, agents, listener, ami_settings, caplog):
     caplog.set_level(logging.WARNING)
@@ -177,7 +214,7 @@ def test_call_that_ended_during_an_outage_is_closed_with_a_callback(emulator, ag
     assert call.ended_at is not None and call.hangup_cause == "lost_during_ami_outage"
     assert call.status == CallStatus.ABANDONED and call.abandoned
     [task] = callbacks(db)
-    assert (task.call_id, task.reason, task.number) == (call.id, CallbackReason.ABANDONED, "13800138000")
+    assert (task.call_id, task.reason, task.number) == (call.id, CallbackReason.ABANDONED, "+8613800138000")
     assert "AMI connection was down" in task.notes
     lost = [m for m in bus_messages(agent_feed) if m["type"] == "caller_abandon"]
     assert len(lost) == 1 and lost[0]["lost"] is True and lost[0]["callback_task_id"] == task.id

@@ -102,7 +102,7 @@ def test_3b1_abandon_with_paused_member_and_no_routing_row(emulator, agents, lis
     assert call.answered_at is None and call.ended_at is not None
     assert call.recording_file.endswith("q-1795344586.32.wav")
     assert _legs(call) == []
-    assert _callbacks(db) == [(call.id, "13800138000", CallbackReason.ABANDONED)]
+    assert _callbacks(db) == [(call.id, "+8613800138000", CallbackReason.ABANDONED)]
     # Paused "break" during the wait, unpaused at the end of the capture.
     pauses = [(m["paused"], m["reason"]) for m in bus_messages(agent_feed)
               if m["type"] == "member_state" and m.get("event") == "QueueMemberPause"]
@@ -121,7 +121,7 @@ def test_3b2_abandon_while_agent_ringing(emulator, agents, listener, ami_setting
     [(dest, interface, outcome, ring_ms)] = _legs(call)
     assert (dest, interface, outcome) == ("1795344598.35", "PJSIP/agent1002", "cancelled")
     assert ring_ms is not None and ring_ms >= 0
-    assert _callbacks(db) == [(call.id, "13800138000", CallbackReason.ABANDONED)]
+    assert _callbacks(db) == [(call.id, "+8613800138000", CallbackReason.ABANDONED)]
     assert status_of(db, agents["PJSIP/agent1002"]) == (AgentStatus.READY, None)
     abandon = [m for m in bus_messages(agent_feed) if m["type"] == "caller_abandon"]
     assert len(abandon) == 1 and abandon[0]["linkedid"] == "1795344598.34" and abandon[0]["hold_time"] == 3
@@ -137,7 +137,7 @@ def test_3c_ring_no_answer_autopause_and_queue_timeout(emulator, agents, listene
     # Asterisk reports the timeout as QueueCallerAbandon; no hangup request preceded it.
     assert call.hangup_side == "queue_timeout"
     assert _legs(call) == [("1795344607.38", "PJSIP/agent1002", "ringnoanswer", 4000)]
-    assert _callbacks(db) == [(call.id, "13800138000", CallbackReason.ABANDONED)]
+    assert _callbacks(db) == [(call.id, "+8613800138000", CallbackReason.ABANDONED)]
     messages = bus_messages(agent_feed)
     rna = [m for m in messages if m["type"] == "ring_no_answer"]
     assert len(rna) == 1 and rna[0]["ring_ms"] == 4000
@@ -198,7 +198,7 @@ def test_3e2_restart_with_call_in_queue(emulator, agents, listener, ami_settings
     assert call.status == CallStatus.ABANDONED and call.abandoned
     assert call.hangup_side == "system" and call.wait_seconds == 1
     assert call.hangup_cause == "0 Unknown"
-    assert _callbacks(db) == [(call.id, "13800138000", CallbackReason.ABANDONED)]
+    assert _callbacks(db) == [(call.id, "+8613800138000", CallbackReason.ABANDONED)]
     # The pause set before the restart is gone in the new Asterisk; reconciliation
     # refreshed the agent from QueueStatus.
     messages = bus_messages(agent_feed)

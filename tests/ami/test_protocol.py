@@ -115,7 +115,8 @@ def test_a_line_without_end_is_a_protocol_error():
 def test_format_action_order_and_values():
     data = format_action("QueuePause", "cc-7", {"Queue": None, "Interface": "PJSIP/agent1001",
                                                "Paused": True, "Reason": "午休"})
-    assert data == "Action: QueuePause\r\nActionID: cc-7\r\nInterface: PJSIP/agent1001\r\nPaused: true\r\nReason: 午休\r\n\r\n".encode()
+    assert data == ("Action: QueuePause\r\nActionID: cc-7\r\nInterface: PJSIP/agent1001\r\n"
+                    "Paused: true\r\nReason: 午休\r\n\r\n").encode()
     data = format_action("Originate", "x", [("Channel", "PJSIP/a"), ("Variable", ["A=1", "B=2"])])
     assert data.count(b"Variable: ") == 2
 
