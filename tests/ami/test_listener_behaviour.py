@@ -7,6 +7,7 @@ import logging
 import threading
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from callcenter.ami.emulator import Recording
@@ -379,6 +380,26 @@ def test_agent_without_panel_user_is_still_announced(emulator, listener, ami_set
         "PJSIP/agent1001", None, None, "break")
 
 
+def test_demo_calls_played_by_the_emulator(emulator, agents, listener, ami_settings):
+    """``play_call`` (used by the demo and the benchmarks) makes calls the listener
+    records like real ones."""
+    db = ami_settings.database_url
+    answered = emulator.play_call(queue="vip", interface="PJSIP/agent1001", caller="13900139000",
+                                  caller_name="李四", ring_s=0.01, talk_s=0.01, hangup_by="agent")
+    abandoned = emulator.play_call(queue="general_q", interface="PJSIP/agent1002", ring_s=0.01,
+                                   outcome="abandoned")
+    timeout = emulator.play_call(queue="general_q", ring_s=0.01, outcome="timeout")
+    assert listener.sync(10)
+    got = {c.uniqueid: c for c in (call_row(db, ch.uniqueid) for ch in (answered, abandoned, timeout))}
+    a, b, t = (got[ch.uniqueid] for ch in (answered, abandoned, timeout))
+    assert (a.status, a.caller_name, a.hangup_side, a.answered_by_interface) == (
+        CallStatus.COMPLETED, "李四", "agent", "PJSIP/agent1001")
+    assert a.recording_file == f"/var/spool/asterisk/monitor/q-{answered.uniqueid}.wav"
+    assert (b.status, b.hangup_side) == (CallStatus.ABANDONED, "caller")
+    assert (t.status, t.hangup_side) == (CallStatus.ABANDONED, "queue_timeout")
+    assert sorted(task.call_id for task in callbacks(db)) == sorted([b.id, t.id])
+
+
 # --- a stuck bus ---------------------------------------------------------------------------------------------------
 class StuckBus(InProcessBus):
     """A bus whose publish blocks (a Redis that stopped answering)."""
@@ -450,3 +471,38 @@ def test_callcenter_ami_runs_and_stops_on_sigterm(emulator, sqlite_url, tmp_path
         call = s.scalar(select(Call).where(Call.uniqueid == "1795344586.32"))
         assert call is not None and call.status == CallStatus.ABANDONED
         assert s.scalar(select(CallbackTask).where(CallbackTask.call_id == call.id)) is not None
+
+
+# --- database outage -----------------------------------------------------------------------------------------------
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_events_wait_for_the_database_to_come_back(db_url, emulator, agents, listener, ami_settings, caplog):
+    """PostgreSQL refuses connections for a while: the tracker retries, nothing is lost."""
+    import os
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    # The server the shared fixtures use (tests/conftest.py).
+    admin_url = os.environ.get("CALLCENTER_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    caplog.set_level(logging.ERROR, logger="callcenter.ami.listener")
+    name = make_url(db_url).database
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    routed_call(db_url, uniqueid="1795344598.34", queue="general_q")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
+            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                              "WHERE datname = :name AND pid <> pg_backend_pid()"), {"name": name})
+        emulator.replay(transcript("3b2_abandon_while_agent_ringing"))
+        wait_until(lambda: listener.stats.db_retries >= 2, what="retries while the database is down")
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
+        admin.dispose()
+    assert listener.sync(30)
+    call = call_row(db_url, "1795344598.34")
+    assert call.status == CallStatus.ABANDONED and call.wait_seconds == 3
+    assert len(callbacks(db_url)) == 1
+    assert listener.stats.failed == 0
+    assert any("database unreachable" in r.getMessage() for r in caplog.records)
