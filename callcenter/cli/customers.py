@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from callcenter.config import get_settings
@@ -19,7 +21,7 @@ class _Bars:
         if phase != self._phase:
             self.close()
             self._phase, self._done = phase, 0
-            self._bar = click.progressbar(length=max(total, 1), label=f"{phase:9}", file=click.get_text_stream("stderr"))
+            self._bar = click.progressbar(length=max(total, 1), label=f"{phase:9}", file=sys.stderr)
             self._bar.__enter__()
         step = min(done, max(total, 1)) - self._done
         if step > 0 and self._bar is not None:
@@ -67,11 +69,10 @@ def import_customers(file: str, encoding: str | None, sheet: str | None, skip_ba
         if bars is not None:
             bars.close()
 
-    err = click.get_text_stream("stderr")
     for warning in report.warnings:
-        click.echo(f"warning: {warning}", file=err)
+        click.echo(f"warning: {warning}", err=True)
     for problem in report.errors:
-        click.echo(f"bad row: {problem}", file=err)
+        click.echo(f"bad row: {problem}", err=True)
     source = f"{file} ({report.encoding}, header on line {report.header_line})"
     if report.imported:
         click.echo(f"{source}: {report.rows} rows, {report.created} customers created, "

@@ -28,7 +28,7 @@ def site_hours(session):
 
 # --- working days ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("day, working", [
+NATIONAL = [
     (D(2026, 9, 30), True),                     # Wednesday before the golden week
     *[(D(2026, 10, n), False) for n in range(1, 8)],   # National Day 10-01..07
     (D(2026, 10, 8), True), (D(2026, 10, 9), True),
@@ -39,9 +39,12 @@ def site_hours(session):
     (D(2026, 2, 24), True),
     (D(2026, 2, 28), True),                     # second swapped Saturday
     (D(2026, 11, 21), False), (D(2026, 11, 23), True),  # plain weekend / Monday
-])
-def test_national_calendar(session, settings, day, working):
-    assert calendar.is_working_day(session, settings, day) is working
+]
+
+
+def test_national_calendar(session, settings):
+    got = [(day, calendar.is_working_day(session, settings, day)) for day, _ in NATIONAL]
+    assert got == NATIONAL
 
 
 def test_local_overrides_beat_the_national_calendar_and_line_beats_site(session, settings, example_config):
@@ -66,7 +69,7 @@ def test_local_overrides_beat_the_national_calendar_and_line_beats_site(session,
 
 # --- opening hours ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("instant, expected", [
+OPENING = [
     (at(2026, 11, 23, 10), (True, "")),
     (at(2026, 11, 23, 9, 0), (True, "")),
     (at(2026, 11, 23, 8, 59), (False, "after_hours")),
@@ -77,9 +80,12 @@ def test_local_overrides_beat_the_national_calendar_and_line_beats_site(session,
     (at(2026, 10, 10, 10), (True, "")),                    # swapped Saturday: Monday's hours
     (at(2026, 10, 10, 20), (False, "after_hours")),
     (at(2026, 2, 17, 10), (False, "holiday")),             # Spring Festival
-])
-def test_opening_state_with_site_hours(session, settings, site_hours, instant, expected):
-    assert calendar.opening_state(session, settings, instant) == expected
+]
+
+
+def test_opening_state_with_site_hours(session, settings, site_hours):
+    got = [(local(instant), calendar.opening_state(session, settings, instant)) for instant, _ in OPENING]
+    assert got == [(local(instant), expected) for instant, expected in OPENING]
 
 
 def test_swapped_saturday_uses_mondays_hours(session, settings, site_hours):
@@ -122,7 +128,7 @@ def test_local_holiday_closes_with_reason_holiday(session, settings, site_hours)
 
 # --- working-day arithmetic (ticket deadlines) ----------------------------------------------------
 
-@pytest.mark.parametrize("start, days, expected", [
+WORKING_DAYS_LATER = [
     (at(2026, 11, 20, 10), 1, at(2026, 11, 23, 10)),     # Friday → Monday
     (at(2026, 11, 21, 10), 1, at(2026, 11, 23, 10)),     # from a Saturday
     (at(2026, 11, 23, 10), 2, at(2026, 11, 25, 10)),
@@ -137,9 +143,13 @@ def test_local_holiday_closes_with_reason_holiday(session, settings, site_hours)
     (at(2026, 2, 13, 10), 2, at(2026, 2, 24, 10)),       # then nine days off
     (at(2026, 2, 27, 10), 1, at(2026, 2, 28, 10)),       # the other swapped Saturday
     (at(2026, 12, 31, 10), 1, at(2027, 1, 1, 10)),       # 2027: weekdays only (no national data)
-])
-def test_add_working_days(session, settings, start, days, expected):
-    assert calendar.add_working_days(session, settings, start, days) == expected
+]
+
+
+def test_add_working_days(session, settings):
+    got = [(local(start), days, local(calendar.add_working_days(session, settings, start, days)))
+           for start, days, _ in WORKING_DAYS_LATER]
+    assert got == [(local(start), days, local(expected)) for start, days, expected in WORKING_DAYS_LATER]
 
 
 def test_add_working_days_respects_local_overrides(session, settings, example_config):
@@ -157,7 +167,7 @@ def test_add_working_days_refuses_negative_days(session, settings):
         calendar.add_working_days(session, settings, at(2026, 11, 23), -1)
 
 
-@pytest.mark.parametrize("when, expected", [
+END_OF_DAY = [
     (at(2026, 11, 23, 10), at(2026, 11, 23, 18)),
     (at(2026, 11, 23, 7), at(2026, 11, 23, 18)),         # before opening: the same day
     (at(2026, 11, 23, 18), at(2026, 11, 24, 18)),        # at closing: the next working day
@@ -167,9 +177,12 @@ def test_add_working_days_refuses_negative_days(session, settings):
     (at(2026, 9, 30, 19), at(2026, 10, 8, 18)),          # golden week
     (at(2026, 10, 9, 19), at(2026, 10, 10, 18)),         # swapped Saturday, Monday's hours
     (at(2026, 2, 14, 19), at(2026, 2, 24, 18)),          # Spring Festival
-])
-def test_end_of_working_day(session, settings, site_hours, when, expected):
-    assert calendar.end_of_working_day(session, settings, when) == expected
+]
+
+
+def test_end_of_working_day(session, settings, site_hours):
+    got = [(local(when), local(calendar.end_of_working_day(session, settings, when))) for when, _ in END_OF_DAY]
+    assert got == [(local(when), local(expected)) for when, expected in END_OF_DAY]
 
 
 def test_end_of_working_day_with_lunch_break_and_without_hours(session, settings, example_config):
