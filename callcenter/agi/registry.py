@@ -101,7 +101,8 @@ def _in_session(url: str, fn: Callable[..., T], args: tuple, kw: dict) -> T:
         return fn(session, *args, **kw)
 
 
-def executor_runner(executor: Executor, budget_s: float, workers: int) -> DbRunner:
+def executor_runner(executor: Executor, budget_s: float, workers: int,
+                    overloaded: Callable[[], bool] | None = None) -> DbRunner:
     """The FastAGI server's run_db: a bounded pool, ``budget_s`` per call, queueing
     included (work still queued when the budget runs out is cancelled, never run).
 
@@ -110,6 +111,9 @@ def executor_runner(executor: Executor, budget_s: float, workers: int) -> DbRunn
     it is refused at once with RouteBudgetExceeded. An overloaded database then costs
     callers nothing but the fallback route, given immediately, instead of 1.5 s of
     silence each, and the pool keeps working only for calls it can still serve.
+    ``overloaded()`` (the server's event-loop lag check) sheds everything while true:
+    database threads compete with the event loop for the GIL, and a loop that falls
+    behind delays every call, fallbacks included.
     """
     state = {"pending": 0, "avg": 0.0}    # pending: submitted, not yet run or cancelled
     lock = threading.Lock()
@@ -131,6 +135,8 @@ def executor_runner(executor: Executor, budget_s: float, workers: int) -> DbRunn
         # Only a full pool sheds: an idle one always lets work through, so the
         # average recovers after the database does.
         pending, avg = state["pending"], state["avg"]
+        if overloaded is not None and overloaded():
+            raise RouteBudgetExceeded("server overloaded: event loop behind, database work shed")
         if pending >= workers and (pending / workers + 1) * avg > budget_s:
             raise RouteBudgetExceeded(
                 f"database saturated: {pending} queued, ~{avg * 1e3:.0f} ms each")

@@ -54,6 +54,10 @@ HEADER, COMMANDS, CLOSING, CLOSED = range(4)
 # After our half-close Asterisk answers with HANGUP and closes at once; a peer that
 # does not is cut off after this long.
 CLOSE_WAIT_S = 2.0
+# The event loop is probed this often; while it runs later than LOOP_LAG_SHED_S behind,
+# new database work is shed (those calls get their fallback route at once).
+LOOP_PROBE_S = 0.05
+LOOP_LAG_SHED_S = 0.25
 # Lines that are neither a reply nor HANGUP, tolerated per call before we hang up on
 # the peer (each costs CPU; Asterisk never sends any).
 MAX_JUNK_LINES = 256
@@ -305,8 +309,11 @@ class FastAGIServer:
         self._server: asyncio.Server | None = None
         self._executor = ThreadPoolExecutor(max_workers=settings.agi_db_threads,
                                             thread_name_prefix="agi-db")
-        self.runner = executor_runner(self._executor, settings.agi_route_budget_s, settings.agi_db_threads)
+        self.loop_lag = 0.0
+        self.runner = executor_runner(self._executor, settings.agi_route_budget_s, settings.agi_db_threads,
+                                      overloaded=lambda: self.loop_lag > LOOP_LAG_SHED_S)
         self._sweep_handle: asyncio.TimerHandle | None = None
+        self._probe_handle: asyncio.TimerHandle | None = None
         limits = [settings.agi_header_timeout_s, settings.agi_command_timeout_s, CLOSE_WAIT_S]
         self._sweep_every = min(1.0, max(0.02, min(limits) / 4))
 
@@ -317,12 +324,22 @@ class FastAGIServer:
             backlog=self.settings.agi_backlog, reuse_address=True)
         self.port = self._server.sockets[0].getsockname()[1]
         self._sweep_handle = self.loop.call_later(self._sweep_every, self._sweep)
+        self._probe_handle = self.loop.call_later(LOOP_PROBE_S, self._probe, self.loop.time() + LOOP_PROBE_S)
         log.info("FastAGI listening on %s:%d (backlog %d, routes: %s)", self.host, self.port,
                  self.settings.agi_backlog, ", ".join(self.registry.names()) or "none")
 
     @property
     def active_sessions(self) -> int:
         return len(self._sessions)
+
+    def _probe(self, due: float) -> None:
+        now = self.loop.time()
+        lag = now - due
+        # Rises at once, decays over a few probes: one late tick is not recovery.
+        self.loop_lag = lag if lag > self.loop_lag else self.loop_lag * 0.5 + lag * 0.5
+        if self.loop_lag > LOOP_LAG_SHED_S:
+            self.stats["overload_probes"] += 1
+        self._probe_handle = self.loop.call_later(LOOP_PROBE_S, self._probe, now + LOOP_PROBE_S)
 
     def _sweep(self) -> None:
         now = self.loop.time()
@@ -363,8 +380,9 @@ class FastAGIServer:
         self._sessions.clear()
         if self._server is not None:
             await self._server.wait_closed()
-        if self._sweep_handle is not None:
-            self._sweep_handle.cancel()
+        for handle in (self._sweep_handle, self._probe_handle):
+            if handle is not None:
+                handle.cancel()
         _shutdown_executor(self._executor, timeout=grace_s)
         log.info("FastAGI server stopped (%s)", dict(self.stats))
 

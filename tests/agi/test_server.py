@@ -357,3 +357,28 @@ def test_saturated_database_sheds_at_once_instead_of_queueing_past_the_budget():
     finally:
         executor.shutdown()
     assert ran == ["learn", "first", "second", "later"]
+
+
+def test_a_lagging_event_loop_sheds_database_work_until_it_recovers():
+    registry = Registry()
+
+    @registry.route("route_call", fallback={"CC_ROUTE": "fallback"})
+    async def route(channel, ctx):
+        if channel.request.args[0] == "block":
+            time.sleep(0.6)                      # something hogs the event loop
+        await channel.set_variable("CC_ROUTE", await ctx.run_db(str, "db"))
+
+    async def scenario():
+        async with running_server(registry) as server:
+            blocker = asyncio.ensure_future(peers.call(server.port, peers.header().replace(b"arg1", b"block")))
+            await asyncio.sleep(0.1)             # the server is inside the blocking handler now
+            during = await peers.call(server.port)
+            await blocker
+            await asyncio.sleep(0.5)             # a few probes on time: recovered
+            after = await peers.call(server.port)
+            return during, after, dict(server.stats)
+
+    during, after, stats = run(scenario())
+    assert during.variables() == {"CC_ROUTE": "fallback"}
+    assert after.variables() == {"CC_ROUTE": "db"}
+    assert stats["overload_probes"] >= 1
