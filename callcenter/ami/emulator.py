@@ -1232,6 +1232,12 @@ class AMIEmulator:
         self.emit(self.member_event("QueueMemberStatus", queue, interface, status=DEVICE_RINGING))
         return ch, agent
 
+    def dial_end(self, caller: _Channel, agent: _Channel, status: str = "CANCEL") -> None:
+        """DialEnd for one agent leg (CANCEL: another phone answered, or the caller left)."""
+        self.emit(_event("DialEnd", "call,all", [*channel_block(caller), *channel_block(agent, "Dest"),
+                                                  ("DialStatus", status)]))
+        self.emit(self.hangup_event(agent, 0, "Unknown"))
+
     def agent_connect(self, caller: _Channel, agent: _Channel, *, queue: str, interface: str,
                       hold_s: int = 2, ring_s: int = 2) -> None:
         agent.state = 6

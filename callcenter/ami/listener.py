@@ -48,6 +48,7 @@ from callcenter.ami.client import AMIClient, AMIError
 from callcenter.ami.protocol import Message
 from callcenter.bus import EventBus
 from callcenter.db import session_factory, utcnow
+from callcenter.models import AgentStatus
 from callcenter.services import agents, calltrack, phones
 
 log = logging.getLogger(__name__)
@@ -199,9 +200,13 @@ class EventTracker:
     Returns the (topic, payload) messages to publish once that transaction commits."""
 
     def __init__(self, *, callback_due: dt.timedelta, reconcile_grace: dt.timedelta,
-                 schedule_wrap_up_end: Callable[[str, float], None], region: str = "CN") -> None:
+                 schedule_wrap_up_end: Callable[[str, float], None], region: str = "CN",
+                 default_wrapup_s: float = 0.0) -> None:
         self.callback_due = callback_due
         self.region = region
+        # A queue-level wrapuptime (queues.conf) is not in any AMI event: members report
+        # only their own. This is used when a member reports 0.
+        self.default_wrapup_s = default_wrapup_s
         self.reconcile_grace = reconcile_grace
         self.schedule_wrap_up_end = schedule_wrap_up_end
         self.hangup_requested: _Bounded = _Bounded()   # uniqueid → caller / system
@@ -381,8 +386,8 @@ class EventTracker:
             out.append((AGENT_TOPIC, self._agent_payload("agent_complete", msg, change, update, hold_time=hold_s,
                                                          talk_time=talk_s, reason=reason)))
         self._publish_agent(update, out)
-        wrapup = self.wrapuptime.get(fields["interface"], 0)
-        if update.changed and wrapup > 0:
+        wrapup = self.wrapuptime.get(fields["interface"], 0) or self.default_wrapup_s
+        if update.changed and update.status == AgentStatus.WRAP_UP and wrapup > 0:
             self.schedule_wrap_up_end(fields["interface"], float(wrapup))
 
     def _member(self, session: Session, msg: Message, kind: str, out: list) -> None:
@@ -591,7 +596,8 @@ class AMIListener:
     def __init__(self, settings, bus: EventBus, *, sessions: sessionmaker[Session] | None = None,
                  ping_interval_s: float = 20.0, ping_timeout_s: float = 5.0,
                  reconnect_min_s: float = 0.5, reconcile_grace_s: float = 5.0,
-                 boot_wait_s: float = 3.0, execute_actions: bool = True) -> None:
+                 boot_wait_s: float = 3.0, execute_actions: bool = True,
+                 wrapup_s: float | None = None) -> None:
         self.settings = settings
         self.bus = bus
         self.stats = ListenerStats()
@@ -599,7 +605,9 @@ class AMIListener:
         self.tracker = EventTracker(callback_due=dt.timedelta(hours=settings.callback_due_hours),
                                     reconcile_grace=dt.timedelta(seconds=reconcile_grace_s),
                                     schedule_wrap_up_end=self._schedule_wrap_up_end,
-                                    region=settings.phone_region)
+                                    region=settings.phone_region,
+                                    default_wrapup_s=wrapup_s if wrapup_s is not None
+                                    else float(getattr(settings, "ami_wrapup_s", 0.0)))
         self.worker = EventWorker(sessions or session_factory(settings.database_url), self.tracker,
                                   self.publisher, self.stats)
         self.client = AMIClient(settings.ami_host, settings.ami_port, settings.ami_username, settings.ami_secret,

@@ -359,6 +359,44 @@ def test_wrap_up_ends_after_the_queue_wrapuptime(emulator, agents, listener, ami
         assert (call.caller_name, call.talk_seconds, call.hangup_side) == ("王五", 20, "agent")
 
 
+def test_queue_level_wrapuptime_given_to_the_listener(emulator, agents, start_listener, ami_settings):
+    """queues.conf ``wrapuptime=15`` at queue level is in no AMI event (members say 0):
+    the listener's ``wrapup_s`` covers it."""
+    listener = start_listener(wrapup_s=0.3)
+    db = ami_settings.database_url
+    _synthetic_answered_call(emulator, wrapuptime=0)
+    assert listener.sync(10)
+    wait_until(lambda: status_of(db, agents["PJSIP/agent1001"]) == (AgentStatus.READY, None),
+               what="end of wrap-up")
+
+
+def test_ring_all_one_answers_the_other_leg_is_cancelled(emulator, agents, listener, ami_settings, agent_feed):
+    """vip rings every member (strategy ringall): one answers, the other phone stops."""
+    db = ami_settings.database_url
+
+    def scenario() -> str:
+        emu = emulator.emulator
+        caller = emu.queue_caller_join(queue="vip", caller="13700137000")
+        _, first = emu.agent_called(interface="PJSIP/agent1001", linkedid=caller.linkedid, queue="vip")
+        _, second = emu.agent_called(interface="PJSIP/agent1002", linkedid=caller.linkedid, queue="vip")
+        emu.dial_end(caller, second, "CANCEL")
+        emu.agent_connect(caller, first, queue="vip", interface="PJSIP/agent1001", hold_s=2, ring_s=2)
+        return caller.uniqueid
+
+    uniqueid = emulator.call(scenario)
+    assert listener.sync(10)
+    with session_scope(db) as s:
+        call = s.scalar(select(Call).where(Call.uniqueid == uniqueid))
+        legs = [(leg.interface, leg.outcome) for leg in s.scalars(
+            select(CallAgentLeg).where(CallAgentLeg.call_id == call.id).order_by(CallAgentLeg.id))]
+        assert (call.status, call.answered_by_interface) == (CallStatus.ANSWERED, "PJSIP/agent1001")
+    assert legs == [("PJSIP/agent1001", "connected"), ("PJSIP/agent1002", "cancelled")]
+    assert status_of(db, agents["PJSIP/agent1001"]) == (AgentStatus.ON_CALL, None)
+    assert status_of(db, agents["PJSIP/agent1002"]) == (AgentStatus.READY, None)
+    pops = [m["interface"] for m in bus_messages(agent_feed) if m["type"] == "agent_called"]
+    assert pops == ["PJSIP/agent1001", "PJSIP/agent1002"]
+
+
 def test_wrap_up_lasts_until_the_agent_is_ready(emulator, agents, listener, ami_settings, bus, agent_feed):
     db = ami_settings.database_url
     _synthetic_answered_call(emulator, wrapuptime=0)
