@@ -16,7 +16,8 @@ The handler contract (every AGI route, whatever carries the call):
   call's uniqueid; ``await ctx.run_db(fn, *args, **kw)`` runs a *blocking* function
   (SQLAlchemy work) off the event loop, in a bounded thread pool, and raises
   :class:`RouteBudgetExceeded` (a TimeoutError) when it takes longer than
-  ``settings.agi_route_budget_s``; ``ctx.run_in_session(fn, *args)`` does the same
+  ``settings.agi_route_budget_s`` — or at once, when the pool is so far behind that
+  it could not finish in time (load shedding); ``ctx.run_in_session(fn, *args)`` does the same
   with ``fn(session, *args)`` inside one ``session_scope`` (commit on success).
   In a per-call script the function runs in the same process under the same budget.
 * Handlers are ``async def`` (registering a plain ``def`` is refused at import time)
