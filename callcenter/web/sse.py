@@ -17,6 +17,7 @@ stream ends as soon as waitress reports the client gone.
 from __future__ import annotations
 
 import json
+import random
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -109,8 +110,10 @@ def run_stream(*, subscription: Subscription, registry: StreamRegistry, token: i
     try:
         yield f"retry: {RETRY_MS}\n\n"
         yield from opening
-        last_write = time.monotonic()
-        last_check = last_write
+        # Spread the periodic work: a hundred consoles opened together must not all hit
+        # the database (session check) and the network (heartbeat) in the same instant.
+        last_write = time.monotonic() - random.uniform(0, heartbeat_s / 2)
+        last_check = time.monotonic() - random.uniform(0, heartbeat_s)
         while True:
             event = subscription.get_event(timeout=min(POLL_S, heartbeat_s))
             now = time.monotonic()
