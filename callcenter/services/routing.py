@@ -34,12 +34,13 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import functools
 import logging
 import re
 import secrets
 from dataclasses import dataclass, field, replace
 
-from sqlalchemy import case, exists, func, select
+from sqlalchemy import Integer, bindparam, case, exists, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -170,22 +171,18 @@ def plan_route(session: Session, settings: Settings, request: RouteRequest) -> R
     customers: list = []
     repeat_caller = open_complaint = False
     if e164:
-        since = now - dt.timedelta(hours=settings.repeat_window_hours)
-        row = conn.execute(select(
-            lines_service.config_token_query(),
-            _earlier_calls_query(e164, since, now, request, settings.repeat_min_calls),
-            _open_complaint_query(e164),
-        )).one()
-        token, earlier, open_complaint = row[0], row[1], bool(row[2])
-        repeat_caller = earlier >= max(1, settings.repeat_min_calls)
-        customers = conn.execute(
-            select(Customer.id, Customer.name, Customer.tier)
-            .join(CustomerPhone, CustomerPhone.customer_id == Customer.id)
-            .where(CustomerPhone.e164 == e164)
-        ).all()
+        enough = max(1, settings.repeat_min_calls)
+        row = conn.execute(_caller_history_statement(), {
+            "e164": e164, "since": now - dt.timedelta(hours=settings.repeat_window_hours), "now": now,
+            "uniqueid": request.uniqueid, "linkedid": request.linkedid or request.uniqueid, "enough": enough,
+        }).one()
+        token, earlier = row[0], row[1]
+        repeat_caller = earlier >= enough
+        customers = conn.execute(_customers_statement(), {"e164": e164}).all()
         customers.sort(key=lambda c: (TIER_RANK[Tier(c.tier)], c.id))
+        open_complaint = any(c.open_complaint for c in customers)
     else:
-        token = conn.execute(select(lines_service.config_token_query())).scalar()
+        token = conn.execute(_token_statement()).scalar()
     config = lines_service.current_config(session, token or "")
     best = customers[0] if customers else None
 
@@ -219,27 +216,43 @@ def plan_route(session: Session, settings: Settings, request: RouteRequest) -> R
     )
 
 
-def _earlier_calls_query(e164: str, since: dt.datetime, now: dt.datetime, request: RouteRequest,
-                         enough: int):
-    # Counting stops at ``enough`` rows: a number that calls all day costs no more.
+# Statements are built once per process: constructing SQLAlchemy expressions costs more
+# than running these indexed queries. Values go in as bound parameters.
+
+@functools.cache
+def _caller_history_statement():
+    """(config token, earlier calls from the number — counted up to :enough —) in one
+    round trip."""
     earlier = (
         select(Call.id)
-        .where(Call.caller_e164 == e164, Call.started_at >= since, Call.started_at <= now,
+        .where(Call.caller_e164 == bindparam("e164"), Call.started_at >= bindparam("since"),
+               Call.started_at <= bindparam("now"),
                # this call itself (an AGI retry, a transfer back to the hotline) is no repeat
-               Call.uniqueid != request.uniqueid, Call.linkedid != (request.linkedid or request.uniqueid))
-        .limit(max(1, enough))
+               Call.uniqueid != bindparam("uniqueid"), Call.linkedid != bindparam("linkedid"))
+        .limit(bindparam("enough", type_=Integer))
         .subquery()
     )
-    return select(func.count()).select_from(earlier).scalar_subquery()
+    return select(lines_service.config_token_query(),
+                  select(func.count()).select_from(earlier).scalar_subquery())
 
 
-def _open_complaint_query(e164: str):
-    return exists(
-        select(Ticket.id)
-        .join(CustomerPhone, CustomerPhone.customer_id == Ticket.customer_id)
-        .where(CustomerPhone.e164 == e164, Ticket.type == TicketType.COMPLAINT,
-               Ticket.status != TicketStatus.CLOSED)
-    )
+@functools.cache
+def _customers_statement():
+    """Every customer of the number with whether they have an open complaint. The
+    complaint check is correlated per customer, so it always walks the customer_id index
+    (a join driven from tickets would scan all open complaints)."""
+    open_complaint = exists(
+        select(Ticket.id).where(Ticket.customer_id == Customer.id, Ticket.type == TicketType.COMPLAINT,
+                                Ticket.status != TicketStatus.CLOSED)
+    ).label("open_complaint")
+    return (select(Customer.id, Customer.name, Customer.tier, open_complaint)
+            .join(CustomerPhone, CustomerPhone.customer_id == Customer.id)
+            .where(CustomerPhone.e164 == bindparam("e164")))
+
+
+@functools.cache
+def _token_statement():
+    return select(lines_service.config_token_query())
 
 
 def decide(plan: RoutePlan, settings: Settings, ivr: IvrOutcome | None = None) -> RouteDecision:
@@ -288,6 +301,12 @@ def _category(value: str) -> str:
     return value if CATEGORY_RE.match(value) else ""
 
 
+_ROUTE_OVERWRITES = ("linkedid", "channel", "line_id", "dialled_number", "caller_number", "caller_e164",
+                     "caller_name", "customer_id", "ivr_path", "category", "queue", "priority",
+                     "route_reason", "routed_at")
+_HANGUP_OVERWRITES = ("ended_at", "hangup_side")
+
+
 def record_route(session: Session, plan: RoutePlan, decision: RouteDecision,
                  ivr: IvrOutcome | None = None) -> RouteDecision:
     """Write the calls row; returns the decision with call_id and pop_key filled.
@@ -304,10 +323,7 @@ def record_route(session: Session, plan: RoutePlan, decision: RouteDecision,
         category=decision.category, status=status, routed_at=_stamp(plan),
         screen_pop_key=secrets.token_urlsafe(24),
     )
-    call_id, pop_key = _upsert_call(session, values, overwrite=[
-        "linkedid", "channel", "line_id", "dialled_number", "caller_number", "caller_e164", "caller_name",
-        "customer_id", "ivr_path", "category", "queue", "priority", "route_reason", "routed_at",
-    ] + (["recording_file"] if values["recording_file"] else []))
+    call_id, pop_key = _upsert_call(session, values, overwrite=_ROUTE_OVERWRITES)
     return replace(decision, call_id=call_id, pop_key=pop_key)
 
 
@@ -322,8 +338,9 @@ def record_hangup(session: Session, plan: RoutePlan, ivr: IvrOutcome | None = No
     values.update(status=CallStatus.HUNG_UP, ended_at=_stamp(plan), hangup_side=side[:16])
     if ivr is not None:
         values["category"] = _category(ivr.category)
-    _upsert_call(session, values, overwrite=["ended_at", "hangup_side"]
-                 + (["ivr_path", "category"] if ivr is not None and ivr.path else []))
+    keeps_path = ivr is None or not ivr.path
+    _upsert_call(session, values, overwrite=_HANGUP_OVERWRITES if keeps_path
+                 else _HANGUP_OVERWRITES + ("ivr_path", "category"))
 
 
 def _call_values(plan: RoutePlan, ivr: IvrOutcome | None) -> dict:
@@ -346,31 +363,38 @@ def _call_values(plan: RoutePlan, ivr: IvrOutcome | None) -> dict:
     )
 
 
-def _upsert_call(session: Session, values: dict, overwrite: list[str]) -> tuple[int, str]:
-    table = Call.__table__
+def _upsert_call(session: Session, values: dict, overwrite: tuple[str, ...]) -> tuple[int, str]:
     dialect = session.get_bind().dialect.name
     if dialect not in ("sqlite", "postgresql"):
         return _upsert_call_portable(session, values, overwrite)
-    insert = (sqlite.insert if dialect == "sqlite" else postgresql.insert)(table).values(
-        **values, **_insert_defaults(values))
-    excluded = insert.excluded
-    set_ = {name: excluded[name] for name in overwrite}
-    set_["status"] = case((table.c.status.in_(ROUTING_STATUSES), excluded.status), else_=table.c.status)
-    if "screen_pop_key" in values:
-        set_["screen_pop_key"] = case((table.c.screen_pop_key == "", excluded.screen_pop_key),
-                                      else_=table.c.screen_pop_key)
-    statement = insert.on_conflict_do_update(index_elements=[table.c.uniqueid], set_=set_) \
-        .returning(table.c.id, table.c.screen_pop_key)
-    row = session.connection().execute(statement).one()
+    params = {**_INSERT_DEFAULTS, **values}
+    statement = _upsert_statement(dialect, overwrite, "screen_pop_key" in values)
+    row = session.connection().execute(statement, params).one()
     return row[0], row[1]
 
 
-def _insert_defaults(values: dict) -> dict:
-    # Core inserts skip the ORM's Python-side defaults for columns we do not name.
-    defaults = dict(category="", queue="", priority=0, route_reason="", screen_pop_key="",
-                    answered_by_interface="", hangup_side="", hangup_cause="", abandoned=False,
-                    recording_file="")
-    return {k: v for k, v in defaults.items() if k not in values}
+# Core inserts skip the ORM's Python-side defaults for columns we do not name.
+_INSERT_DEFAULTS = dict(category="", queue="", priority=0, route_reason="", screen_pop_key="",
+                        answered_by_interface="", hangup_side="", hangup_cause="", abandoned=False,
+                        recording_file="")
+
+
+@functools.cache
+def _upsert_statement(dialect: str, overwrite: tuple[str, ...], keep_pop_key: bool):
+    """INSERT ... ON CONFLICT (uniqueid) DO UPDATE ... RETURNING id, screen_pop_key."""
+    table = Call.__table__
+    insert = (sqlite.insert if dialect == "sqlite" else postgresql.insert)(table)
+    excluded = insert.excluded
+    set_ = {name: excluded[name] for name in overwrite}
+    set_["status"] = case((table.c.status.in_(ROUTING_STATUSES), excluded.status), else_=table.c.status)
+    # a recording name already stored is never blanked by a retry that lacks it
+    set_["recording_file"] = case((excluded.recording_file != "", excluded.recording_file),
+                                  else_=table.c.recording_file)
+    if keep_pop_key:
+        set_["screen_pop_key"] = case((table.c.screen_pop_key == "", excluded.screen_pop_key),
+                                      else_=table.c.screen_pop_key)
+    return insert.on_conflict_do_update(index_elements=[table.c.uniqueid], set_=set_) \
+        .returning(table.c.id, table.c.screen_pop_key)
 
 
 def _upsert_call_portable(session: Session, values: dict, overwrite: list[str]) -> tuple[int, str]:
@@ -385,6 +409,8 @@ def _upsert_call_portable(session: Session, values: dict, overwrite: list[str]) 
             call.status = values["status"]
         if not call.screen_pop_key:
             call.screen_pop_key = values.get("screen_pop_key", "")
+        if values.get("recording_file"):
+            call.recording_file = values["recording_file"]
     session.flush()
     return call.id, call.screen_pop_key
 
