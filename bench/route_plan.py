@@ -20,7 +20,6 @@ import argparse
 import hashlib
 import random
 import sqlite3
-import statistics
 import sys
 import threading
 import time

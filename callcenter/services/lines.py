@@ -467,9 +467,7 @@ def add_override(session: Session, day: dt.date, kind: str, *, line_number: str 
     """A local holiday or working day; replaces an existing override of the same day and scope."""
     kind = _choice(DayKind, kind, "day kind")
     line_id = get_line(session, line_number).id if line_number else None
-    existing = session.scalar(select(CalendarOverride).where(
-        CalendarOverride.day == day,
-        CalendarOverride.line_id.is_(None) if line_id is None else CalendarOverride.line_id == line_id))
+    existing = _override(session, day, line_id)
     if existing is not None:
         existing.kind, existing.name = kind, name or existing.name
         session.flush()
@@ -481,15 +479,18 @@ def add_override(session: Session, day: dt.date, kind: str, *, line_number: str 
 
 
 def remove_override(session: Session, day: dt.date, *, line_number: str | None = None) -> None:
-    line_id = get_line(session, line_number).id if line_number else None
-    existing = session.scalar(select(CalendarOverride).where(
-        CalendarOverride.day == day,
-        CalendarOverride.line_id.is_(None) if line_id is None else CalendarOverride.line_id == line_id))
+    existing = _override(session, day, get_line(session, line_number).id if line_number else None)
     if existing is None:
         scope = f"line {line_number}" if line_number else "the whole site"
         raise LineError(f"no calendar override on {day.isoformat()} for {scope}")
     session.delete(existing)
     session.flush()
+
+
+def _override(session: Session, day: dt.date, line_id: int | None) -> CalendarOverride | None:
+    return session.scalar(select(CalendarOverride).where(
+        CalendarOverride.day == day,
+        CalendarOverride.line_id.is_(None) if line_id is None else CalendarOverride.line_id == line_id))
 
 
 def list_overrides(session: Session, *, year: int | None = None) -> list[CalendarOverride]:

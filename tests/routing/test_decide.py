@@ -8,7 +8,7 @@ import pytest
 
 from callcenter.agi import variables as V
 from callcenter.config import Settings
-from callcenter.services.routing import IvrOutcome, RouteAction, RoutePlan, RouteRequest, decide
+from callcenter.services.routing import IvrOutcome, RoutePlan, RouteRequest, decide
 
 SETTINGS = Settings(database_url="sqlite://", vip_queue="vip", default_queue="general_q",
                     priority_vip=10, priority_raised=5, priority_normal=0)
@@ -62,7 +62,8 @@ HOLIDAY = dict(is_open=False, closed_reason="holiday")
     ({}, IvrOutcome(action="callback"), ("after_hours", "general_q", 0, "ivr_voicemail")),
     (VIP_CUSTOMER, IvrOutcome(action="voicemail"), ("after_hours", "general_q", 10, "ivr_voicemail")),
     ({}, IvrOutcome(category="complaint", queue="complaints_q"), ("queue", "complaints_q", 0, "ordinary")),
-    (dict(repeat_caller=True), IvrOutcome(category="repair", queue="repair_q"), ("queue", "repair_q", 5, "repeat_caller")),
+    (dict(repeat_caller=True), IvrOutcome(category="repair", queue="repair_q"),
+     ("queue", "repair_q", 5, "repeat_caller")),
     (MEMBER, IvrOutcome(category="complaint", queue="complaints_q"), ("queue", "vip", 10, "member_customer")),
     ({}, IvrOutcome(category="consultation"), ("queue", "general_q", 0, "ordinary")),
 ])

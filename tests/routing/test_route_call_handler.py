@@ -219,6 +219,24 @@ def test_database_failure_falls_back_to_a_safe_route(seeded, tmp_path):
     assert variables[V.QUEUE] == "general_q" and variables[V.CALL_ID] == ""
 
 
+def test_a_decision_that_cannot_be_recorded_is_still_sent(seeded, monkeypatch, caplog):
+    settings, vip_id = seeded
+    monkeypatch.setattr("callcenter.services.routing.utcnow", lambda: _monday_10())
+
+    def disk_full(*_args, **_kw):
+        raise OSError("database or disk is full")
+
+    monkeypatch.setattr("callcenter.services.routing.record_route", disk_full)
+    channel = fake_channel(header(callerid="13900139000"))
+    channel.get_data.side_effect = keys("3", "1")
+    assert run(channel, settings) == "completed"
+    variables = sent_variables(channel)
+    assert (variables[V.QUEUE], variables[V.ROUTE_REASON], variables[V.CUSTOMER_ID]) == \
+        ("vip", "vip_customer", str(vip_id))
+    assert (variables[V.CALL_ID], variables[V.POP_KEY], variables[V.CATEGORY]) == ("", "", "complaint")
+    assert any("could not record the call" in r.getMessage() for r in caplog.records)
+
+
 def test_linkedid_defaults_to_uniqueid_and_dnid_stands_in_for_s(seeded, monkeypatch):
     settings, _ = seeded
     monkeypatch.setattr("callcenter.services.routing.utcnow", lambda: _monday_10())

@@ -163,7 +163,8 @@ def test_open_complaint_of_any_customer_of_the_number_raises_priority(session, s
 
 def test_closed_line_goes_to_its_duty_queue_while_staffed(session, settings, example_config):
     lines.add_queue(session, "other_duty", "duty")
-    lines.add_duty_shift(session, "other_duty", NATIONAL_DAY - dt.timedelta(hours=1), NATIONAL_DAY + dt.timedelta(hours=1))
+    hour = dt.timedelta(hours=1)
+    lines.add_duty_shift(session, "other_duty", NATIONAL_DAY - hour, NATIONAL_DAY + hour)
     session.commit()
     plan = routing.plan_route(session, settings, request(now=NATIONAL_DAY))
     assert plan.duty_queue is None
@@ -190,7 +191,8 @@ def test_closed_line_goes_to_its_duty_queue_while_staffed(session, settings, exa
 def test_record_route_writes_the_whole_row(session, settings, example_config):
     zhang = customer(session, "张三", ["13800138000"], tier="vip")
     ivr = IvrOutcome(path=["main", "key:3", "complaint", "key:1"], category="complaint")
-    plan, decision = route(session, settings, request(uniqueid="r.1", linkedid="r.0", recording_file="calls/x.wav"), ivr)
+    req = request(uniqueid="r.1", linkedid="r.0", recording_file="calls/x.wav")
+    plan, decision = route(session, settings, req, ivr)
     call = session.scalar(select(Call).where(Call.uniqueid == "r.1"))
     assert decision.call_id == call.id
     assert (call.linkedid, call.channel, call.line_id, call.dialled_number) == \
@@ -250,7 +252,8 @@ def test_hangup_during_the_ivr_keeps_a_consistent_row(session, settings, example
     assert call.line_id == example_config["4008001000"].id
     # a hangup after the route was recorded keeps the decision
     other = dict(uniqueid="x.2", number="13900139000")
-    _, decision = route(session, settings, request(**other), IvrOutcome(path=["main", "key:1"], category="consultation"))
+    consultation = IvrOutcome(path=["main", "key:1"], category="consultation")
+    _, decision = route(session, settings, request(**other), consultation)
     plan = routing.plan_route(session, settings, request(**other))
     routing.record_hangup(session, plan, IvrOutcome(path=["main", "key:1"], category="consultation"), side="ivr")
     session.commit()

@@ -11,8 +11,9 @@ and the service.
 
 Failures: a caller who hangs up gets a consistent calls row (status hung_up, the IVR
 path so far) and the session ends quietly. A broken IVR flow is logged and the call
-is routed without it. Anything else (database down, over budget) falls to the
-registry's failure policy, which sets ``fallback_decision`` variables — the line's
+is routed without it. A decision that cannot be recorded is still sent (without call
+id and pop key). Anything else (database down or over budget while planning) falls to
+the registry's failure policy, which sets ``fallback_decision`` variables — the line's
 queue when the configuration was cached before, else the default queue.
 """
 
@@ -77,12 +78,24 @@ async def route_call(channel: AGIChannel, ctx: AGIContext) -> None:
             await channel.hangup()
             return
         decision = routing.decide(plan, ctx.settings, ivr)
-        decision = await ctx.run_in_session(routing.record_route, plan, decision, ivr)
+        decision = await _record(ctx, plan, decision, ivr)
         await channel.set_variables(decision.channel_variables())
     except AGIHangup as exc:
         partial = ivr or IvrOutcome(path=list(getattr(exc, "ivr_path", None) or []), action="hangup")
         await ctx.run_in_session(routing.record_hangup, plan, partial)
         ctx.log.info("caller hung up during route_call (IVR path %s)", partial.path)
+
+
+async def _record(ctx: AGIContext, plan, decision, ivr):
+    """Record the call; when that fails (database down or over budget) the decision —
+    already made, the caller's IVR choices included — still goes to the dialplan, only
+    without a call id and pop key: better than the generic fallback route."""
+    try:
+        return await ctx.run_in_session(routing.record_route, plan, decision, ivr)
+    except Exception:  # noqa: BLE001 - the caller must still get this route
+        ctx.log.exception("could not record the call; routing it anyway (%s %s)",
+                          decision.queue, decision.reason)
+        return decision
 
 
 async def _run_ivr(channel: AGIChannel, ctx: AGIContext, flow: str) -> IvrOutcome:
