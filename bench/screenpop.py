@@ -164,10 +164,7 @@ def stop_processes(processes: list) -> None:
 # --------------------------------------------------------------------------------------
 # the browsers (their own process)
 # --------------------------------------------------------------------------------------
-async def one_agent(session, base: str, n: int, ready: asyncio.Event, opened: list, expected: int,
-                    out) -> None:
-    import aiohttp
-
+async def sign_in(session, base: str, n: int) -> None:
     page = await (await session.get(f"{base}/auth/login")).text()
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
     response = await session.post(f"{base}/auth/login", allow_redirects=False, data={
@@ -178,10 +175,17 @@ async def one_agent(session, base: str, n: int, ready: asyncio.Event, opened: li
     response = await session.post(f"{base}/api/agent/interface", json={"interface": interface(n)},
                                   headers={"X-CSRFToken": token})
     assert response.status == 200, await response.text()
+
+
+async def one_agent(session, base: str, n: int, ready: asyncio.Event, opened: list, expected: int,
+                    out, signing_in: asyncio.Semaphore) -> None:
+    import aiohttp
+
+    async with signing_in:  # people arrive over minutes, not in the same millisecond
+        await sign_in(session, base, n)
     async with session.get(f"{base}/api/agent/events", timeout=aiohttp.ClientTimeout(total=None)) as stream:
         assert stream.status == 200, stream.status
         event = None
-        received = 0
         async for raw in stream.content:
             line = raw.decode().rstrip("\n")
             if line.startswith("event: "):
@@ -195,7 +199,6 @@ async def one_agent(session, base: str, n: int, ready: asyncio.Event, opened: li
                 linkedid = json.loads(line[6:])["linkedid"]
                 out.write(json.dumps({"agent": n, "linkedid": linkedid, "t": now}) + "\n")
                 out.flush()
-                received += 1
             elif not line:
                 event = None
 
@@ -208,7 +211,8 @@ async def run_clients(base: str, agents: int) -> None:
     connector = aiohttp.TCPConnector(limit=0)
     sessions = [aiohttp.ClientSession(connector=connector, connector_owner=False,
                                       cookie_jar=aiohttp.CookieJar(unsafe=True)) for _ in range(agents)]
-    tasks = [asyncio.create_task(one_agent(sessions[n], base, n, ready, opened, agents, sys.stdout))
+    signing_in = asyncio.Semaphore(10)
+    tasks = [asyncio.create_task(one_agent(sessions[n], base, n, ready, opened, agents, sys.stdout, signing_in))
              for n in range(agents)]
     await asyncio.wait_for(ready.wait(), timeout=120)
     print(json.dumps({"ready": len(opened)}), flush=True)

@@ -11,7 +11,7 @@ from callcenter.models import AgentState, AgentStatus, CallbackStatus, CallbackT
 from callcenter.services import callbacks
 
 from . import data
-from .conftest import PASSWORD, AuthActions
+from .conftest import AuthActions
 
 
 def test_supervisor_overview_counts_today_per_queue_and_lists_agents(client, auth, settings, users):
