@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     priority_normal: int = 0
     repeat_window_hours: float = 24.0
     repeat_min_calls: int = 1
+    # A swapped working weekend day (调休) keeps the opening hours of this weekday (0 = Monday).
+    swapped_workday_hours_weekday: int = Field(default=0, ge=0, le=6)
     ivr_flows_dir: Path = Path("ivr_flows")
     prompts_dir: Path = Path("recordings/prompts")
 
@@ -82,6 +84,8 @@ class Settings(BaseSettings):
     ami_username: str = "callcenter"
     ami_secret: str = "CHANGE-ME"
     ami_reconnect_max_s: float = 30.0
+    # Queue-level wrapuptime (queues.conf) is not reported by AMI: the same value here.
+    ami_wrapup_s: float = 15.0
 
     # --- web panel -----------------------------------------------------------------
     web_host: str = "127.0.0.1"
@@ -105,7 +109,13 @@ class Settings(BaseSettings):
     deadline_other_department_days: int = 3
     deadline_department_response_hours: float = 8.0
     deadline_invalid_complaint_working_days: int = 1
+    deadline_repair_onsite_hours: float = 8.0
+    deadline_repair_plan_days: int = 2
+    deadline_suggestion_working_days: int = 2
     escalation_sweep_s: int = 60
+    # 回访: follow-up call due this many days after closing (REQUIREMENTS "Follow-up calls").
+    survey_due_days: int = 3
+    survey_repair_due_days: int = 2
     callback_due_hours: float = 2.0
 
     @field_validator("unmasked_roles", mode="before")

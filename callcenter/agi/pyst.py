@@ -35,7 +35,7 @@ from typing import Any, BinaryIO
 from asterisk import agi as pyst_agi
 
 from callcenter.agi import protocol
-from callcenter.agi.channel import HANGUP_CONFIRM_S, AGIChannel, AGIConnectionLost, AGIReply, AGIRequest
+from callcenter.agi.channel import AGIChannel, AGIConnectionLost, AGIReply, AGIRequest
 from callcenter.agi.registry import (
     FAILED,
     AGIContext,

@@ -607,7 +607,7 @@ class AMIListener:
                                     schedule_wrap_up_end=self._schedule_wrap_up_end,
                                     region=settings.phone_region,
                                     default_wrapup_s=wrapup_s if wrapup_s is not None
-                                    else float(getattr(settings, "ami_wrapup_s", 0.0)))
+                                    else settings.ami_wrapup_s)
         self.worker = EventWorker(sessions or session_factory(settings.database_url), self.tracker,
                                   self.publisher, self.stats)
         self.client = AMIClient(settings.ami_host, settings.ami_port, settings.ami_username, settings.ami_secret,

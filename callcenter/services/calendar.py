@@ -142,7 +142,7 @@ def intervals_on(config: RoutingConfig, settings: Settings, day: dt.date,
 
 
 def swapped_workday_weekday(settings: Settings) -> int:
-    return int(getattr(settings, "swapped_workday_hours_weekday", 0))
+    return settings.swapped_workday_hours_weekday
 
 
 def state_at(config: RoutingConfig, settings: Settings, when: dt.datetime,

@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -64,14 +63,9 @@ class DeadlineRules:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DeadlineRules:
-        """Every field reads ``settings.deadline_<field>`` when the setting exists, so a
-        rule becomes configurable by adding the setting; the default above applies until then."""
-        values: dict[str, Any] = {}
-        for field in dataclasses.fields(cls):
-            value = getattr(settings, f"deadline_{field.name}", None)
-            if value is not None:
-                values[field.name] = value
-        return cls(**values)
+        """Every field is the setting ``deadline_<field>``."""
+        return cls(**{field.name: getattr(settings, f"deadline_{field.name}")
+                      for field in dataclasses.fields(cls)})
 
 
 RULE_TEXT = {

@@ -463,11 +463,9 @@ def reopen_ticket(session: Session, settings: Settings, ticket: Ticket, *, actor
 def request_survey(session: Session, settings: Settings, ticket: Ticket, *,
                    now: dt.datetime | None = None) -> SurveyRequest:
     """The 回访 hook: a follow-up call due within 3 days of closing (repairs: 2 days).
-    The numbers come from ``settings.survey_due_days`` / ``survey_repair_due_days``
-    when those settings exist."""
+    The numbers are ``settings.survey_due_days`` / ``survey_repair_due_days``."""
     now = now or utcnow()
-    days = (getattr(settings, "survey_repair_due_days", None) or 2) if ticket.type is TicketType.REPAIR \
-        else (getattr(settings, "survey_due_days", None) or 3)
+    days = settings.survey_repair_due_days if ticket.type is TicketType.REPAIR else settings.survey_due_days
     number = ticket.contact_phone
     if not number and ticket.customer is not None and ticket.customer.phones:
         number = ticket.customer.phones[0].e164

@@ -82,7 +82,7 @@ def test_dialplan_contexts_and_hotline_numbers(live):
     ordinary = live.pbx.cli("dialplan show 4008001000@hotline")
     assert "Set(LINE_QUEUE=general_q)" in ordinary and "Set(LINE_PRIO=0)" in ordinary
     inbound = live.pbx.cli("dialplan show cc-inbound")
-    assert f"AGI(${{CALLCENTER_AGI}}/route_call,${{CHANNEL(linkedid)}},${{RECORDING_FILE}})" in inbound
+    assert "AGI(${CALLCENTER_AGI}/route_call,${CHANNEL(linkedid)},${RECORDING_FILE})" in inbound
     globals_ = live.pbx.cli("dialplan show globals")
     assert f"CALLCENTER_AGI=agi://127.0.0.1:{live.pbx.ports.agi}" in globals_
 

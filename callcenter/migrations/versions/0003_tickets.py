@@ -1,15 +1,15 @@
 """tickets: escalation_due_at (next escalation instant, apart from the commitment due_at)
 
-Revision ID: 0002_tickets
-Revises: 0001
+Revision ID: 0003_tickets
+Revises: 0002_routing
 """
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002_tickets"
-down_revision = "0001"
+revision = "0003_tickets"
+down_revision = "0002_routing"
 branch_labels = None
 depends_on = None
 
