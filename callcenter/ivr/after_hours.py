@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from callcenter.config import Settings
 from callcenter.db import utcnow
-from callcenter.models import Call, CallbackReason, CallbackStatus, CallbackTask
+from callcenter.models import Call, CallbackReason, CallbackTask
 from callcenter.services import phones
 from callcenter.services.callbacks import create_callback
 from callcenter.timeutil import to_local
@@ -114,17 +114,6 @@ def file_after_hours_callback(session: Session, settings: Settings, *, call_id: 
                  uniqueid)
         return None
     notes = "" if number is not None else "来电号码无法识别：请收听留言获取联系方式 (caller number withheld)"
-    if call is not None:
-        existing = session.scalar(
-            select(CallbackTask).where(CallbackTask.call_id == call.id,
-                                       CallbackTask.status == CallbackStatus.OPEN)
-            .order_by(CallbackTask.id).limit(1))
-        if existing is not None:
-            if message_file and not existing.message_file:
-                existing.message_file = message_file
-            if number is not None and not phones.normalize(existing.number, settings.phone_region):
-                existing.number = number.number
-            return existing
     if message_file:
         reason = CallbackReason.VOICEMAIL
     else:
@@ -134,4 +123,5 @@ def file_after_hours_callback(session: Session, settings: Settings, *, call_id: 
         call_id=call.id if call is not None else None,
         customer_id=call.customer_id if call is not None else None,
         message_file=message_file,
-        due_in=dt.timedelta(hours=settings.callback_due_hours), notes=notes)
+        due_in=dt.timedelta(hours=settings.callback_due_hours), notes=notes,
+        region=settings.phone_region)

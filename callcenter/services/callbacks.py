@@ -9,25 +9,32 @@ from sqlalchemy.orm import Session
 
 from callcenter.db import utcnow
 from callcenter.models import CallbackReason, CallbackStatus, CallbackTask
+from callcenter.services import phones
 
 
 def create_callback(session: Session, *, number: str, reason: CallbackReason | str,
                     call_id: int | None = None, customer_id: int | None = None,
                     message_file: str = "", due_in: dt.timedelta = dt.timedelta(hours=2),
-                    notes: str = "") -> CallbackTask:
-    """Create the task, or return the existing one for the same call and reason.
+                    notes: str = "", region: str = "CN") -> CallbackTask:
+    """Create the callback task for a missed call, or return the one it already has.
 
-    Idempotent on (call_id, reason) so a repeated AMI event or a retried AGI request
-    never makes two tasks for one missed call.
+    One open task per call, whatever reason came first: the AMI listener files
+    ``abandoned`` when a queue gives up, and the after-hours route that runs next may
+    add the caller's message to that same task. A repeated AMI event or a retried AGI
+    request therefore never makes a second task for one missed call.
     """
     reason = CallbackReason(reason)
     if call_id is not None:
         existing = session.scalar(
-            select(CallbackTask).where(CallbackTask.call_id == call_id, CallbackTask.reason == reason)
+            select(CallbackTask).where(CallbackTask.call_id == call_id,
+                                       CallbackTask.status == CallbackStatus.OPEN)
+            .order_by(CallbackTask.id).limit(1)
         )
         if existing is not None:
             if message_file and not existing.message_file:
                 existing.message_file = message_file
+            if number and not phones.normalize(existing.number, region):
+                existing.number = number
             return existing
     now = utcnow()
     task = CallbackTask(number=number, reason=reason, call_id=call_id, customer_id=customer_id,

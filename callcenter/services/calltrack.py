@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from callcenter.models import Call, CallAgentLeg, CallbackReason, CallbackStatus, CallbackTask, CallStatus
+from callcenter.models import Call, CallAgentLeg, CallbackReason, CallbackTask, CallStatus
 from callcenter.services import agents
 from callcenter.services.callbacks import create_callback
 
@@ -279,13 +279,6 @@ def caller_abandoned(session: Session, ref: CallerRef, *, queue: str, hold_s: in
 
 
 def _callback(session: Session, call: Call, due: dt.timedelta, notes: str) -> CallbackTask:
-    """One callback task per call: an open task the after-hours route already filed for
-    this call (a message left after the queue gave up) is that task."""
-    existing = session.scalar(select(CallbackTask).where(CallbackTask.call_id == call.id,
-                                                         CallbackTask.status == CallbackStatus.OPEN)
-                              .order_by(CallbackTask.id).limit(1))
-    if existing is not None:
-        return existing
     return create_callback(session, number=call.caller_e164 or call.caller_number,
                            reason=CallbackReason.ABANDONED, call_id=call.id, customer_id=call.customer_id,
                            due_in=due, notes=notes)
