@@ -1,0 +1,175 @@
+"""The all-in-one process (``callcenter serve``): every piece in one process on the
+embedded default (SQLite, in-process event bus).
+
+    FastAGI server thread ──► route_call, after_hours ...      (Asterisk connects here)
+    AMI listener thread   ──► call records, agent states ─┐
+    APScheduler thread    ──► escalation sweep ───────────┼─► event bus ─► web panel (SSE)
+    waitress (web panel)  ◄───────────────────────────────┘
+
+Each piece also runs alone (``callcenter agi``, ``ami``, ``scheduler``, ``web``) when a
+site grows: PostgreSQL, ``bus = "redis"``, several web workers, exactly one scheduler.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from callcenter import migrate
+from callcenter.bus import EventBus, make_bus
+from callcenter.config import Settings
+from callcenter.db import session_scope
+
+log = logging.getLogger(__name__)
+
+INITIAL_PASSWORD_FILE = "initial-admin-password"
+
+
+@dataclass
+class FirstRun:
+    """What ``prepare`` did on an empty installation (shown once on the console)."""
+
+    configured: list[str] = field(default_factory=list)
+    admin_password_file: Path | None = None
+    prompts: str = ""
+
+
+def prepare(settings: Settings, instance_path: Path = Path("instance")) -> FirstRun:
+    """Make a fresh or upgraded installation ready to take calls: migrate the schema,
+    create the example lines and queues when there are none, create the first admin
+    when there are no users, render missing prompt audio."""
+    migrate.upgrade(settings.database_url)
+    first = FirstRun()
+    from callcenter.models import Line, User
+    from callcenter.services import lines, users
+
+    with session_scope(settings.database_url) as session:
+        if session.scalar(select(func.count(Line.id))) == 0:
+            first.configured = lines.setup_defaults(session)
+        if session.scalar(select(func.count(User.id))) == 0:
+            password = secrets.token_urlsafe(12)
+            users.create_user(session, username="admin", password=password, role="admin",
+                              display_name="管理员")
+            first.admin_password_file = _write_private(instance_path / INITIAL_PASSWORD_FILE, password + "\n")
+    first.prompts = build_missing_prompts(settings)
+    return first
+
+
+def _write_private(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    return path
+
+
+def build_missing_prompts(settings: Settings) -> str:
+    """Render prompts that are new or changed, so a fresh install speaks. Without
+    espeak-ng/sox the system still routes calls; the menus are then silent."""
+    from callcenter.ivr import load_flows
+    from callcenter.ivr.loader import all_prompts
+    from callcenter.ivr.sounds import PromptBuildError, build_prompts
+
+    try:
+        result = build_prompts(all_prompts(load_flows(settings.ivr_flows_dir)), settings.prompts_dir)
+    except PromptBuildError as exc:
+        return f"prompt audio not built: {exc}"
+    return f"rendered {len(result.rendered)} prompt(s) into {settings.prompts_dir}" if result.rendered else ""
+
+
+class AllInOne:
+    """Start and stop every piece of the system inside this process."""
+
+    def __init__(self, settings: Settings, *, bus: EventBus | None = None, with_ami: bool = True,
+                 with_scheduler: bool = True, web_host: str | None = None, web_port: int | None = None,
+                 instance_path: Path = Path("instance")) -> None:
+        self.settings = settings
+        self.bus = bus if bus is not None else make_bus(settings)
+        self.with_ami = with_ami
+        self.with_scheduler = with_scheduler
+        self.web_host = web_host if web_host is not None else settings.web_host
+        self.web_port = web_port if web_port is not None else settings.web_port
+        self.instance_path = instance_path
+        self.agi = None
+        self.ami = None
+        self.scheduler = None
+        self.web = None
+        self._lock = contextlib.ExitStack()
+
+    def start(self) -> AllInOne:
+        from callcenter.agi.server import start_in_thread
+        from callcenter.web import create_app
+        from callcenter.web.server import ServerThread
+
+        try:
+            self.agi = start_in_thread(self.settings)
+            if self.with_ami:
+                from callcenter.ami.listener import start_listener_thread
+
+                self.ami = start_listener_thread(self.settings, self.bus)
+            if self.with_scheduler:
+                self._start_scheduler()
+            app = create_app(self.settings, self.bus, instance_path=self.instance_path)
+            self.web = ServerThread(app, self.settings, host=self.web_host, port=self.web_port).start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start_scheduler(self) -> None:
+        from callcenter import jobs
+
+        try:
+            self._lock.enter_context(jobs.single_instance_lock(self.settings))
+        except jobs.SchedulerAlreadyRunning as exc:
+            # Another process owns the periodic jobs: this one must not run them twice.
+            log.warning("scheduler not started here: %s", exc)
+            return
+        self.scheduler = jobs.make_scheduler(self.settings, self.bus)
+        self.scheduler.start()
+
+    def describe(self) -> list[str]:
+        lines = []
+        if self.web is not None:
+            lines.append(f"web panel    {self.web.url}/")
+        if self.agi is not None:
+            lines.append(f"FastAGI      agi://{self.settings.agi_host}:{self.agi.port}/route_call")
+        if self.ami is not None:
+            lines.append(f"AMI listener {self.settings.ami_username}@{self.settings.ami_host}:{self.settings.ami_port}")
+        if self.scheduler is not None:
+            lines.append("scheduler    " + ", ".join(job.id for job in self.scheduler.get_jobs()))
+        return lines
+
+    def stop(self) -> None:
+        """Stop in the reverse order of the flow of a call: web, scheduler, listener, AGI."""
+        if self.web is not None:
+            self.web.stop()
+            self.web = None
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=True)
+            self.scheduler = None
+        self._lock.close()
+        if self.ami is not None:
+            self.ami.stop()
+            self.ami = None
+        if self.agi is not None:
+            self.agi.stop()
+            self.agi = None
+        self.bus.close()
+
+
+def wait_for_stop_signal() -> None:
+    """Block until SIGINT or SIGTERM (main thread only)."""
+    import signal
+
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    stop.wait()

@@ -1,0 +1,101 @@
+"""The all-in-one process: first start on an empty installation, then every piece
+answering on its own port, then a clean stop."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import stat
+import threading
+import urllib.request
+
+import pytest
+from sqlalchemy import func, select
+
+from callcenter.agi.simulator import SimulatedCall, run_session
+from callcenter.config import Settings
+from callcenter.db import session_scope
+from callcenter.models import Call, Line, User
+from callcenter.runtime import INITIAL_PASSWORD_FILE, AllInOne, prepare
+from callcenter.services import users
+
+
+@pytest.fixture
+def fresh(tmp_path) -> Settings:
+    """An installation that has never run: no database file at all."""
+    return Settings(database_url=f"sqlite:///{tmp_path / 'callcenter.db'}", recordings_dir=tmp_path / "rec",
+                    prompts_dir=tmp_path / "rec" / "prompts", secret_key="test-secret", agi_port=0)
+
+
+def test_first_start_prepares_everything_once(fresh, tmp_path):
+    instance = tmp_path / "instance"
+    first = prepare(fresh, instance)
+    assert any("4008002000" in line for line in first.configured)
+    password_file = instance / INITIAL_PASSWORD_FILE
+    assert first.admin_password_file == password_file
+    assert stat.S_IMODE(os.stat(password_file).st_mode) == 0o600
+    password = password_file.read_text(encoding="utf-8").strip()
+    with session_scope(fresh.database_url) as session:
+        admin = session.scalar(select(User).where(User.username == "admin"))
+        assert admin.role.value == "admin" and users.verify_password(admin, password)
+        lines = session.scalar(select(func.count(Line.id)))
+
+    again = prepare(fresh, instance)
+    assert again.configured == [] and again.admin_password_file is None
+    with session_scope(fresh.database_url) as session:
+        assert session.scalar(select(func.count(User.id))) == 1
+        assert session.scalar(select(func.count(Line.id))) == lines
+
+
+@pytest.mark.skipif(not (shutil.which("espeak-ng") and shutil.which("sox")), reason="espeak-ng and sox not installed")
+def test_first_start_renders_the_prompts_so_a_fresh_install_speaks(fresh, tmp_path):
+    first = prepare(fresh, tmp_path / "instance")
+    assert first.prompts.startswith("rendered ")
+    assert (fresh.prompts_dir / "main_menu.wav").is_file() or any(fresh.prompts_dir.glob("*.wav"))
+    assert prepare(fresh, tmp_path / "instance").prompts == ""   # nothing left to render
+
+
+def _open_around_the_clock(settings: Settings, number: str) -> None:
+    from callcenter.services import lines
+
+    with session_scope(settings.database_url) as session:
+        lines.set_hours(session, number, lines.parse_weekdays("all"), lines.parse_intervals("00:00-24:00"))
+
+
+def test_all_in_one_routes_a_call_and_serves_the_panel(fresh, tmp_path):
+    prepare(fresh, tmp_path / "instance")
+    _open_around_the_clock(fresh, "4008002000")
+    before = set(threading.enumerate())
+    system = AllInOne(fresh, with_ami=False, web_host="127.0.0.1", web_port=0,
+                      instance_path=tmp_path / "instance").start()
+    try:
+        with urllib.request.urlopen(f"{system.web.url}/auth/login", timeout=10) as response:
+            assert response.status == 200
+        call = SimulatedCall(dialled="4008002000", caller_number="13800138000", caller_name='张三 "VIP"')
+        result = asyncio.run(run_session(call, "127.0.0.1", system.agi.port))
+        assert result.variables["CC_QUEUE"] == "vip"
+        assert result.variables["QUEUE_PRIO"] == str(fresh.priority_vip)
+        assert result.variables["CC_ROUTE_REASON"] == "vip_line"
+        assert any(line.startswith("scheduler") for line in system.describe())
+    finally:
+        system.stop()
+    with session_scope(fresh.database_url) as session:
+        row = session.scalar(select(Call).where(Call.uniqueid == call.uniqueid))
+        assert (row.queue, row.caller_name) == ("vip", '张三 "VIP"')
+    leftover = [t for t in set(threading.enumerate()) - before if t.is_alive() and not t.daemon]
+    assert leftover == []
+
+
+def test_a_second_scheduler_on_the_same_database_is_not_started(fresh, tmp_path):
+    prepare(fresh, tmp_path / "instance")
+    one = AllInOne(fresh, with_ami=False, web_port=0, instance_path=tmp_path / "instance").start()
+    try:
+        two = AllInOne(fresh.model_copy(update={"agi_port": 0}), with_ami=False, web_port=0,
+                       instance_path=tmp_path / "instance").start()
+        try:
+            assert one.scheduler is not None and two.scheduler is None
+        finally:
+            two.stop()
+    finally:
+        one.stop()
