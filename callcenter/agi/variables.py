@@ -17,6 +17,10 @@ CALL_ID = "CC_CALL_ID"            # our calls.id row
 TIER = "CC_TIER"                  # vip | member | ordinary | unknown
 LINE_KIND = "CC_LINE_KIND"        # vip | ordinary | unknown
 
+# --- set by after_hours ----------------------------------------------------------------
+CALLBACK_TASK = "CC_CALLBACK_TASK"  # callback_tasks.id filed for this call ("none": anonymous, no message)
+AFTER_HOURS_VARIABLES = (CALLBACK_TASK,)
+
 # --- read by route_call (set by the dialplan) ------------------------------------------
 # The dialplan passes ${CHANNEL(linkedid)} as the first AGI argument.
 

@@ -53,7 +53,14 @@ def test_variables_read_after_route_call_are_route_variables(plan):
     ours = {name for name in read if name.startswith("CC_") or name == V.QUEUE_PRIO}
     # What the dialplan acts on: if these were not read, this test would prove nothing.
     assert {V.ROUTE, V.QUEUE, V.QUEUE_PRIO, V.CALL_ID, V.POP_KEY} <= ours
-    assert ours <= set(V.ROUTE_VARIABLES)
+    assert ours <= set(V.ROUTE_VARIABLES) | set(V.AFTER_HOURS_VARIABLES)
+
+
+def test_after_hours_result_is_cleared_before_the_route_sets_it(plan):
+    priorities, _ = inbound(plan)
+    agi = next(i for i, p in enumerate(priorities) if p.app == "AGI" and "/after_hours," in p.data)
+    assert priorities[agi - 1].app == "Set" and priorities[agi - 1].data == f"{V.CALLBACK_TASK}="
+    assert f"${{{V.CALLBACK_TASK}}}" in priorities[agi + 1].data     # read by the check right after
 
 
 def test_every_route_variable_has_a_default_before_route_call(plan):

@@ -84,6 +84,7 @@ class ScriptedCaller:
         channel.stream_file.side_effect = self._stream_file
         channel.get_data.side_effect = self._get_data
         channel.get_variable.side_effect = self._get_variable
+        channel.set_variable.side_effect = self._set_variable
         channel.command.side_effect = self._command
         self.channel = channel
 
@@ -91,6 +92,11 @@ class ScriptedCaller:
         if self.channel.hung_up:
             raise AGIHangup("channel hung up before GET VARIABLE")
         return self.variables.get(name)
+
+    async def _set_variable(self, name: str, value: str) -> None:
+        if self.channel.hung_up:
+            raise AGIHangup("channel hung up before SET VARIABLE")
+        self.variables[name] = value
 
     async def _command(self, verb: str, *args, dead_ok: bool = False) -> AGIReply:
         if self.channel.hung_up and not dead_ok:

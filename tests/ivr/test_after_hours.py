@@ -191,6 +191,9 @@ def test_leave_a_message(ah_settings, session):
     assert stored.read_bytes() == RECORDED_WAV.read_bytes()
     relative = stored.relative_to(Path(ah_settings.recordings_dir)).as_posix()
     assert tasks == [(CallbackReason.VOICEMAIL, "+8613800138000", relative, call.id)]
+    # The dialplan learns the call is taken care of, whatever AGISTATUS says.
+    task_id = session.scalar(select(CallbackTask.id))
+    assert caller.variables["CC_CALLBACK_TASK"] == str(task_id)
     record = next(p for p in caller.played if p[0] == "record")[2]
     # RECORD FILE <path without extension> wav "#" 60000 0 BEEP s=6: beep, # ends, 60 s max.
     assert record[1:] == ("wav", "#", 60000, 0, "BEEP", "s=6")
@@ -305,7 +308,7 @@ def test_anonymous_caller_is_told_and_the_message_kept(ah_settings):
 
 
 def test_anonymous_caller_who_leaves_nothing(ah_settings):
-    _, tasks = visit(
+    caller, tasks = visit(
         ah_settings,
         Step("stream", "ah_greeting"),
         Step("get_data", "ah_menu", "1"),
@@ -315,6 +318,7 @@ def test_anonymous_caller_who_leaves_nothing(ah_settings):
         callerid="",
     )
     assert tasks == []
+    assert caller.variables["CC_CALLBACK_TASK"] == "none"   # handled: nobody to call back
 
 
 def test_recording_that_cannot_be_written(ah_settings, caplog):

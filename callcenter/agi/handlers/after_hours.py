@@ -79,6 +79,10 @@ async def after_hours(channel: AGIChannel, ctx: AGIContext) -> None:
             queue_unanswered=bool(visit.queue_status))
         ctx.log.info("after hours: %s", f"callback task {task.id} ({task.reason.value})"
                      if task is not None else "anonymous caller, no message: no task")
+    # Tells the dialplan the call is taken care of: a prompt file missing on the
+    # Asterisk side makes AGISTATUS=FAILURE although the task was filed, and the
+    # dialplan must not then send the caller to the fallback mailbox as well.
+    await channel.set_variable(V.CALLBACK_TASK, str(task.id) if task is not None else "none")
     await play_prompt(channel, settings, _farewell(visit))
 
 
