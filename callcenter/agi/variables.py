@@ -17,6 +17,10 @@ CALL_ID = "CC_CALL_ID"            # our calls.id row
 TIER = "CC_TIER"                  # vip | member | ordinary | unknown
 LINE_KIND = "CC_LINE_KIND"        # vip | ordinary | unknown
 
+# --- set by the standalone ivr route (trying a flow from any extension) -----------------
+IVR_ACTION = "CC_IVR_ACTION"      # queue | voicemail | callback | hangup
+IVR_PATH = "CC_IVR_PATH"          # the path taken, comma separated
+
 # --- set by after_hours ----------------------------------------------------------------
 CALLBACK_TASK = "CC_CALLBACK_TASK"  # callback_tasks.id filed for this call ("none": anonymous, no message)
 AFTER_HOURS_VARIABLES = (CALLBACK_TASK,)

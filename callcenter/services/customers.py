@@ -84,7 +84,7 @@ def create_customer(session: Session, *, name: str, numbers: Iterable[str] = (),
         raise CustomerError("a customer needs a name")
     good, bad = normalize_numbers(numbers, region)
     if bad:
-        raise CustomerError(f"not a phone number: {bad[0]!r}")
+        raise CustomerError(f"{bad[0]!r} is not a valid phone number")
     _check_lengths(dict(fields, name=name))
     customer = Customer(name=name, tier=parse_tier(tier), **_known_fields(fields))
     customer.phones = [CustomerPhone(e164=e164, raw=raw[:64]) for e164, raw in good]
@@ -98,7 +98,7 @@ def update_customer(session: Session, customer: Customer, *, numbers: Iterable[s
     """Change the given fields; ``numbers`` are added (existing numbers are kept)."""
     good, bad = normalize_numbers(numbers, region)
     if bad:
-        raise CustomerError(f"not a phone number: {bad[0]!r}")
+        raise CustomerError(f"{bad[0]!r} is not a valid phone number")
     if "name" in fields and not (fields["name"] or "").strip():
         raise CustomerError("a customer needs a name")
     _check_lengths(fields)

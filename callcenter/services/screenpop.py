@@ -39,7 +39,7 @@ from callcenter.models import (
     Tier,
     User,
 )
-from callcenter.services import audit, phones
+from callcenter.services import audit, customers, phones, tickets
 from callcenter.services.masking import phone_for
 from callcenter.timeutil import to_local
 
@@ -67,11 +67,9 @@ TICKET_STATUS_LABELS = {
     TicketStatus.OPEN: "待处理", TicketStatus.IN_PROGRESS: "处理中",
     TicketStatus.CLOSED: "已关闭", TicketStatus.REOPENED: "重新打开",
 }
-OPEN_TICKET_STATUSES = (TicketStatus.OPEN, TicketStatus.IN_PROGRESS, TicketStatus.REOPENED)
 # A leg older than this is not "the call ringing now", whatever its row says.
 ACTIVE_CALL_WINDOW = dt.timedelta(hours=2)
 
-MAX_NAME = 100
 _TICKET_NUMBER = re.compile(r"^[A-Za-z]{1,4}\d{6,8}-?\d{1,6}$")
 
 
@@ -152,24 +150,6 @@ def call_for_linkedid(session: Session, linkedid: str) -> Call | None:
                           .order_by(Call.id).limit(1))
 
 
-def customers_for_number(session: Session, settings: Settings, number: str) -> list[Customer]:
-    e164 = phones.normalize(number, settings.phone_region)
-    if not e164:
-        return []
-    return list(session.scalars(
-        select(Customer).options(selectinload(Customer.phones))
-        .where(Customer.id.in_(select(CustomerPhone.customer_id).where(CustomerPhone.e164 == e164)))
-        .order_by(Customer.id)
-    ))
-
-
-def open_tickets(session: Session, customer_id: int, limit: int = OPEN_TICKETS_LIMIT) -> list[Ticket]:
-    return list(session.scalars(
-        select(Ticket).where(Ticket.customer_id == customer_id, Ticket.status.in_(OPEN_TICKET_STATUSES))
-        .order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(limit)
-    ))
-
-
 def recent_tickets(session: Session, customer_id: int, limit: int = HISTORY_LIMIT) -> list[Ticket]:
     return list(session.scalars(
         select(Ticket).where(Ticket.customer_id == customer_id)
@@ -198,7 +178,7 @@ def _history(session: Session, settings: Settings, role: str, customer: Customer
                          caller_e164=caller_e164, exclude_linkedid=exclude_linkedid)
     agents = _agent_names(session, calls)
     return {
-        "open_tickets": [_ticket_dict(settings, t) for t in open_tickets(session, customer.id)] if customer else [],
+        "open_tickets": [_ticket_dict(settings, t) for t in tickets.tickets_for_customer(session, customer.id, open_only=True, limit=OPEN_TICKETS_LIMIT)] if customer else [],
         "last_tickets": [_ticket_dict(settings, t) for t in recent_tickets(session, customer.id)] if customer else [],
         "last_calls": [_call_dict(settings, role, c, agents) for c in calls],
     }
@@ -224,7 +204,7 @@ def build_pop(session: Session, settings: Settings, *, linkedid: str, role: str,
         if customer is not None:
             matches = [customer]
     if not matches:
-        matches = customers_for_number(session, settings, number)
+        matches = customers.customers_for_number(session, number, settings.phone_region)
     customer = matches[0] if matches else None
 
     line = call.line if call else None
@@ -359,27 +339,16 @@ def register_caller(session: Session, settings: Settings, *, name: str, number: 
     The calls row of the ringing call (``linkedid``) is linked to the new customer, so
     the ticket logged next and the caller's next call find the record.
     """
-    name = (name or "").strip()
-    if not name:
-        raise PopError("请填写客户姓名 (name is required)")
-    if len(name) > MAX_NAME:
-        raise PopError(f"name is longer than {MAX_NAME} characters")
-    e164 = phones.normalize(number, settings.phone_region)
-    if not e164:
-        raise PopError(f"{number!r} is not a valid phone number")
+    if not (number or "").strip():
+        raise PopError("a phone number is required")
+    address_fields = {"area": area, "building": building, "unit": unit, "room": room, "address": address}
     try:
-        tier_value = Tier(tier or Tier.ORDINARY.value)
-    except ValueError as exc:
-        raise PopError(f"unknown tier {tier!r}") from exc
-    fields = {"area": area, "building": building, "unit": unit, "room": room, "address": address}
-    for key, value in fields.items():
-        limit = 255 if key == "address" else 100 if key == "area" else 32
-        if len(value or "") > limit:
-            raise PopError(f"{key} is longer than {limit} characters")
-    customer = Customer(name=name, tier=tier_value, **{k: (v or "").strip() for k, v in fields.items()})
-    customer.phones.append(CustomerPhone(e164=e164, raw=str(number).strip()[:64], label="来电"))
-    session.add(customer)
-    session.flush()
+        customer = customers.create_customer(
+            session, name=name, numbers=[number], region=settings.phone_region, tier=tier or Tier.ORDINARY,
+            **{key: (value or "").strip() for key, value in address_fields.items()})
+    except customers.CustomerError as exc:
+        raise PopError(str(exc)) from exc
+    customer.phones[0].label = "来电"
     if linkedid:
         for call in session.scalars(select(Call).where(Call.linkedid == linkedid, Call.customer_id.is_(None))):
             call.customer_id = customer.id
@@ -390,6 +359,6 @@ def register_caller(session: Session, settings: Settings, *, name: str, number: 
 
 __all__ = [
     "CATEGORY_LABELS", "PopError", "active_call_for_interface", "build_pop",
-    "call_for_linkedid", "customer_record", "customers_for_number", "name_variants",
+    "call_for_linkedid", "customer_record", "name_variants",
     "register_caller", "search",
 ]

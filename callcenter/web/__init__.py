@@ -12,15 +12,13 @@ For other areas that add views:
   the access-matrix test rejects a view without a rule;
 - use ``callcenter.web.context.unit_of_work()`` for the database and ``panel()`` for
   settings and the bus.
-The ticket views live in ``callcenter.web.tickets`` (blueprint ``bp``) and are
-registered here when that module exists. The screen-pop links to ``tickets.new`` with
-the query parameters ``customer_id``, ``linkedid``, ``phone`` and ``category``.
+The ticket views live in ``callcenter.web.tickets`` (blueprint ``bp``). The screen-pop
+links to ``tickets.new`` with the query parameters ``customer_id``, ``linkedid``,
+``phone`` and ``category``.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -38,8 +36,6 @@ from callcenter.web.sse import StreamRegistry, stream_limit
 from callcenter.web.throttle import LoginThrottle
 
 csrf = CSRFProtect()
-
-OPTIONAL_BLUEPRINTS = ("callcenter.web.tickets",)
 
 
 def create_app(settings: Settings | Mapping[str, Any] | None = None, bus: EventBus | None = None,
@@ -62,14 +58,11 @@ def create_app(settings: Settings | Mapping[str, Any] | None = None, bus: EventB
     )
     csrf.init_app(app)
 
-    from callcenter.web import admin, agent, auth, callbacks, customers, main, qa, supervisor
+    from callcenter.web import admin, agent, auth, callbacks, customers, main, qa, supervisor, tickets
 
     auth.login_manager.init_app(app)
-    for module in (main, auth, agent, customers, callbacks, supervisor, qa, admin):
+    for module in (main, auth, agent, customers, callbacks, tickets, supervisor, qa, admin):
         app.register_blueprint(module.bp)
-    for name in OPTIONAL_BLUEPRINTS:
-        if importlib.util.find_spec(name) is not None:
-            app.register_blueprint(importlib.import_module(name).bp)
 
     _mark_static_public(app)
     _register_error_pages(app)

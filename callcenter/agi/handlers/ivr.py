@@ -21,13 +21,11 @@ from callcenter.agi.registry import AGIContext, route
 from callcenter.config import Settings
 from callcenter.ivr import FlowError, run_flow
 
-IVR_ACTION = "CC_IVR_ACTION"
-IVR_PATH = "CC_IVR_PATH"
 _FLOW_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 def fallback_variables(settings: Settings) -> dict[str, str]:
-    return {V.CATEGORY: "", V.QUEUE: settings.default_queue, IVR_ACTION: "queue", IVR_PATH: ""}
+    return {V.CATEGORY: "", V.QUEUE: settings.default_queue, V.IVR_ACTION: "queue", V.IVR_PATH: ""}
 
 
 def flow_name(channel: AGIChannel) -> str:
@@ -53,6 +51,6 @@ async def ivr(channel: AGIChannel, ctx: AGIContext) -> None:
     await channel.set_variables({
         V.CATEGORY: outcome.category,
         V.QUEUE: outcome.queue or ctx.settings.default_queue,
-        IVR_ACTION: outcome.action,
-        IVR_PATH: ",".join(outcome.path),
+        V.IVR_ACTION: outcome.action,
+        V.IVR_PATH: ",".join(outcome.path),
     })
