@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from callcenter.config import Settings
 from callcenter.db import utcnow
 from callcenter.models import Call, CallbackReason, CallbackTask
-from callcenter.services import phones
+from callcenter.services import calendar, phones
 from callcenter.services.callbacks import create_callback
 from callcenter.timeutil import to_local
 
@@ -95,9 +95,22 @@ def find_call(session: Session, call_id: int | None, uniqueid: str) -> Call | No
     return call
 
 
+def callback_due_at(session: Session, settings: Settings, line_id: int | None,
+                    now: dt.datetime | None = None) -> dt.datetime:
+    """``callback_due_hours`` after the line opens again: a task filed at 23:00 is due
+    the next morning, not at 01:00 while nobody is there to call back."""
+    now = now or utcnow()
+    try:
+        opens = calendar.next_opening(session, settings, now, line_id)
+    except calendar.CalendarError:
+        opens = now   # no opening hours at all in the scan window: count from now
+    return opens + dt.timedelta(hours=settings.callback_due_hours)
+
+
 def file_after_hours_callback(session: Session, settings: Settings, *, call_id: int | None,
                               uniqueid: str, caller_number: str, message_file: str = "",
-                              queue_unanswered: bool = False) -> CallbackTask | None:
+                              queue_unanswered: bool = False,
+                              now: dt.datetime | None = None) -> CallbackTask | None:
     """The callback task for this call: one per call, whatever route got here first.
 
     A message makes it a ``voicemail`` task; otherwise ``abandoned`` after a queue
@@ -123,5 +136,6 @@ def file_after_hours_callback(session: Session, settings: Settings, *, call_id: 
         call_id=call.id if call is not None else None,
         customer_id=call.customer_id if call is not None else None,
         message_file=message_file,
-        due_in=dt.timedelta(hours=settings.callback_due_hours), notes=notes,
+        due_at=callback_due_at(session, settings, call.line_id if call is not None else None, now),
+        notes=notes,
         region=settings.phone_region)

@@ -15,7 +15,7 @@ from callcenter.services import phones
 def create_callback(session: Session, *, number: str, reason: CallbackReason | str,
                     call_id: int | None = None, customer_id: int | None = None,
                     message_file: str = "", due_in: dt.timedelta = dt.timedelta(hours=2),
-                    notes: str = "", region: str = "CN") -> CallbackTask:
+                    due_at: dt.datetime | None = None, notes: str = "", region: str = "CN") -> CallbackTask:
     """Create the callback task for a missed call, or return the one it already has.
 
     One open task per call, whatever reason came first: the AMI listener files
@@ -38,7 +38,7 @@ def create_callback(session: Session, *, number: str, reason: CallbackReason | s
             return existing
     now = utcnow()
     task = CallbackTask(number=number, reason=reason, call_id=call_id, customer_id=customer_id,
-                        message_file=message_file, created_at=now, due_at=now + due_in, notes=notes)
+                        message_file=message_file, created_at=now, due_at=due_at or now + due_in, notes=notes)
     session.add(task)
     session.flush()
     return task

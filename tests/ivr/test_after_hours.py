@@ -81,13 +81,17 @@ def _call(session, caller_number="13800138000", with_customer=True) -> Call:
     return call
 
 
+# Wednesday 2026-11-25 10:00 in Shanghai, a working day (no hours configured: open all day).
+OPEN_NOW = dt.datetime(2026, 11, 25, 2, 0)
+
+
 def test_file_callback_from_the_calls_row(session, settings):
     call = _call(session)
     task = file_after_hours_callback(session, settings, call_id=call.id, uniqueid=UNIQUEID,
-                                     caller_number="ignored")
+                                     caller_number="ignored", now=OPEN_NOW)
     assert (task.number, task.reason, task.call_id, task.customer_id) == (
         "+8613800138000", CallbackReason.AFTER_HOURS, call.id, call.customer_id)
-    assert task.due_at - task.created_at == dt.timedelta(hours=settings.callback_due_hours)
+    assert task.due_at == OPEN_NOW + dt.timedelta(hours=settings.callback_due_hours)
     # Found by uniqueid when CC_CALL_ID was not set; the same task is not made twice.
     again = file_after_hours_callback(session, settings, call_id=None, uniqueid=UNIQUEID,
                                       caller_number="13800138000")
@@ -96,6 +100,18 @@ def test_file_callback_from_the_calls_row(session, settings):
     message = file_after_hours_callback(session, settings, call_id=call.id, uniqueid=UNIQUEID,
                                         caller_number="", message_file="messages/x.wav")
     assert (message.id, message.message_file) == (task.id, "messages/x.wav")
+
+
+def test_a_task_filed_at_night_is_due_after_the_next_opening(session, settings):
+    from callcenter.services import lines
+
+    lines.set_hours(session, None, lines.parse_weekdays("mon-fri"), lines.parse_intervals("09:00-18:00"))
+    session.commit()
+    friday_night = dt.datetime(2026, 11, 27, 15, 0)        # Fri 23:00 in Shanghai
+    task = file_after_hours_callback(session, settings, call_id=_call(session).id, uniqueid=UNIQUEID,
+                                     caller_number="13800138000", now=friday_night)
+    monday_opening = dt.datetime(2026, 11, 30, 1, 0)      # Mon 09:00 in Shanghai
+    assert task.due_at == monday_opening + dt.timedelta(hours=settings.callback_due_hours)
 
 
 def test_message_makes_a_voicemail_task(session, settings):
