@@ -7,6 +7,7 @@ have produced a route (the route's own variables, or its fallback's)."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import random
 import threading
@@ -125,6 +126,7 @@ async def session(port: int, kind: str, rng: random.Random) -> tuple[str, dict, 
 
 
 def test_reliability_under_random_faults():
+    gc.collect()        # what earlier tests left for the collector must not close mid-test
     fds_before = len(os.listdir("/proc/self/fd"))
     threads_before = threading.active_count()
     rng = random.Random(20261122)
