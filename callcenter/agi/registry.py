@@ -18,7 +18,11 @@ The handler contract (every AGI route, whatever carries the call):
   :class:`RouteBudgetExceeded` (a TimeoutError) when it takes longer than
   ``settings.agi_route_budget_s`` — or at once, when the pool is so far behind that
   it could not finish in time (load shedding); ``ctx.run_in_session(fn, *args)`` does the same
-  with ``fn(session, *args)`` inside one ``session_scope`` (commit on success).
+  with ``fn(session, *args)`` inside one ``session_scope`` (commit on success), and
+  ``ctx.run_in_transaction(fn, *args)`` with ``fn(connection, *args)`` inside one
+  transaction (no ORM session: for hot paths written with Core statements).
+  Both use ``ctx.engine``: the FastAGI server's own engine (its pool sized to its
+  database threads), else the process's shared one for the database URL.
   In a per-call script the function runs in the same process under the same budget.
 * Handlers are ``async def`` (registering a plain ``def`` is refused at import time)
   and live in modules under ``callcenter/agi/handlers/``; ``default_registry()``
@@ -48,10 +52,15 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import Any, TypeVar, Union
+from typing import TYPE_CHECKING, Any, TypeVar, Union
+
+from sqlalchemy import Engine
 
 from callcenter.agi.channel import AGIChannel, AGIHangup
 from callcenter.config import Settings
+
+if TYPE_CHECKING:
+    from callcenter.agi.inline import InlineTransactions
 
 T = TypeVar("T")
 Handler = Callable[[AGIChannel, "AGIContext"], Awaitable[None]]
@@ -79,27 +88,58 @@ DbRunner = Callable[[Callable[..., Any], tuple, dict], Awaitable[Any]]
 class AGIContext:
     """What a handler gets besides the channel (see the module docstring)."""
 
-    __slots__ = ("settings", "log", "route", "_runner")
+    __slots__ = ("settings", "log", "route", "_runner", "_engine", "_inline")
 
-    def __init__(self, settings: Settings, uniqueid: str, runner: DbRunner, route: str = "") -> None:
+    def __init__(self, settings: Settings, uniqueid: str, runner: DbRunner, route: str = "",
+                 engine: Engine | None = None, inline: InlineTransactions | None = None) -> None:
         self.settings = settings
         self.log = CallLog(log, {"uniqueid": uniqueid or "-"})
         self.route = route
         self._runner = runner
+        self._engine = engine
+        self._inline = inline
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            from callcenter.db import engine_for
+
+            self._engine = engine_for(self.settings.database_url)
+        return self._engine
 
     async def run_db(self, fn: Callable[..., T], /, *args: Any, **kw: Any) -> T:
         return await self._runner(fn, args, kw)
 
     async def run_in_session(self, fn: Callable[..., T], /, *args: Any, **kw: Any) -> T:
         """``fn(session, *args, **kw)`` in one unit of work (commit on success)."""
-        return await self._runner(_in_session, (self.settings.database_url, fn, args, kw), {})
+        return await self._runner(_in_session, (self.engine, fn, args, kw), {})
+
+    async def run_in_transaction(self, fn: Callable[..., T], /, *args: Any, **kw: Any) -> T:
+        """``fn(connection, *args, **kw)`` in one transaction (commit on success).
+
+        On the FastAGI server with SQLite it runs on the event-loop thread when it
+        needs no lock held elsewhere (callcenter.agi.inline), else in a database thread.
+        ``fn`` must be database work only, safe to run again after a rollback."""
+        if self._inline is not None:
+            from callcenter.agi.inline import InlineBusy
+
+            try:
+                return self._inline.run(fn, args, kw)
+            except InlineBusy:
+                pass                 # another connection writes: wait for it in a thread
+        return await self._runner(_in_transaction, (self.engine, fn, args, kw), {})
 
 
-def _in_session(url: str, fn: Callable[..., T], args: tuple, kw: dict) -> T:
-    from callcenter.db import session_scope
+def _in_session(engine: Engine, fn: Callable[..., T], args: tuple, kw: dict) -> T:
+    from callcenter.db import session_scope_on
 
-    with session_scope(url) as session:
+    with session_scope_on(engine) as session:
         return fn(session, *args, **kw)
+
+
+def _in_transaction(engine: Engine, fn: Callable[..., T], args: tuple, kw: dict) -> T:
+    with engine.begin() as connection:
+        return fn(connection, *args, **kw)
 
 
 def executor_runner(executor: Executor, budget_s: float, workers: int,

@@ -7,13 +7,16 @@ through the ORM moves the ``config_version`` token in the same transaction
 (``callcenter.models.lines``), and every call reads that one row: a change committed
 by the admin CLI, the web panel or another server is used from the very next call.
 A change made with raw SQL is picked up at the latest after ``MAX_AGE_S``.
-Duty shifts are not cached: they are read (one indexed query) only when a line is
-closed and has a duty queue.
+Duty shifts are part of the snapshot too (they move the token like the rest): those
+that had not ended a day before the snapshot was loaded, so a closed line asks no
+database whether its duty queue is staffed. Only an instant older than that (a replay,
+a test with a clock of its own) is looked up in the table.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import re
 import threading
@@ -22,8 +25,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import func, select
-from sqlalchemy.engine import make_url
+from sqlalchemy import Connection, bindparam, func, select
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session
 
 from callcenter.models import (
@@ -37,6 +40,7 @@ from callcenter.models import (
     Queue,
     QueueKind,
 )
+from callcenter.db import utcnow
 from callcenter.models.lines import CONFIG_VERSION_ID, ConfigVersion
 
 log = logging.getLogger(__name__)
@@ -44,6 +48,8 @@ log = logging.getLogger(__name__)
 # Upper bound on how long a snapshot is trusted without reloading (raw-SQL changes).
 MAX_AGE_S = 60.0
 DAY_SECONDS = 24 * 3600
+# Duty shifts that ended this long before a snapshot was loaded are left out of it.
+DUTY_LOOKBACK = dt.timedelta(days=1)
 
 
 class LineError(ValueError):
@@ -81,6 +87,10 @@ class RoutingConfig:
     # (day, line_id or None) → (kind, name)
     overrides: dict[tuple[dt.date, int | None], tuple[DayKind, str]] = field(default_factory=dict)
     loaded_at: float = 0.0
+    # queue_id → ((starts_at, ends_at), ...) naive UTC: every shift ending after
+    # duty_since (None: shifts not loaded, always ask the database).
+    duty_shifts: dict[int, tuple[tuple[dt.datetime, dt.datetime], ...]] = field(default_factory=dict)
+    duty_since: dt.datetime | None = None
 
     def line_for_number(self, dialled: str) -> LineInfo | None:
         """The line for the dialled digits; tolerates a country prefix or trunk 0."""
@@ -109,8 +119,15 @@ _cache: dict[str, RoutingConfig] = {}
 _cache_lock = threading.Lock()
 
 
-def _cache_key(session: Session) -> str:
-    return session.get_bind().url.render_as_string(hide_password=True)
+def _cache_key(bind: Session | Connection) -> str:
+    url = bind.get_bind().url if isinstance(bind, Session) else bind.engine.url
+    return _url_key(url)
+
+
+@functools.lru_cache(maxsize=32)
+def _url_key(url: URL) -> str:
+    # Rendering a URL costs more than the rest of a cache hit: once per engine URL.
+    return url.render_as_string(hide_password=True)
 
 
 def cached_config(database_url: str) -> RoutingConfig | None:
@@ -124,15 +141,16 @@ def config_token_query():
     return select(table.c.token).where(table.c.id == CONFIG_VERSION_ID).scalar_subquery()
 
 
-def current_config(session: Session, token: str | None = None) -> RoutingConfig:
+def current_config(session: Session | Connection, token: str | None = None) -> RoutingConfig:
     """The routing configuration, from the cache when its token is still current.
 
     ``token`` lets a caller that already read the token (in a combined query) skip
-    the extra round trip.
+    the extra round trip. Takes a Session or, on the FastAGI hot path, a Connection.
     """
     if token is None:
-        session.flush()  # the session's own pending changes move the token too
-        token = session.connection().execute(select(config_token_query())).scalar()
+        if isinstance(session, Session):
+            session.flush()  # the session's own pending changes move the token too
+        token = _connection(session).execute(select(config_token_query())).scalar()
     token = token or ""
     key = _cache_key(session)
     cached = _cache.get(key)
@@ -153,8 +171,12 @@ def clear_cache() -> None:
         _cache.clear()
 
 
-def load_config(session: Session, token: str = "") -> RoutingConfig:
-    conn = session.connection()
+def _connection(bind: Session | Connection) -> Connection:
+    return bind.connection() if isinstance(bind, Session) else bind
+
+
+def load_config(session: Session | Connection, token: str = "") -> RoutingConfig:
+    conn = _connection(session)
     queue_names = dict(conn.execute(select(Queue.id, Queue.name)).all())
     by_number: dict[str, LineInfo] = {}
     by_id: dict[int, LineInfo] = {}
@@ -179,10 +201,16 @@ def load_config(session: Session, token: str = "") -> RoutingConfig:
         for row in conn.execute(select(CalendarOverride.day, CalendarOverride.line_id,
                                        CalendarOverride.kind, CalendarOverride.name))
     }
+    duty_since = utcnow() - DUTY_LOOKBACK
+    shifts: dict[int, list[tuple[dt.datetime, dt.datetime]]] = {}
+    for row in conn.execute(select(DutyShift.queue_id, DutyShift.starts_at, DutyShift.ends_at)
+                            .where(DutyShift.ends_at > duty_since).order_by(DutyShift.starts_at)):
+        shifts.setdefault(row.queue_id, []).append((row.starts_at, row.ends_at))
     return RoutingConfig(
         token=token, lines_by_number=by_number, lines_by_id=by_id,
         hours={line: {wd: tuple(iv) for wd, iv in days.items()} for line, days in hours.items()},
         overrides=overrides, loaded_at=time.monotonic(),
+        duty_shifts={queue: tuple(spans) for queue, spans in shifts.items()}, duty_since=duty_since,
     )
 
 
@@ -196,13 +224,21 @@ def _closing_seconds(value: dt.time) -> int:
     return DAY_SECONDS if seconds == 0 else seconds
 
 
-def duty_staffed(session: Session, queue_id: int, now: dt.datetime) -> bool:
-    """Is someone on duty for this queue at ``now`` (naive UTC)?"""
-    found = session.connection().execute(
-        select(DutyShift.id).where(DutyShift.queue_id == queue_id, DutyShift.starts_at <= now,
-                                   DutyShift.ends_at > now).limit(1)
-    ).first()
+def duty_staffed(session: Session | Connection, queue_id: int, now: dt.datetime,
+                 config: RoutingConfig | None = None) -> bool:
+    """Is someone on duty for this queue at ``now`` (naive UTC)? Answered from the
+    snapshot ``config`` when it holds the shifts around ``now``, else by the table."""
+    if config is not None and config.duty_since is not None and now >= config.duty_since:
+        return any(starts <= now < ends for starts, ends in config.duty_shifts.get(queue_id, ()))
+    found = _connection(session).execute(_duty_statement(), {"queue_id": queue_id, "now": now}).first()
     return found is not None
+
+
+@functools.cache
+def _duty_statement():
+    return select(DutyShift.id).where(DutyShift.queue_id == bindparam("queue_id"),
+                                      DutyShift.starts_at <= bindparam("now"),
+                                      DutyShift.ends_at > bindparam("now")).limit(1)
 
 
 # --- queues ----------------------------------------------------------------------------

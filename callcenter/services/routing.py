@@ -8,6 +8,11 @@ and every database step has a time budget:
     decision = decide(plan, settings, ivr)               # pure
     record_route(session, plan, decision, ivr)           # one write: the calls row
 
+A line without an IVR flow needs nothing from the caller between the plan and the
+write, so ``route_and_record`` does all three in one unit of work (one round trip to
+the database thread, one commit): the FastAGI hot path. The database functions take
+a Session or a Connection; the hot path uses a Connection and prebuilt statements.
+
 ``fallback_decision`` needs no database: the server uses it when anything fails.
 
 Rules, strongest first (``decide``):
@@ -40,7 +45,9 @@ import re
 import secrets
 from dataclasses import dataclass, field, replace
 
-from sqlalchemy import Integer, bindparam, case, exists, func, select
+from collections.abc import Callable
+
+from sqlalchemy import Connection, Integer, bindparam, case, exists, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -161,13 +168,13 @@ ROUTING_STATUSES = (CallStatus.ROUTING, CallStatus.ROUTED, CallStatus.AFTER_HOUR
 CATEGORY_RE = re.compile(r"^[a-z_]{0,16}$")
 
 
-def plan_route(session: Session, settings: Settings, request: RouteRequest) -> RoutePlan:
+def plan_route(session: Session | Connection, settings: Settings, request: RouteRequest) -> RoutePlan:
     """Everything the decision needs, in two indexed queries (one for an anonymous
-    caller); lines, queues, hours and overrides come from the cached configuration."""
+    caller); lines, queues, hours, overrides and duty shifts come from the cached
+    configuration."""
     now = request.now or utcnow()
     e164 = phones.normalize(request.caller_number, settings.phone_region)
-    session.flush()  # pending configuration changes of this session move the token
-    conn = session.connection()
+    conn = _connection(session)
     customers: list = []
     repeat_caller = open_complaint = False
     if e164:
@@ -183,7 +190,7 @@ def plan_route(session: Session, settings: Settings, request: RouteRequest) -> R
         open_complaint = any(c.open_complaint for c in customers)
     else:
         token = conn.execute(_token_statement()).scalar()
-    config = lines_service.current_config(session, token or "")
+    config = lines_service.current_config(conn, token or "")
     best = customers[0] if customers else None
 
     line = config.line_for_number(request.dialled)
@@ -193,7 +200,7 @@ def plan_route(session: Session, settings: Settings, request: RouteRequest) -> R
         is_open, closed_reason = calendar.state_at(config, settings, now, line.id)
         duty_queue = None
         if not is_open and line.duty_queue_id is not None \
-                and lines_service.duty_staffed(session, line.duty_queue_id, now):
+                and lines_service.duty_staffed(conn, line.duty_queue_id, now, config):
             duty_queue = line.duty_queue
         ivr_flow = line.ivr_flow if (is_open or duty_queue) else ""
 
@@ -214,6 +221,35 @@ def plan_route(session: Session, settings: Settings, request: RouteRequest) -> R
         ivr_flow=ivr_flow,
         customer_ids=[c.id for c in customers],
     )
+
+
+def route_and_record(session: Session | Connection, settings: Settings, request: RouteRequest,
+                     decided: Callable[[RoutePlan, RouteDecision], bool] | None = None,
+                     ) -> tuple[RoutePlan, RouteDecision | None]:
+    """plan_route, then — when the line runs no IVR flow — decide and record_route in
+    the same unit of work. Returns (plan, recorded decision), or (plan, None) when the
+    caller must first go through the plan's IVR flow (then decide and record_route
+    follow as usual).
+
+    ``decided(plan, decision)`` is called before the write, so a caller whose write
+    fails or overruns its budget still holds the decision and can route the call
+    without a call id, as with a separate record_route. When it returns False the
+    caller has given up on this call (it was routed by its fallback): nothing is written.
+    """
+    plan = plan_route(session, settings, request)
+    if plan.ivr_flow:
+        return plan, None
+    decision = decide(plan, settings, None)
+    if decided is not None and not decided(plan, decision):
+        return plan, None
+    return plan, record_route(session, plan, decision, None)
+
+
+def _connection(bind: Session | Connection) -> Connection:
+    if isinstance(bind, Session):
+        bind.flush()  # pending configuration changes of this session move the token
+        return bind.connection()
+    return bind
 
 
 # Statements are built once per process: constructing SQLAlchemy expressions costs more
@@ -307,7 +343,7 @@ _ROUTE_OVERWRITES = ("linkedid", "channel", "line_id", "dialled_number", "caller
 _HANGUP_OVERWRITES = ("ended_at", "hangup_side")
 
 
-def record_route(session: Session, plan: RoutePlan, decision: RouteDecision,
+def record_route(session: Session | Connection, plan: RoutePlan, decision: RouteDecision,
                  ivr: IvrOutcome | None = None) -> RouteDecision:
     """Write the calls row; returns the decision with call_id and pop_key filled.
 
@@ -327,7 +363,7 @@ def record_route(session: Session, plan: RoutePlan, decision: RouteDecision,
     return replace(decision, call_id=call_id, pop_key=pop_key)
 
 
-def record_hangup(session: Session, plan: RoutePlan, ivr: IvrOutcome | None = None,
+def record_hangup(session: Session | Connection, plan: RoutePlan, ivr: IvrOutcome | None = None,
                   side: str = "caller") -> None:
     """The caller hung up during routing/IVR: keep a consistent calls row (status hung_up).
 
@@ -363,13 +399,15 @@ def _call_values(plan: RoutePlan, ivr: IvrOutcome | None) -> dict:
     )
 
 
-def _upsert_call(session: Session, values: dict, overwrite: tuple[str, ...]) -> tuple[int, str]:
-    dialect = session.get_bind().dialect.name
+def _upsert_call(session: Session | Connection, values: dict, overwrite: tuple[str, ...]) -> tuple[int, str]:
+    conn = _connection(session)
+    dialect = conn.dialect.name
     if dialect not in ("sqlite", "postgresql"):
-        return _upsert_call_portable(session, values, overwrite)
+        orm = session if isinstance(session, Session) else Session(bind=conn)
+        return _upsert_call_portable(orm, values, overwrite)
     params = {**_INSERT_DEFAULTS, **values}
     statement = _upsert_statement(dialect, overwrite, "screen_pop_key" in values)
-    row = session.connection().execute(statement, params).one()
+    row = conn.execute(statement, params).one()
     return row[0], row[1]
 
 

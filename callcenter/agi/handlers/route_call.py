@@ -2,12 +2,13 @@
 
     AGI(agi://callcenter:4573/route_call,${CHANNEL(linkedid)}[,${RECORDING_FILE}])
 
-Reads the call from the AGI header, plans the route (one unit of work, under the
-route budget), runs the line's IVR flow when it has one, decides, records the calls
-row (a second unit of work) and hands the decision to the dialplan as channel
-variables (callcenter/agi/variables.py). All rules live in
-``callcenter.services.routing``; this module only moves data between the channel
-and the service.
+Reads the call from the AGI header, plans the route, decides, records the calls row
+and hands the decision to the dialplan as channel variables
+(callcenter/agi/variables.py). A line without an IVR flow costs one unit of work
+under the route budget (``routing.route_and_record``); a line with one is planned,
+then the flow talks to the caller, then the decision is recorded in a second unit of
+work. All rules live in ``callcenter.services.routing``; this module only moves data
+between the channel and the service.
 
 Failures: a caller who hangs up gets a consistent calls row (status hung_up, the IVR
 path so far) and the session ends quietly. A broken IVR flow is logged and the call
@@ -20,6 +21,7 @@ queue when the configuration was cached before, else the default queue.
 from __future__ import annotations
 
 import re
+import threading
 
 from callcenter.agi.channel import AGIChannel, AGIHangup, AGIRequest
 from callcenter.agi.registry import AGIContext, route
@@ -67,14 +69,27 @@ async def _fallback(channel: AGIChannel, ctx: AGIContext) -> None:
 @route("route_call", fallback=_fallback)
 async def route_call(channel: AGIChannel, ctx: AGIContext) -> None:
     request = route_request(channel.request, ctx.log)
-    plan = await ctx.run_in_session(routing.plan_route, ctx.settings, request)
+    decided = _Decided()
+    try:
+        plan, recorded = await ctx.run_in_transaction(routing.route_and_record, ctx.settings, request,
+                                                      decided.offer)
+    except Exception:
+        if decided.abandon():
+            raise                    # no plan in time: the registry's fallback route
+        # Planned and decided, but the calls row could not be written (in time).
+        plan, decision = decided.plan, decided.decision
+        ctx.log.exception("could not record the call; routing it anyway (%s %s)", decision.queue, decision.reason)
+        recorded = decision
     ivr: IvrOutcome | None = None
     try:
+        if recorded is not None:     # no IVR flow: decided and recorded already
+            await channel.set_variables(recorded.channel_variables())
+            return
         if plan.ivr_flow:
             ivr = await _run_ivr(channel, ctx, plan.ivr_flow)
         if ivr is not None and ivr.action == "hangup":
             # The flow ends the call (e.g. "press 9 to hang up"): record, then hang up.
-            await ctx.run_in_session(routing.record_hangup, plan, ivr, side="ivr")
+            await ctx.run_in_transaction(routing.record_hangup, plan, ivr, side="ivr")
             await channel.hangup()
             return
         decision = routing.decide(plan, ctx.settings, ivr)
@@ -82,8 +97,36 @@ async def route_call(channel: AGIChannel, ctx: AGIContext) -> None:
         await channel.set_variables(decision.channel_variables())
     except AGIHangup as exc:
         partial = ivr or IvrOutcome(path=list(getattr(exc, "ivr_path", None) or []), action="hangup")
-        await ctx.run_in_session(routing.record_hangup, plan, partial)
+        await ctx.run_in_transaction(routing.record_hangup, plan, partial)
         ctx.log.info("caller hung up during route_call (IVR path %s)", partial.path)
+
+
+class _Decided:
+    """Hands the decision from the database thread to the handler before the write.
+
+    A write that fails or overruns the budget leaves the handler with the decision
+    (sent without call id); a plan that overran the budget is abandoned, so no calls
+    row claims a route the caller never got (it got the fallback)."""
+
+    __slots__ = ("_lock", "plan", "decision", "_abandoned")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.plan = self.decision = None
+        self._abandoned = False
+
+    def offer(self, plan, decision) -> bool:            # database thread
+        with self._lock:
+            if self._abandoned:
+                return False
+            self.plan, self.decision = plan, decision
+            return True
+
+    def abandon(self) -> bool:                          # event loop; True: nothing decided
+        with self._lock:
+            if self.decision is None:
+                self._abandoned = True
+            return self._abandoned
 
 
 async def _record(ctx: AGIContext, plan, decision, ivr):
@@ -91,7 +134,7 @@ async def _record(ctx: AGIContext, plan, decision, ivr):
     already made, the caller's IVR choices included — still goes to the dialplan, only
     without a call id and pop key: better than the generic fallback route."""
     try:
-        return await ctx.run_in_session(routing.record_route, plan, decision, ivr)
+        return await ctx.run_in_transaction(routing.record_route, plan, decision, ivr)
     except Exception:  # noqa: BLE001 - the caller must still get this route
         ctx.log.exception("could not record the call; routing it anyway (%s %s)",
                           decision.queue, decision.reason)
