@@ -12,8 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
+import logging
+import sqlite3
+import threading
 from collections.abc import Iterator
 from functools import lru_cache
+from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
@@ -24,7 +29,20 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
+# SQLite durability (WAL, synchronous=NORMAL): a commit appends to the WAL without
+# fsync, so it survives any crash of the application; a power cut or kernel crash may
+# lose the transactions committed since the WAL was last synced, which happens at every
+# checkpoint (the database itself always stays consistent). Checkpoints run when a
+# committing connection finds the WAL past ``wal_autocheckpoint`` pages (SQLite's
+# default 1000, ~4 MB) -- inside that commit. A process that must not pay for them on
+# its hot path (the FastAGI server) raises its own connections' threshold to a safety
+# bound and runs a WalCheckpointer instead; everyone else keeps the default.
+# The WAL file is cut back to this size whenever it restarts after a checkpoint, so one
+# burst does not leave a large file behind.
+JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
+
+
+def _sqlite_pragmas(dbapi_connection, _record, wal_autocheckpoint: int | None = None) -> None:
     cursor = dbapi_connection.cursor()
     # WAL lets the web panel read while the AGI server writes; NORMAL sync is
     # durable across application crashes and costs no fsync per commit.
@@ -32,14 +50,20 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")
+    if wal_autocheckpoint is not None:
+        cursor.execute(f"PRAGMA wal_autocheckpoint={int(wal_autocheckpoint)}")
     cursor.close()
 
 
-def make_engine(url: str, **kwargs) -> Engine:
+def make_engine(url: str, *, wal_autocheckpoint: int | None = None, **kwargs) -> Engine:
+    """An engine with the project's connection settings. ``wal_autocheckpoint``
+    (SQLite only): this engine's connections checkpoint only past that many WAL pages
+    (see WalCheckpointer)."""
     if url.startswith("sqlite"):
         kwargs.setdefault("connect_args", {"check_same_thread": False, "timeout": 5})
         engine = create_engine(url, **kwargs)
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", functools.partial(_sqlite_pragmas, wal_autocheckpoint=wal_autocheckpoint))
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)
@@ -71,7 +95,24 @@ def session_factory(url: str | None = None) -> sessionmaker[Session]:
 @contextlib.contextmanager
 def session_scope(url: str | None = None) -> Iterator[Session]:
     """A unit of work: commit on success, roll back on any exception."""
-    session = session_factory(url)()
+    with _scope(session_factory(url)()) as session:
+        yield session
+
+
+@lru_cache(maxsize=8)
+def _factory_on(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+@contextlib.contextmanager
+def session_scope_on(engine: Engine) -> Iterator[Session]:
+    """session_scope on a given engine (a process part with a pool of its own)."""
+    with _scope(_factory_on(engine)()) as session:
+        yield session
+
+
+@contextlib.contextmanager
+def _scope(session: Session) -> Iterator[Session]:
     try:
         yield session
         session.commit()
@@ -80,3 +121,95 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+# --- SQLite WAL checkpoints off the hot path ------------------------------------------------
+
+log = logging.getLogger(__name__)
+
+
+class WalCheckpointer:
+    """Checkpoints a SQLite database's WAL from a thread of its own.
+
+    Every ``interval_s``: ``PRAGMA wal_checkpoint(PASSIVE)`` on a private connection
+    (copies committed pages into the database without waiting for, or blocking,
+    readers and writers). The FastAGI server's connections then checkpoint only past a
+    safety bound (``SAFETY_PAGES``), so a call never runs a checkpoint in its commit,
+    and the WAL stays bounded even if this thread stalls. When a pass copied the whole
+    WAL and the file has grown past JOURNAL_SIZE_LIMIT, a TRUNCATE checkpoint that
+    refuses to wait (busy_timeout 0) gives the space back.
+
+    Other processes (web, AMI) keep SQLite's automatic checkpoints on their own
+    connections. Only the WAL, never the database, can lag behind: a reader that holds
+    an old snapshot (a long report) keeps a PASSIVE pass from finishing, as it would
+    keep an automatic one; the next pass after it ends catches up.
+    """
+
+    SAFETY_PAGES = 16384          # 64 MB of 4 kB pages: only if this thread falls behind
+
+    def __init__(self, database: str | Path, interval_s: float = 0.2) -> None:
+        self.path = str(database)
+        self.interval_s = interval_s
+        self.passes = 0
+        self.truncations = 0
+        self.incomplete = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sqlite-checkpointer", daemon=True)
+
+    def start(self) -> WalCheckpointer:
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        connection = None
+        while not self._stop.wait(self.interval_s):
+            try:
+                if connection is None:
+                    # isolation_level None: no implicit transaction around the PRAGMAs.
+                    connection = sqlite3.connect(self.path, timeout=0, isolation_level=None,
+                                                 check_same_thread=False)
+                    connection.execute("PRAGMA busy_timeout=0")
+                self.checkpoint(connection)
+            except sqlite3.Error as exc:
+                log.warning("WAL checkpoint of %s failed: %s", self.path, exc)
+                if connection is not None:
+                    connection.close()
+                    connection = None
+                self._stop.wait(1.0)
+        if connection is not None:
+            connection.close()
+
+    def checkpoint(self, connection: sqlite3.Connection) -> tuple[int, int, int]:
+        """One pass; returns SQLite's (busy, WAL frames, frames checkpointed)."""
+        busy, frames, done = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        self.passes += 1
+        if frames > done:
+            self.incomplete += 1
+        elif frames >= 0 and _size(self.path + "-wal") > JOURNAL_SIZE_LIMIT:
+            truncated = connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            self.truncations += truncated[0] == 0
+        return busy, frames, done
+
+
+def _size(path: str) -> int:
+    try:
+        return Path(path).stat().st_size
+    except OSError:
+        return 0
+
+
+def sqlite_path(url: str) -> str | None:
+    """The file of a SQLite URL (None for other databases and in-memory SQLite)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return parsed.database
+
+

@@ -32,6 +32,8 @@ import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
+from sqlalchemy import Engine
+
 from callcenter.agi import protocol
 from callcenter.agi.channel import AGIChannel, AGIConnectionLost, AGIReply, AGIRequest
 from callcenter.agi.protocol import (
@@ -45,8 +47,10 @@ from callcenter.agi.protocol import (
     looks_like_reply,
     parse_reply,
 )
+from callcenter.agi.inline import InlineTransactions
 from callcenter.agi.registry import AGIContext, Registry, default_registry, executor_runner, run_route
 from callcenter.config import Settings
+from callcenter.db import WalCheckpointer, engine_for, make_engine, sqlite_path
 
 log = logging.getLogger("callcenter.agi.server")
 
@@ -61,6 +65,11 @@ LOOP_LAG_SHED_S = 0.25
 # Lines that are neither a reply nor HANGUP, tolerated per call before we hang up on
 # the peer (each costs CPU; Asterisk never sends any).
 MAX_JUNK_LINES = 256
+# Database threads when agi_db_threads is not configured (see db_threads()).
+SQLITE_DB_THREADS = 2
+POSTGRES_DB_THREADS = 8
+# How often the WAL of a SQLite database is checkpointed off the calls' path.
+CHECKPOINT_INTERVAL_S = 0.2
 
 
 class FastAGISession(asyncio.Protocol, AGIChannel):
@@ -242,7 +251,8 @@ class FastAGISession(asyncio.Protocol, AGIChannel):
                           request.route, ", ".join(server.registry.names()))
                 self.outcome = "no_route"
             else:
-                ctx = AGIContext(server.settings, uniqueid, server.runner, entry.name)
+                ctx = AGIContext(server.settings, uniqueid, server.runner, entry.name, server.engine,
+                                 server.inline)
                 self.outcome = await run_route(entry, self, ctx)
         except asyncio.CancelledError:
             self.outcome = "cancelled"
@@ -307,11 +317,16 @@ class FastAGIServer:
         self.loop: asyncio.AbstractEventLoop | None = None
         self._sessions: set[FastAGISession] = set()
         self._server: asyncio.Server | None = None
-        self._executor = ThreadPoolExecutor(max_workers=settings.agi_db_threads,
-                                            thread_name_prefix="agi-db")
+        self.db_threads = db_threads(settings)
+        self._executor = ThreadPoolExecutor(max_workers=self.db_threads, thread_name_prefix="agi-db")
+        self.engine, self._owns_engine, self._checkpointer = database_for(settings, self.db_threads)
         self.loop_lag = 0.0
-        self.runner = executor_runner(self._executor, settings.agi_route_budget_s, settings.agi_db_threads,
-                                      overloaded=lambda: self.loop_lag > LOOP_LAG_SHED_S)
+        overloaded = lambda: self.loop_lag > LOOP_LAG_SHED_S  # noqa: E731
+        self.runner = executor_runner(self._executor, settings.agi_route_budget_s, self.db_threads,
+                                      overloaded=overloaded)
+        # SQLite transactions run on the loop thread when they need no lock (see inline.py).
+        self.inline = InlineTransactions(self.engine, overloaded) \
+            if self._checkpointer is not None else None
         self._sweep_handle: asyncio.TimerHandle | None = None
         self._probe_handle: asyncio.TimerHandle | None = None
         limits = [settings.agi_header_timeout_s, settings.agi_command_timeout_s, CLOSE_WAIT_S]
@@ -319,9 +334,15 @@ class FastAGIServer:
 
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
-        self._server = await self.loop.create_server(
-            lambda: FastAGISession(self), self.host, self.port,
-            backlog=self.settings.agi_backlog, reuse_address=True)
+        try:
+            self._server = await self.loop.create_server(
+                lambda: FastAGISession(self), self.host, self.port,
+                backlog=self.settings.agi_backlog, reuse_address=True)
+        except BaseException:
+            self._release_database()
+            raise
+        if self._checkpointer is not None:
+            self._checkpointer.start()
         self.port = self._server.sockets[0].getsockname()[1]
         self._sweep_handle = self.loop.call_later(self._sweep_every, self._sweep)
         self._probe_handle = self.loop.call_later(LOOP_PROBE_S, self._probe, self.loop.time() + LOOP_PROBE_S)
@@ -384,7 +405,45 @@ class FastAGIServer:
             if handle is not None:
                 handle.cancel()
         _shutdown_executor(self._executor, timeout=grace_s)
+        self._release_database()
         log.info("FastAGI server stopped (%s)", dict(self.stats))
+
+    def _release_database(self) -> None:
+        if self.inline is not None:
+            self.inline.close()
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
+        if self._owns_engine:
+            self.engine.dispose()
+
+
+def db_threads(settings: Settings) -> int:
+    """Database threads: ``agi_db_threads`` when configured, else per engine.
+
+    SQLite runs one writer at a time and its queries are short: a third thread only
+    adds GIL hand-offs and lock waits (measured: 2 threads served more calls than 8).
+    PostgreSQL works on its own cores and its round trips wait on the network, so more
+    threads overlap more of that waiting.
+    """
+    if "agi_db_threads" in settings.model_fields_set and settings.agi_db_threads > 0:
+        return settings.agi_db_threads
+    return SQLITE_DB_THREADS if settings.is_sqlite else POSTGRES_DB_THREADS
+
+
+def database_for(settings: Settings, threads: int) -> tuple[Engine, bool, WalCheckpointer | None]:
+    """The server's own engine (pool = its database threads, so no connection is ever
+    opened and closed per call) and, for a SQLite file, the WAL checkpointer that keeps
+    checkpoints out of the calls' commits. Returns (engine, owned, checkpointer)."""
+    url = settings.database_url
+    path = sqlite_path(url)
+    if settings.is_sqlite and path is None:
+        return engine_for(url), False, None      # in-memory: one engine is the database
+    if path is None:
+        return make_engine(url, pool_size=threads, max_overflow=threads), True, None
+    checkpointer = WalCheckpointer(path, CHECKPOINT_INTERVAL_S)
+    engine = make_engine(url, pool_size=threads, max_overflow=threads,
+                         wal_autocheckpoint=WalCheckpointer.SAFETY_PAGES)
+    return engine, True, checkpointer
 
 
 def _shutdown_executor(executor: ThreadPoolExecutor, timeout: float) -> None:
