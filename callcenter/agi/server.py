@@ -27,7 +27,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
+import os
 import signal
+import socket
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -70,6 +73,9 @@ SQLITE_DB_THREADS = 2
 POSTGRES_DB_THREADS = 8
 # How often the WAL of a SQLite database is checkpointed off the calls' path.
 CHECKPOINT_INTERVAL_S = 0.2
+# A worker process gets this long to finish its calls after SIGTERM (its own grace
+# period is 5 s, plus the close handshake).
+WORKER_STOP_S = 15.0
 
 
 class FastAGISession(asyncio.Protocol, AGIChannel):
@@ -308,8 +314,9 @@ class FastAGIServer:
     """Listens, owns the DB thread pool and the timeout sweep, counts outcomes."""
 
     def __init__(self, settings: Settings, registry: Registry | None = None, *,
-                 host: str | None = None, port: int | None = None) -> None:
+                 host: str | None = None, port: int | None = None, sock: socket.socket | None = None) -> None:
         self.settings = settings
+        self._sock = sock           # a listening socket shared with other workers
         self.registry = registry if registry is not None else default_registry()
         self.host = settings.agi_host if host is None else host
         self.port = settings.agi_port if port is None else port
@@ -335,9 +342,13 @@ class FastAGIServer:
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
         try:
-            self._server = await self.loop.create_server(
-                lambda: FastAGISession(self), self.host, self.port,
-                backlog=self.settings.agi_backlog, reuse_address=True)
+            if self._sock is not None:
+                self._server = await self.loop.create_server(
+                    lambda: FastAGISession(self), sock=self._sock, backlog=self.settings.agi_backlog)
+            else:
+                self._server = await self.loop.create_server(
+                    lambda: FastAGISession(self), self.host, self.port,
+                    backlog=self.settings.agi_backlog, reuse_address=True)
         except BaseException:
             self._release_database()
             raise
@@ -514,11 +525,19 @@ def start_in_thread(settings: Settings, registry: Registry | None = None, *,
 
 
 def run(settings: Settings, registry: Registry | None = None, *,
-        host: str | None = None, port: int | None = None) -> None:
-    """Serve in the foreground until SIGTERM or SIGINT, then stop gracefully."""
+        host: str | None = None, port: int | None = None, workers: int = 1) -> None:
+    """Serve in the foreground until SIGTERM or SIGINT, then stop gracefully.
 
+    ``workers`` > 1: that many processes serve one listening socket (see run_workers)."""
+    if workers > 1:
+        return run_workers(settings, registry, host=host, port=port, workers=workers)
+    _serve_until_signal(settings, registry, host=host, port=port)
+
+
+def _serve_until_signal(settings: Settings, registry: Registry | None, *, host: str | None = None,
+                        port: int | None = None, sock: socket.socket | None = None) -> None:
     async def main() -> None:
-        server = FastAGIServer(settings, registry, host=host, port=port)
+        server = FastAGIServer(settings, registry, host=host, port=port, sock=sock)
         await server.start()
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -529,3 +548,82 @@ def run(settings: Settings, registry: Registry | None = None, *,
         await server.stop()
 
     asyncio.run(main())
+
+
+# --- several worker processes ---------------------------------------------------------------------
+
+def listening_socket(settings: Settings, host: str | None = None, port: int | None = None) -> socket.socket:
+    """The FastAGI listening socket, bound and listening (backlog agi_backlog)."""
+    host = settings.agi_host if host is None else host
+    port = settings.agi_port if port is None else port
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(settings.agi_backlog)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def run_workers(settings: Settings, registry: Registry | None = None, *, host: str | None = None,
+                port: int | None = None, workers: int = 2) -> None:
+    """``workers`` FastAGI processes on one listening socket, until SIGTERM/SIGINT.
+
+    Why processes: one event loop uses one core (the GIL), and route_call is CPU work.
+    The socket is bound here and inherited by forked workers, so they share one accept
+    queue: a worker that is busy simply accepts less, and a burst waits in one
+    kernel queue of agi_backlog instead of piling up behind one process (as it can
+    with SO_REUSEPORT, which hashes each connection to a fixed listener). Each worker
+    has its own event loop, database threads, engine and pool (nothing crosses a
+    fork). A worker that dies is replaced; SIGTERM/SIGINT stops every worker
+    gracefully (calls in progress finish) and then this process.
+    """
+    sock = listening_socket(settings, host, port)
+    bound_host, bound_port = sock.getsockname()[:2]
+    context = multiprocessing.get_context("fork")
+    stopping = threading.Event()
+    previous = {signum: signal.signal(signum, lambda *_: stopping.set()) for signum in (signal.SIGTERM, signal.SIGINT)}
+
+    def start(index: int) -> multiprocessing.Process:
+        process = context.Process(target=_worker_main, args=(settings, registry, sock), name=f"fastagi-{index}",
+                                  daemon=False)
+        process.start()
+        return process
+
+    procs = [start(i) for i in range(workers)]
+    log.info("FastAGI: %d worker processes on %s:%d (pids %s)", workers, bound_host, bound_port,
+             ", ".join(str(p.pid) for p in procs))
+    try:
+        while not stopping.wait(0.2):
+            for index, process in enumerate(procs):
+                if not process.is_alive() and not stopping.is_set():
+                    log.error("FastAGI worker %d (pid %s) exited with %s; starting another", index,
+                              process.pid, process.exitcode)
+                    procs[index] = start(index)
+    finally:
+        log.info("FastAGI: stopping %d workers", len(procs))
+        for process in procs:
+            if process.is_alive():
+                os.kill(process.pid, signal.SIGTERM)
+        for process in procs:
+            process.join(WORKER_STOP_S)
+            if process.is_alive():
+                log.error("FastAGI worker pid %s did not stop in %.0f s; killing it", process.pid, WORKER_STOP_S)
+                process.kill()
+                process.join()
+        sock.close()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        log.info("FastAGI server stopped (%d workers)", len(procs))
+
+
+def _worker_main(settings: Settings, registry: Registry | None, sock: socket.socket) -> None:
+    # The parent's handlers (inherited) only set its stop flag; a worker stops through
+    # its own event loop's handlers (SIGTERM from the parent, or Ctrl-C to the group).
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, signal.SIG_DFL)
+    _serve_until_signal(settings, registry, sock=sock)

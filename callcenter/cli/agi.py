@@ -26,7 +26,9 @@ if __name__ == "__main__":
 @click.command("agi")
 @click.option("--host", default=None, help="Listen address (default: settings agi_host).")
 @click.option("--port", type=int, default=None, help="Listen port (default: settings agi_port).")
-def agi(host: str | None, port: int | None) -> None:
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Server processes sharing the listening socket (one core each).")
+def agi(host: str | None, port: int | None, workers: int) -> None:
     """Run the FastAGI server until SIGTERM/SIGINT (then finish calls in progress)."""
     import logging
 
@@ -36,7 +38,7 @@ def agi(host: str | None, port: int | None) -> None:
         # Start-up and shutdown lines are worth seeing; per-call logging stays off.
         logging.getLogger("callcenter.agi").setLevel(logging.INFO)
     try:
-        server.run(get_settings(), host=host, port=port)
+        server.run(get_settings(), host=host, port=port, workers=workers)
     except OSError as exc:
         raise click.ClickException(f"cannot listen: {exc}") from exc
 
