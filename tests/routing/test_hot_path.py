@@ -1,0 +1,95 @@
+"""The FastAGI hot path of the routing service: one unit of work for a line without IVR
+(``route_and_record`` on a Connection), and duty shifts answered from the configuration
+snapshot. Both databases."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+
+from callcenter.db import engine_for, utcnow
+from callcenter.models import Call
+from callcenter.services import customers, lines, routing
+from callcenter.services.routing import RouteRequest
+
+from .conftest import at
+
+MONDAY_10 = at(2026, 11, 23, 10)           # open
+
+
+def req(uniqueid: str, dialled: str, now=MONDAY_10) -> RouteRequest:
+    return RouteRequest(uniqueid=uniqueid, linkedid=uniqueid, channel="PJSIP/trunk-1", dialled=dialled,
+                        caller_number="13900139000", caller_name="李四", now=now)
+
+
+def calls(session) -> dict[str, Call]:
+    session.expire_all()
+    return {c.uniqueid: c for c in session.scalars(select(Call))}
+
+
+def test_a_line_without_ivr_is_planned_decided_and_recorded_in_one_transaction(session, settings, example_config):
+    customers.create_customer(session, name="李四", numbers=["13900139000"], tier="vip")
+    session.commit()
+    with engine_for(settings.database_url).begin() as conn:
+        plan, decision = routing.route_and_record(conn, settings, req("1.1", "4008002000"))
+    row = calls(session)["1.1"]
+    assert (decision.queue, decision.reason, decision.call_id, decision.pop_key) == \
+        ("vip", "vip_line", row.id, row.screen_pop_key)
+    # the same decision as the three steps taken one by one
+    assert routing.decide(plan, settings) == routing.replace(decision, call_id=None, pop_key="")
+
+
+def test_a_line_with_ivr_is_only_planned(session, settings, example_config):
+    with engine_for(settings.database_url).begin() as conn:
+        plan, decision = routing.route_and_record(conn, settings, req("1.2", "4008001000"))
+    assert decision is None and plan.ivr_flow == "main"
+    assert "1.2" not in calls(session)
+
+
+def test_a_caller_that_gave_up_gets_no_row(session, settings, example_config):
+    offered = []
+
+    def gave_up(plan, decision):
+        offered.append(decision.reason)
+        return False
+
+    with engine_for(settings.database_url).begin() as conn:
+        _plan, decision = routing.route_and_record(conn, settings, req("1.3", "4008002000"), gave_up)
+    assert decision is None and offered == ["vip_line"] and "1.3" not in calls(session)
+
+
+def test_duty_shifts_are_read_from_the_snapshot_and_past_instants_from_the_table(session, settings, example_config):
+    now = utcnow()
+    tomorrow = (now + dt.timedelta(days=1)).date()
+    night = at(tomorrow.year, tomorrow.month, tomorrow.day, 23)     # closed every day of the week
+    current = (now - dt.timedelta(hours=1), now + dt.timedelta(hours=1))
+    lines.add_duty_shift(session, "duty", *current)
+    lines.add_duty_shift(session, "duty", night - dt.timedelta(hours=1), night + dt.timedelta(hours=1))
+    lines.add_duty_shift(session, "duty", at(2020, 1, 1, 21), at(2020, 1, 1, 23))
+    session.commit()
+    duty_id = example_config["4008002000"].duty_queue_id
+    with engine_for(settings.database_url).connect() as conn:
+        config = lines.current_config(conn)
+        assert config.duty_since <= now and current in config.duty_shifts[duty_id]
+        assert len(config.duty_shifts[duty_id]) == 2            # the 2020 shift stays in the table
+        for instant, staffed in ((now, True), (now + dt.timedelta(hours=2), False), (night, True),
+                                 (night + dt.timedelta(hours=1), False), (at(2020, 1, 1, 22), True),
+                                 (at(2020, 1, 1, 23), False)):
+            assert lines.duty_staffed(conn, duty_id, instant, config) is staffed, instant
+            assert lines.duty_staffed(conn, duty_id, instant) is staffed, instant     # the table agrees
+    # A closed VIP line with someone on duty goes to the duty queue, in one transaction.
+    with engine_for(settings.database_url).begin() as conn:
+        plan, decision = routing.route_and_record(conn, settings, req("1.4", "4008002000", now=night))
+    assert not plan.is_open and (decision.queue, decision.reason) == ("duty", "duty") and decision.call_id
+
+
+def test_a_new_duty_shift_reaches_the_next_call(session, settings, example_config):
+    duty_id = example_config["4008002000"].duty_queue_id
+    future = utcnow() + dt.timedelta(days=30)
+    with engine_for(settings.database_url).connect() as conn:
+        assert not lines.duty_staffed(conn, duty_id, future, lines.current_config(conn))
+    lines.add_duty_shift(session, "duty", future - dt.timedelta(hours=1), future + dt.timedelta(hours=1))
+    session.commit()
+    with engine_for(settings.database_url).connect() as conn:
+        assert lines.duty_staffed(conn, duty_id, future, lines.current_config(conn))
