@@ -1,32 +1,42 @@
 """FastAGI routing benchmark: the real route_call over the real socket.
 
-    python bench/agi_routing.py [--quick] [--profile]
+    python bench/agi_routing.py [--quick] [--profile] [--workers N] [--set KEY=VALUE ...]
+                                [--postgres URL | --no-postgres]
 
-A FastAGI server runs in a child process (settings defaults: 8 DB threads, backlog
-1024) against a SQLite database seeded with 100,000 customers and the example lines
-(cached under bench/results/, keyed by a hash of the schema). This process is the
-synthetic Asterisk: an asyncio client that sends the header of transcript 1a (VIP line
+A FastAGI server runs in a child process (settings defaults: database threads per
+engine, backlog 1024; ``--workers N`` runs ``callcenter agi --workers N``) against a
+SQLite database seeded with 100,000 customers and the example lines (cached under
+bench/results/, keyed by a hash of the schema). This process is the synthetic
+Asterisk: an asyncio client that sends the header of transcript 1a (VIP line
 4008002000, a random customer's number), answers every command (``GET VARIABLE`` with
 a value, everything else ``200 result=1``), and sends ``HANGUP`` after the server's
-half-close, as Asterisk does. Server CPU is read from /proc/<pid>/stat.
+half-close, as Asterisk does. CPU is read from /proc: the server (all its worker
+processes), this load generator, and everything else on the machine.
 
 Phases and targets:
   floor     a route that sets 4 variables without the database (the server's own
             cost): 200 channels, 1,000 calls/s arriving, a 500-connection burst
-  service   route_call's database work alone, serially in this process
-  closed    200 concurrent channels, route_call: calls/s, p50/p99, server CPU per call
+  transport route_call's transport without its database work: one hop to a database
+            thread, then the 10 variables route_call sets
+  service   route_call's database work alone (route_and_record), serially in this process
+  closed    200 concurrent channels, route_call: calls/s, p50/p99, CPU per call, the
+            routing reasons seen (the VIP line is open or closed by the real clock)
   open      1,000 calls/s arriving for 10 s: p50/p99 (target p99 <= 25 ms)
   burst     500 connections at once: max time to first command (target: all < 2 s)
   scans     bare connect/close, RST and half-header storms between calls: the calls
             after them vs undisturbed, and the server's CPU while idle after a storm
   script    the same route_call through agi_scripts/route_call.py, one process per
             call, 2 at a time (2 cores): calls/s; ratio FastAGI/script (target >= 50x)
+  postgres  closed and open loop again on PostgreSQL (a private database created in
+            the ``test`` server, seeded the same way, dropped at the end); skipped
+            with a note when no server answers
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import hashlib
 import multiprocessing
 import os
@@ -56,6 +66,14 @@ HEADER_TEMPLATE = (
     "agi_context: hotline\nagi_extension: {line}\nagi_priority: 2\nagi_enhanced: 0.0\nagi_accountcode: \n"
     "agi_threadid: 140460397172416\nagi_arg_1: {uid}\n\n"
 )
+
+
+TRANSPORT_VARIABLES = {"CC_ROUTE": "queue", "CC_QUEUE": "vip", "QUEUE_PRIO": "10", "CC_ROUTE_REASON": "vip_line",
+                       "CC_CUSTOMER_ID": "4711", "CC_POP_KEY": "x" * 32, "CC_CATEGORY": "", "CC_CALL_ID": "123456",
+                       "CC_TIER": "vip", "CC_LINE_KIND": "vip"}
+
+
+REASONS: collections.Counter = collections.Counter()      # CC_ROUTE_REASON of every call answered
 
 
 def caller_number(i: int) -> str:
@@ -111,31 +129,33 @@ def seeded_database() -> Path:
 
 
 def service_cost(db_url: str, calls: int) -> dict:
-    """route_call's database work alone, in this process, one call after another:
-    the routing service's own CPU per call, to set against the server's."""
+    """route_call's database work alone, in this process, one call after another, as
+    the handler runs it for a line without IVR (route_and_record, one transaction on
+    a Connection): the routing service's own CPU per call, to set against the server's."""
     from callcenter.config import Settings
-    from callcenter.db import engine_for, session_scope
+    from callcenter.db import make_engine, session_scope
     from callcenter.services import routing
 
     settings = Settings(database_url=db_url)
-    costs = {"plan": 0.0, "record": 0.0}
+    engine = make_engine(db_url)
+    cost = 0.0
     for i in range(calls + 20):
         request = routing.RouteRequest(uniqueid=f"0.{i}", linkedid=f"0.{i}", channel="PJSIP/bench",
                                        dialled=VIP_LINE, caller_number=caller_number(1 + i * 7919 % CUSTOMERS),
                                        caller_name="Test Caller")
         t0 = time.process_time()
-        with session_scope(db_url) as session:
-            plan = routing.plan_route(session, settings, request)
-        t1 = time.process_time()
-        decision = routing.decide(plan, settings, None)
-        with session_scope(db_url) as session:
-            routing.record_route(session, plan, decision, None)
-        t2 = time.process_time()
+        if hasattr(routing, "route_and_record"):
+            with engine.begin() as conn:
+                routing.route_and_record(conn, settings, request)
+        else:                                         # a release before the one-transaction path
+            with session_scope(db_url) as session:
+                plan = routing.plan_route(session, settings, request)
+            with session_scope(db_url) as session:
+                routing.record_route(session, plan, routing.decide(plan, settings, None), None)
         if i >= 20:                                   # after warming caches
-            costs["plan"] += t1 - t0
-            costs["record"] += t2 - t1
-    engine_for(db_url).dispose()
-    return {k: v / calls for k, v in costs.items()}
+            cost += time.process_time() - t0
+    engine.dispose()
+    return {"route_and_record": cost / calls}
 
 
 async def drain(pid: int, limit: float = 30.0) -> None:
@@ -150,7 +170,7 @@ async def drain(pid: int, limit: float = 30.0) -> None:
 
 # --- the server, in its own process --------------------------------------------------------
 
-def serve(db_url: str, conn, overrides: dict | None = None) -> None:
+def serve(db_url: str, conn, overrides: dict | None = None, workers: int = 1) -> None:
     import logging
 
     from callcenter.agi.registry import Route, default_registry
@@ -164,9 +184,25 @@ def serve(db_url: str, conn, overrides: dict | None = None) -> None:
         for name, value in (("CC_ROUTE", "queue"), ("CC_QUEUE", "vip"), ("QUEUE_PRIO", "10"), ("CC_TIER", "vip")):
             await channel.set_variable(name, value)
 
+    async def transport(channel, ctx):
+        # route_call's transport: one trip to a database thread (no database), then the
+        # 10 variables route_call sets.
+        await ctx.run_db(int)
+        await channel.set_variables(TRANSPORT_VARIABLES)
+
     registry = default_registry()
     registry.add(Route("bench_floor", floor))
+    registry.add(Route("bench_transport", transport))
     settings = Settings(database_url=db_url, agi_host="127.0.0.1", agi_port=0, **(overrides or {}))
+
+    if workers > 1:
+        from callcenter.agi.server import listening_socket, run_workers
+
+        sock = listening_socket(settings, "127.0.0.1", 0)
+        conn.send(sock.getsockname()[1])
+        run_workers(settings, registry, workers=workers, sock=sock)    # until SIGTERM
+        conn.send({"workers": workers})
+        return
 
     async def main():
         server = FastAGIServer(settings, registry)
@@ -177,14 +213,55 @@ def serve(db_url: str, conn, overrides: dict | None = None) -> None:
         conn.send(server.port)
         await stop.wait()
         await server.stop(grace_s=2)
-        conn.send(dict(server.stats))
+        stats = dict(server.stats)
+        if getattr(server, "inline", None) is not None:
+            stats.update(inline=server.inline.ran, handed_to_thread=server.inline.handed_off)
+        conn.send(stats)
 
     asyncio.run(main())
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+def _own_cpu(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
     return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU of the server: the process and its live worker processes."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        children = []
+    return _own_cpu(pid) + sum(_own_cpu(int(child)) for child in children)
+
+
+def machine_cpu() -> float:
+    """CPU seconds used by everything on the machine (all cores, idle excluded)."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    values = [int(v) for v in fields]
+    busy = sum(values) - values[3] - values[4]          # minus idle and iowait
+    return busy / TICK
+
+
+class CpuMeter:
+    """Server, generator and other CPU over one phase."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.server0, self.gen0, self.all0 = cpu_seconds(pid), time.process_time(), machine_cpu()
+        self.wall0 = time.perf_counter()
+
+    def read(self, calls: int) -> dict:
+        server = cpu_seconds(self.pid) - self.server0
+        generator = time.process_time() - self.gen0
+        total = machine_cpu() - self.all0
+        wall = time.perf_counter() - self.wall0
+        calls = max(1, calls)
+        return {"server": server / calls, "generator": generator / calls,
+                "others_cores": max(0.0, total - server - generator) / wall}
 
 
 # --- the synthetic Asterisk ----------------------------------------------------------------------
@@ -213,6 +290,8 @@ class Call(asyncio.Protocol):
         out = []
         for line in lines:
             self.commands += 1
+            if line.startswith(b"SET VARIABLE CC_ROUTE_REASON "):
+                REASONS[line.split(b" ", 3)[3].strip(b'"').decode()] += 1
             out.append(b"200 result=1 (13800138000)\n" if line.startswith(b"GET ") else b"200 result=1\n")
         self.transport.write(b"".join(out))
 
@@ -412,12 +491,130 @@ async def scripts(db_url: str, calls: int, concurrency: int = 2) -> dict:
 
 # --- main ------------------------------------------------------------------------------------------
 
+def start_server(db_url: str, overrides: dict, workers: int):
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe()
+    server = ctx.Process(target=serve, args=(db_url, child, overrides, workers), name="fastagi-bench")
+    server.start()
+    return server, parent, parent.recv()
+
+
+def stop_server(server, parent, workers: int) -> dict:
+    if workers > 1:
+        os.kill(server.pid, signal.SIGTERM)
+    else:
+        parent.send("stop")
+    stats = parent.recv() if parent.poll(30) else {}
+    server.join(30)
+    return stats
+
+
+def fmt_cpu(cpu: dict) -> str:
+    return (f"server CPU {cpu['server']*1e6:.0f} µs/call, generator {cpu['generator']*1e6:.0f} µs/call, "
+            f"other processes {cpu['others_cores']:.2f} cores")
+
+
+async def route_phases(port: int, pid: int, rows: list, label: str, q: bool, profile: bool = False) -> dict:
+    """Closed loop (200 channels) and open loop (1,000 calls/s) of route_call."""
+    route = Load(port, "route_call")
+    await closed_loop(route, 50, 1.0)                              # warm caches and pools
+    await drain(pid)
+    profiler = None
+    if profile:
+        out = RESULTS / "agi_routing_profile.txt"
+        spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+        profiler = subprocess.Popen([spy, "record", "-p", str(pid), "--subprocesses", "-f", "raw", "-o", str(out),
+                                     "-d", str(int(3 if q else 8))], stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
+    REASONS.clear()
+    meter = CpuMeter(pid)
+    c = await closed_loop(route, 200, 3.0 if q else 10.0)
+    cpu = meter.read(c["calls"])
+    if profiler:
+        profiler.wait()
+    reasons = ", ".join(f"{k} {v * 100 / max(1, sum(REASONS.values())):.0f}%" for k, v in REASONS.most_common())
+    rows.append((f"{label}closed loop: route_call, 200 channels",
+                 f"{c['rate']:.0f} calls/s  p50 {c['p50']*1e3:.1f} ms  p99 {c['p99']*1e3:.1f} ms",
+                 f"{fmt_cpu(cpu)}; {c['failures']} failures; reasons: {reasons}"))
+    await drain(pid)
+    meter = CpuMeter(pid)
+    o = await open_loop(route, 1000, 3.0 if q else 10.0)
+    cpu = meter.read(o["calls"])
+    rows.append((f"{label}open loop: route_call, 1,000 calls/s arriving",
+                 f"p50 {o['p50']*1e3:.1f} ms  p99 {o['p99']*1e3:.1f} ms {'OK' if o['p99'] <= 0.025 else 'MISSED'}"
+                 " (target p99 <= 25 ms)",
+                 f"{o['calls']} calls, {o['failures']} failures, generator lag {o['generator_lag']*1e3:.0f} ms; "
+                 f"{fmt_cpu(cpu)}"))
+    await drain(pid)
+    return {"closed": c, "open": o}
+
+
+def postgres_database(url: str):
+    """A private database in the server of ``url``: (url of it, drop function), or None."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = f"agi_bench_{os.getpid()}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # noqa: BLE001 - no server: the phase is skipped with the reason
+        admin.dispose()
+        return None, f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+
+    def drop():
+        from callcenter.db import engine_for
+
+        engine_for(private).dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    private = make_url(url).set(database=name).render_as_string(hide_password=False)
+    return (private, drop), ""
+
+
+def seed_postgres(url: str) -> None:
+    """The same data as the SQLite file: example lines, 100,000 customers with one mobile each."""
+    from sqlalchemy import text
+
+    from callcenter import migrate
+    from callcenter.db import engine_for, session_scope
+    from callcenter.services import lines
+
+    migrate.upgrade(url)
+    with session_scope(url) as session:
+        lines.setup_defaults(session)
+    tiers = "(ARRAY['vip','member','ordinary'])[CASE WHEN i % 100 < 5 THEN 1 WHEN i % 100 < 20 THEN 2 ELSE 3 END]"
+    with engine_for(url).begin() as conn:
+        conn.execute(text(
+            "INSERT INTO customers (id, name, tier, important, area, building, unit, room, address, notes,"
+            " created_at, updated_at) SELECT i, '客户' || i, " + tiers + ", false, '', '', '', '', '', '',"
+            " now(), now() FROM generate_series(1, :n) AS i"), {"n": CUSTOMERS})
+        conn.execute(text(
+            "INSERT INTO customer_phones (customer_id, e164, raw, label) SELECT i, '+86139' || lpad(i::text, 8, '0'),"
+            " '139' || lpad(i::text, 8, '0'), '' FROM generate_series(1, :n) AS i"), {"n": CUSTOMERS})
+        conn.execute(text("SELECT setval(pg_get_serial_sequence('customers', 'id'), :n)"), {"n": CUSTOMERS})
+    with engine_for(url).connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE")
+    engine_for(url).dispose()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="short phases (a smoke run, noisier figures)")
     parser.add_argument("--profile", action="store_true", help="py-spy the server during the closed loop")
+    parser.add_argument("--workers", type=int, default=1, help="FastAGI worker processes (callcenter agi --workers)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a server setting, e.g. agi_db_threads=8 (repeatable)")
+    parser.add_argument("--postgres", default=os.environ.get("CALLCENTER_TEST_PG",
+                                                             "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
+                        help="PostgreSQL server for the PostgreSQL phases (a private database is created there)")
+    parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL phases")
     args = parser.parse_args()
     q = args.quick
+    overrides = dict(item.split("=", 1) for item in args.set)
     seed = seeded_database()
     workdir = Path(tempfile.mkdtemp(prefix="agi-bench-"))
     db = workdir / "bench.db"
@@ -425,26 +622,19 @@ def main() -> int:
     db_url = f"sqlite:///{db}"
 
     service = service_cost(db_url, 100 if q else 300)
-    ctx = multiprocessing.get_context("spawn")
-    parent, child = ctx.Pipe()
-    server = ctx.Process(target=serve, args=(db_url, child), name="fastagi-bench")
-    server.start()
-    port = parent.recv()
+    server, parent, port = start_server(db_url, overrides, args.workers)
     pid = server.pid
     rows: list[tuple[str, str, str]] = []
-    failures_total = 0
 
     async def run_fastagi():
-        nonlocal failures_total
         floor = Load(port, "bench_floor")
         route = Load(port, "route_call")
         await closed_loop(route, 50, 1.0)                              # warm caches and pools
-        cpu0 = cpu_seconds(pid)
+        meter = CpuMeter(pid)
         f = await closed_loop(floor, 200, 2.0 if q else 5.0)
-        floor_cpu = (cpu_seconds(pid) - cpu0) / max(1, f["calls"])
         rows.append(("floor: 4 SET VARIABLE, no DB, 200 channels",
                      f"{f['rate']:.0f} calls/s  p50 {f['p50']*1e3:.1f} ms  p99 {f['p99']*1e3:.1f} ms",
-                     f"server CPU {floor_cpu*1e6:.0f} µs/call"))
+                     fmt_cpu(meter.read(f["calls"]))))
         await drain(pid)
         fo = await open_loop(floor, 1000, 2.0 if q else 5.0)
         rows.append(("floor: 1,000 calls/s arriving",
@@ -455,32 +645,17 @@ def main() -> int:
         rows.append(("floor: 500 connections at once",
                      f"max time to first command {fb['max_ttfb']*1e3:.0f} ms, {fb['within_2s']}/500 within 2 s",
                      f"unserved after 10 s: {fb['unserved']}"))
-        rows.append(("routing service alone (plan_route + record_route)",
-                     f"{(service['plan'] + service['record'])*1e6:.0f} µs CPU/call",
-                     f"plan {service['plan']*1e6:.0f} µs, record {service['record']*1e6:.0f} µs; in-process, serial"))
-        profiler = None
-        if args.profile:
-            out = RESULTS / "agi_routing_profile.txt"
-            profiler = subprocess.Popen(["py-spy", "record", "-p", str(pid), "-f", "raw", "-o", str(out),
-                                         "-d", str(int(3 if q else 8))], stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL)
-        cpu0 = cpu_seconds(pid)
-        c = await closed_loop(route, 200, 3.0 if q else 10.0)
-        route_cpu = (cpu_seconds(pid) - cpu0) / max(1, c["calls"])
-        if profiler:
-            profiler.wait()
-        failures_total += c["failures"]
-        rows.append(("closed loop: route_call, 200 channels",
-                     f"{c['rate']:.0f} calls/s  p50 {c['p50']*1e3:.1f} ms  p99 {c['p99']*1e3:.1f} ms",
-                     f"server CPU {route_cpu*1e6:.0f} µs/call, {c['failures']} failures"))
         await drain(pid)
-        o = await open_loop(route, 1000, 3.0 if q else 10.0)
-        failures_total += o["failures"]
-        rows.append(("open loop: route_call, 1,000 calls/s arriving",
-                     f"p50 {o['p50']*1e3:.1f} ms  p99 {o['p99']*1e3:.1f} ms {'OK' if o['p99'] <= 0.025 else 'MISSED'}"
-                     " (target p99 <= 25 ms)",
-                     f"{o['calls']} calls, {o['failures']} failures, generator lag {o['generator_lag']*1e3:.0f} ms"))
+        meter = CpuMeter(pid)
+        t = await closed_loop(Load(port, "bench_transport"), 200, 2.0 if q else 5.0)
+        rows.append(("transport: 1 DB-thread hop + 10 SET VARIABLE, no DB",
+                     f"{t['rate']:.0f} calls/s  p50 {t['p50']*1e3:.1f} ms  p99 {t['p99']*1e3:.1f} ms",
+                     fmt_cpu(meter.read(t["calls"]))))
         await drain(pid)
+        rows.append(("routing service alone (route_and_record)",
+                     f"{service['route_and_record']*1e6:.0f} µs CPU/call",
+                     "in-process, serial, one transaction per call"))
+        result = await route_phases(port, pid, rows, "", q, args.profile)
         b = await burst(route, 500)
         rows.append(("burst: 500 connections at once",
                      f"max time to first command {b['max_ttfb']*1e3:.0f} ms, {b['within_2s']}/500 within 2 s "
@@ -493,14 +668,12 @@ def main() -> int:
                      f"calls after: p99 {d['after_p99_max']*1e3:.1f} ms vs undisturbed {d['calm_p99']*1e3:.1f} ms "
                      f"{'OK' if ok else 'MISSED'}",
                      f"server CPU while idle after a storm: {d['idle_cpu_max']*1e3:.0f} ms/s"))
-        return c
+        return result["closed"]
 
     try:
         closed = asyncio.run(run_fastagi())
     finally:
-        parent.send("stop")
-        stats = parent.recv() if parent.poll(20) else {}
-        server.join(20)
+        stats = stop_server(server, parent, args.workers)
     s = asyncio.run(scripts(db_url, 6 if q else 30))
     ratio = closed["rate"] / s["rate"]
     rows.append(("per-call script agi_scripts/route_call.py, 2 at a time",
@@ -508,14 +681,39 @@ def main() -> int:
     rows.append(("ratio FastAGI / per-call script at 200 channels",
                  f"{ratio:.0f}x {'OK' if ratio >= 50 else 'MISSED'} (target >= 50x)", ""))
 
+    pg_stats: dict = {}
+    if not args.no_postgres:
+        made, why = postgres_database(args.postgres)
+        if made is None:
+            rows.append(("PostgreSQL", "skipped", why))
+        else:
+            pg_url, drop = made
+            try:
+                started = time.perf_counter()
+                seed_postgres(pg_url)
+                seeded = time.perf_counter() - started
+                pg_server, pg_parent, pg_port = start_server(pg_url, overrides, args.workers)
+                try:
+                    asyncio.run(route_phases(pg_port, pg_server.pid, rows, "PostgreSQL: ", q))
+                finally:
+                    pg_stats = stop_server(pg_server, pg_parent, args.workers)
+                rows.append(("PostgreSQL: database", "private, dropped after the run",
+                             f"seeded {CUSTOMERS:,} customers in {seeded:.0f} s"))
+            finally:
+                drop()
+
     width = max(len(r[0]) for r in rows)
+    setup = f"{args.workers} worker process{'es' if args.workers > 1 else ''}" + \
+        (f", {', '.join(args.set)}" if args.set else "")
     print(f"\nFastAGI routing benchmark ({'quick' if q else 'full'}; {os.cpu_count()} cores, "
-          f"SQLite, {CUSTOMERS:,} customers, Python {sys.version.split()[0]})")
+          f"SQLite, {CUSTOMERS:,} customers, Python {sys.version.split()[0]}; {setup})")
     print("-" * 120)
     for name, figure, note in rows:
         print(f"{name:<{width}}  {figure}" + (f"  [{note}]" if note else ""))
     print("-" * 120)
     print(f"server outcomes: {stats}")
+    if pg_stats:
+        print(f"server outcomes on PostgreSQL: {pg_stats}")
     print(f"machine load average while measuring: {os.getloadavg()[0]:.1f} (figures are only comparable "
           "within one run)")
     shutil.rmtree(workdir, ignore_errors=True)

@@ -570,7 +570,7 @@ def listening_socket(settings: Settings, host: str | None = None, port: int | No
 
 
 def run_workers(settings: Settings, registry: Registry | None = None, *, host: str | None = None,
-                port: int | None = None, workers: int = 2) -> None:
+                port: int | None = None, workers: int = 2, sock: socket.socket | None = None) -> None:
     """``workers`` FastAGI processes on one listening socket, until SIGTERM/SIGINT.
 
     Why processes: one event loop uses one core (the GIL), and route_call is CPU work.
@@ -579,10 +579,10 @@ def run_workers(settings: Settings, registry: Registry | None = None, *, host: s
     kernel queue of agi_backlog instead of piling up behind one process (as it can
     with SO_REUSEPORT, which hashes each connection to a fixed listener). Each worker
     has its own event loop, database threads, engine and pool (nothing crosses a
-    fork). A worker that dies is replaced; SIGTERM/SIGINT stops every worker
+    fork). ``sock``: an already listening socket to serve. A worker that dies is replaced; SIGTERM/SIGINT stops every worker
     gracefully (calls in progress finish) and then this process.
     """
-    sock = listening_socket(settings, host, port)
+    sock = sock if sock is not None else listening_socket(settings, host, port)
     bound_host, bound_port = sock.getsockname()[:2]
     context = multiprocessing.get_context("fork")
     stopping = threading.Event()
