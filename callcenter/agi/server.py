@@ -17,6 +17,15 @@ Life of a connection:
                  short wait.
 One periodic sweep enforces every timeout, so the hot path arms no timer per command.
 
+The database: each server has its own engine, its pool sized to its database threads
+(``db_threads``: agi_db_threads when configured, else 2 on SQLite, 8 on PostgreSQL).
+On a SQLite file, ``ctx.run_in_transaction`` work (route_call's one transaction per
+call) runs on the event-loop thread and goes to a thread only when another
+connection holds the write lock (callcenter/agi/inline.py: a hand-off per call cost
+more CPU than the queries), and a WalCheckpointer thread takes the WAL checkpoints
+the calls' commits would otherwise run. ``run(..., workers=N)`` forks N such servers
+on one listening socket, one core each.
+
 Embedding: ``start_in_thread(settings)`` runs the server on its own event-loop thread
 (for the all-in-one ``callcenter serve``) and returns a handle with ``.port``,
 ``.stats()`` and ``.stop()``; ``run(settings)`` serves in the foreground until
