@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, render_template, request
+from flask import Blueprint, jsonify, render_template, request
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -109,20 +109,9 @@ def events():
     subscription = p.bus.subscribe("agent", "notify", accept=mine(current_user.id, interface))
     stream = AgentStream(p, user_id=current_user.id, role=current_user.role, interface=interface,
                          deadline=session_deadline())
-    body = sse.run_stream(
-        subscription=subscription, registry=p.streams, token=token,
-        opening=stream.opening(state_json, request.headers.get("Last-Event-ID")),
-        handle=stream.handle, still_valid=stream.still_valid,
-        client_gone=request.environ.get("waitress.client_disconnected", lambda: False),
-        heartbeat_s=float(current_app.config["SSE_HEARTBEAT_S"]),
-    )
-    response = Response(body, mimetype="text/event-stream")
-    response.headers["Cache-Control"] = "no-cache, no-store"
-    response.headers["X-Accel-Buffering"] = "no"
-    # A response that is never iterated (client gone before the first byte) still frees its slot.
-    response.call_on_close(subscription.close)
-    response.call_on_close(lambda: p.streams.release(token))
-    return response
+    return sse.stream_response(p, subscription=subscription, token=token,
+                               opening=stream.opening(state_json, request.headers.get("Last-Event-ID")),
+                               handle=stream.handle, still_valid=stream.still_valid)
 
 
 def mine(user_id: int, interface: str | None):

@@ -134,3 +134,26 @@ def run_stream(*, subscription: Subscription, registry: StreamRegistry, token: i
     finally:
         subscription.close()
         registry.release(token)
+
+
+def stream_response(panel, *, subscription: Subscription, token: int, opening: Iterator[str],
+                    handle: Callable[[Event], Iterator[str]], still_valid: Callable[[], bool]):
+    """The HTTP response carrying an event stream (used by every console's stream view).
+
+    A response that is never iterated (the client left before the first byte) still
+    frees its subscription and its registry slot when waitress closes it."""
+    from flask import Response, current_app, request
+
+    body = run_stream(
+        subscription=subscription, registry=panel.streams, token=token, opening=opening,
+        handle=handle, still_valid=still_valid,
+        client_gone=request.environ.get("waitress.client_disconnected", lambda: False),
+        heartbeat_s=float(current_app.config["SSE_HEARTBEAT_S"]),
+    )
+    response = Response(body, mimetype="text/event-stream")
+    response.headers["Cache-Control"] = "no-cache, no-store"
+    response.headers["X-Accel-Buffering"] = "no"
+    response.call_on_close(subscription.close)
+    response.call_on_close(lambda: panel.streams.release(token))
+    return response
+

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-from flask import Blueprint, Response, current_app, jsonify, render_template, request
+from flask import Blueprint, jsonify, render_template
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -63,15 +63,5 @@ def events():
         with p.unit_of_work() as s:
             return bool(s.scalar(select(User.active).where(User.id == user_id)))
 
-    body = sse.run_stream(
-        subscription=subscription, registry=p.streams, token=token, opening=iter(()),
-        handle=handle, still_valid=still_valid,
-        client_gone=request.environ.get("waitress.client_disconnected", lambda: False),
-        heartbeat_s=float(current_app.config["SSE_HEARTBEAT_S"]),
-    )
-    response = Response(body, mimetype="text/event-stream")
-    response.headers["Cache-Control"] = "no-cache, no-store"
-    response.headers["X-Accel-Buffering"] = "no"
-    response.call_on_close(subscription.close)
-    response.call_on_close(lambda: p.streams.release(token))
-    return response
+    return sse.stream_response(p, subscription=subscription, token=token, opening=iter(()),
+                               handle=handle, still_valid=still_valid)
