@@ -208,6 +208,7 @@ def build_pop(session: Session, settings: Settings, *, linkedid: str, role: str,
     customer = matches[0] if matches else None
 
     line = call.line if call else None
+    kind_label = LINE_KIND_LABELS.get(line.kind.value, "") if line else ""
     pop: dict[str, Any] = {
         "linkedid": linkedid,
         "call_id": call.id if call else None,
@@ -218,7 +219,8 @@ def build_pop(session: Session, settings: Settings, *, linkedid: str, role: str,
             "name": line.name if line else "",
             "number": line.number if line else (call.dialled_number if call else ""),
             "kind": line.kind.value if line else "",
-            "kind_label": LINE_KIND_LABELS.get(line.kind.value, "") if line else "",
+            # Not repeated when the line's own name already says it (普通客户专线).
+            "kind_label": "" if line and kind_label in line.name else kind_label,
         },
         "ivr": {
             "path": list(call.ivr_path or []) if call else [],

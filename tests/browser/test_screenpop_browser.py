@@ -119,7 +119,8 @@ def test_screen_pop_in_the_browser(page, site, tmp_path):
     assert "vip" in pop.get_attribute("class").split()
     assert pop.query_selector(".tier").text_content() == "VIP"
     assert pop.query_selector(".unit-address").text_content() == "3栋-2单元-501"
-    assert pop.query_selector(".line-kind").text_content() == "VIP客户专线"
+    assert pop.query_selector('[data-field="line.name"]').text_content() == "VIP客户专线"
+    assert pop.query_selector(".line-number").text_content() == "4008002000"
     assert pop.query_selector(".ivr-category").text_content() == "报修"
     assert "main → 3" in pop.query_selector(".ivr-path").text_content()
     assert "厨房漏水" in pop.query_selector(".open-tickets").text_content()

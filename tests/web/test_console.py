@@ -127,7 +127,8 @@ def test_pop_reaches_the_agent_at_that_interface_only(seated, bus, settings, use
     assert [p.data["linkedid"] for p in pops] == ["L-1"]
     pop = pops[0].data
     assert pop["customer"]["name"] == "王秀英" and pop["customer"]["vip"]
-    assert pop["line"]["kind_label"] == "VIP客户专线" and pop["ivr"]["category_label"] == "报修"
+    assert pop["line"]["name"] == "VIP客户专线" and pop["line"]["kind"] == "vip"
+    assert pop["ivr"]["category_label"] == "报修"
     assert pops[0].id and pops[0].id.startswith(bus.epoch + ":")
     response.close()
     with session_scope(settings.database_url) as s:

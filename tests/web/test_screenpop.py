@@ -32,6 +32,13 @@ def scene(session, users):
     return {"line": line, "customer": cust, "call": current}
 
 
+def test_pop_names_the_kind_of_a_line_with_a_name_of_its_own(session, settings, users, scene):
+    scene["line"].name = "投诉热线"
+    session.commit()
+    pop = screenpop.build_pop(session, settings, linkedid="1700000000.42", role="agent")
+    assert (pop["line"]["name"], pop["line"]["kind_label"]) == ("投诉热线", "VIP客户专线")
+
+
 def test_pop_for_a_known_vip_customer(session, settings, users, scene):
     pop = screenpop.build_pop(session, settings, linkedid="1700000000.42", role="agent", user_id=users["agent"],
                               caller_number="13800138000", caller_name="王秀英", interface="PJSIP/1001")
@@ -39,7 +46,8 @@ def test_pop_for_a_known_vip_customer(session, settings, users, scene):
     assert pop["customer"]["name"] == "王秀英"
     assert pop["customer"]["vip"] is True and pop["customer"]["tier_label"] == "VIP"
     assert pop["customer"]["unit_address"] == "3栋-2单元-501"
-    assert pop["line"] == {"name": "VIP客户专线", "number": "4008002000", "kind": "vip", "kind_label": "VIP客户专线"}
+    # The line's name already says VIP客户专线: the kind is not printed twice.
+    assert pop["line"] == {"name": "VIP客户专线", "number": "4008002000", "kind": "vip", "kind_label": ""}
     assert pop["ivr"] == {"path": ["main", "2", "repair"], "category": "repair", "category_label": "报修"}
     assert [t["subject"] for t in pop["open_tickets"]] == ["厨房漏水"]
     assert [(t["subject"], t["status_label"], t["resolution"]) for t in pop["last_tickets"]] == [
