@@ -3,6 +3,11 @@
 "use strict";
 
 window.cc = (function () {
+  // Agent states as AMI reports them (callcenter.models.AgentStatus), in the panel's words.
+  const AGENT_STATUS = {
+    offline: "离线", ready: "就绪", paused: "暂停", ringing: "振铃", on_call: "通话中", wrap_up: "整理中",
+  };
+
   function csrfToken() {
     const meta = document.querySelector('meta[name="csrf-token"]');
     return meta ? meta.content : "";
@@ -50,6 +55,7 @@ window.cc = (function () {
   }
 
   return {
+    AGENT_STATUS: AGENT_STATUS,
     csrfToken: csrfToken,
     getJSON: (url) => request("GET", url),
     postJSON: (url, body) => request("POST", url, body),

@@ -6,9 +6,6 @@
   if (!root) return;
   const urls = root.dataset;
   const $ = (id) => document.getElementById(id);
-  const STATUS_LABELS = {
-    offline: "离线", ready: "就绪", paused: "暂停", ringing: "振铃", on_call: "通话中", wrap_up: "整理中",
-  };
   const MAX_POPS = 5;
   const ACTION_TIMEOUT_MS = 8000;
   let source = null;
@@ -24,7 +21,7 @@
   function renderState(state) {
     const status = $("agent-status");
     status.dataset.status = state.status;
-    status.textContent = STATUS_LABELS[state.status] || state.status;
+    status.textContent = cc.AGENT_STATUS[state.status] || state.status;
     $("pause-reason").textContent = state.status === "paused" ? (state.pause_reason || "") : "";
     if (state.interface && document.activeElement !== $("interface")) $("interface").value = state.interface;
     document.querySelectorAll(".queue-toggle").forEach((box) => {

@@ -21,7 +21,7 @@
     const agents = document.querySelector("#agents tbody");
     cc.clear(agents);
     for (const a of result.data.agents) {
-      const tr = row([a.display_name, a.interface, a.status, a.pause_reason, a.queues.join(", ")], { "data-interface": a.interface });
+      const tr = row([a.display_name, a.interface, cc.AGENT_STATUS[a.status] || a.status, a.pause_reason, a.queues.join(", ")], { "data-interface": a.interface });
       tr.children[2].className = "status-" + a.status;
       agents.appendChild(tr);
     }
