@@ -174,7 +174,7 @@ def serve(db_url: str, conn, overrides: dict | None = None, workers: int = 1) ->
     import logging
 
     from callcenter.agi.registry import Route, default_registry
-    from callcenter.agi.server import FastAGIServer
+    from callcenter.agi.server import FastAGIServer, run_loop
     from callcenter.config import Settings
 
     logging.basicConfig(level=logging.WARNING)
@@ -218,7 +218,7 @@ def serve(db_url: str, conn, overrides: dict | None = None, workers: int = 1) ->
             stats.update(inline=server.inline.ran, handed_to_thread=server.inline.handed_off)
         conn.send(stats)
 
-    asyncio.run(main())
+    run_loop(main, settings)
 
 
 def _own_cpu(pid: int) -> float:

@@ -63,7 +63,11 @@ class Settings(BaseSettings):
     # A peer that sends nothing for this long is dropped (stalled or a port scan).
     agi_header_timeout_s: float = 5.0
     agi_command_timeout_s: float = 30.0
-    agi_db_threads: int = 8
+    # Database threads of a FastAGI server process; 0 = per engine: 2 on SQLite (one
+    # writer at a time, short queries), 8 on PostgreSQL (network round trips overlap).
+    agi_db_threads: int = Field(default=0, ge=0)
+    # The FastAGI server's event loop: "auto" = uvloop when installed, else asyncio's own.
+    agi_event_loop: Literal["auto", "uvloop", "asyncio"] = "auto"
 
     # --- routing -------------------------------------------------------------------
     vip_queue: str = "vip"

@@ -15,7 +15,7 @@ import pytest
 
 from callcenter.agi.channel import AGIHangup
 from callcenter.agi.registry import Registry
-from callcenter.agi.server import start_in_thread
+from callcenter.agi.server import loop_factory, loop_name, run_loop, standard_event_loop, start_in_thread
 
 from . import peers
 from .conftest import agi_settings, running_server, settle
@@ -270,7 +270,7 @@ def test_graceful_stop_lets_calls_in_progress_finish():
     assert result.variables() == {"CC_ROUTE": "vip"} and refused
 
 
-def test_start_in_thread_serves_and_stops():
+def test_start_in_thread_serves_and_stops(event_loop_kind):
     registry = Registry()
 
     @registry.route("route_call")
@@ -287,6 +287,7 @@ def test_start_in_thread_serves_and_stops():
     finally:
         handle.stop()
     assert result.variables() == {"CC_ROUTE": "from-db"}
+    assert loop_name(handle.server.loop) == event_loop_kind     # agi_event_loop from the environment
     assert not handle.thread.is_alive()
     assert {t.name for t in __import__("threading").enumerate()} <= before
     with socket.socket() as s:
@@ -301,7 +302,24 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_cli_agi_serves_until_sigterm(tmp_path):
+def test_the_event_loop_follows_the_setting_and_falls_back_without_uvloop(monkeypatch):
+    uvloop = pytest.importorskip("uvloop")
+    assert loop_factory(agi_settings(agi_event_loop="auto")) is uvloop.new_event_loop
+    assert loop_factory(agi_settings(agi_event_loop="uvloop")) is uvloop.new_event_loop
+    assert loop_factory(agi_settings(agi_event_loop="asyncio")) is standard_event_loop
+    assert run_loop(_running_loop_name, agi_settings(agi_event_loop="auto")) == "uvloop"
+    assert run_loop(_running_loop_name, agi_settings(agi_event_loop="asyncio")) == "asyncio"
+    monkeypatch.setitem(sys.modules, "uvloop", None)           # as if it were not installed
+    assert loop_factory(agi_settings(agi_event_loop="auto")) is standard_event_loop
+    with pytest.raises(ImportError):
+        loop_factory(agi_settings(agi_event_loop="uvloop"))   # asked for by name: no silent fallback
+
+
+async def _running_loop_name() -> str:
+    return loop_name(asyncio.get_running_loop())
+
+
+def test_cli_agi_serves_until_sigterm(tmp_path, event_loop_kind):
     port = _free_port()
     proc = subprocess.Popen([sys.executable, "-c", "from callcenter.cli import main; main()", "agi", "--host", "127.0.0.1",
                              "--port", str(port)], cwd=tmp_path, stderr=subprocess.PIPE,
@@ -324,6 +342,7 @@ def test_cli_agi_serves_until_sigterm(tmp_path):
     stderr = proc.stderr.read().decode()
     assert result.closed_by_server and code == 0
     assert "FastAGI listening on 127.0.0.1:%d" % port in stderr
+    assert f"event loop {event_loop_kind}," in stderr
     assert "no AGI route named 'no_such_route'" in stderr and "stopped" in stderr
 
 

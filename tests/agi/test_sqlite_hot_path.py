@@ -11,6 +11,7 @@ import sqlite3
 import threading
 
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import select
 
 from callcenter.agi import server as agi_server
@@ -46,11 +47,19 @@ def rows(url: str) -> dict[str, Call]:
         return {c.uniqueid: c for c in session.scalars(select(Call))}
 
 
-def test_database_threads_follow_the_engine_unless_configured():
+def test_database_threads_follow_the_engine_unless_configured(monkeypatch):
+    assert Settings().agi_db_threads == 0
     assert agi_server.db_threads(Settings(database_url="sqlite:///x.db")) == agi_server.SQLITE_DB_THREADS
     assert agi_server.db_threads(Settings(database_url="postgresql+psycopg://u@h/db")) == \
         agi_server.POSTGRES_DB_THREADS
+    # 0 written out means the same as the default: per engine.
+    assert agi_server.db_threads(Settings(database_url="sqlite:///x.db", agi_db_threads=0)) == \
+        agi_server.SQLITE_DB_THREADS
     assert agi_server.db_threads(Settings(database_url="sqlite:///x.db", agi_db_threads=5)) == 5
+    monkeypatch.setenv("CALLCENTER_AGI_DB_THREADS", "3")
+    assert agi_server.db_threads(Settings(database_url="postgresql+psycopg://u@h/db")) == 3
+    with pytest.raises(ValidationError, match="agi_db_threads"):
+        Settings(agi_db_threads=-1)
 
 
 def test_the_server_pool_holds_one_connection_per_database_thread(seeded):

@@ -93,8 +93,12 @@ def workers(tmp_path):
     finally:
         (tmp_path / "release").touch()
         if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
 
 
 def test_two_workers_share_the_socket_and_each_serves_calls(workers):
@@ -160,6 +164,27 @@ def test_a_worker_that_dies_is_replaced(workers):
               "a replacement worker", proc)
     assert int(_call(port).variables()["CC_PID"]) in _children(proc.pid)
     assert "exited with -9; starting another" in _stop(proc)
+
+
+def test_workers_stop_when_their_parent_is_killed(workers):
+    proc, port, _workdir = workers
+    _wait_for(lambda: len(_children(proc.pid)) == 2, "two workers", proc)
+    pids = _children(proc.pid)
+    proc.kill()                                        # SIGKILL: the parent cannot stop them
+    proc.wait(10)
+    deadline = time.monotonic() + 20
+    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(_alive(pid) for pid in pids), "orphaned workers kept running"
+    assert not _listening(port)
+    assert "is gone; stopping" in proc.stderr.read().decode()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def _stop(proc: subprocess.Popen) -> str:
