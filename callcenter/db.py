@@ -123,6 +123,134 @@ def _scope(session: Session) -> Iterator[Session]:
         session.close()
 
 
+# --- statements run straight on the driver ------------------------------------------------
+
+class DriverStatement:
+    """A Core statement compiled once per dialect and run on the DB-API cursor itself.
+
+    Why: on the FastAGI hot path SQLAlchemy's per-execution machinery (execution
+    context, parameter processing, result objects) cost more than the indexed SQLite
+    queries it ran. Everything that decides what reaches the database is still
+    SQLAlchemy's: the SQL text (``construct_expanded_state``, so ``IN`` lists and
+    literal values are rendered as usual), the order of the parameters and their bind
+    processors (DateTime → SQLite text, Enum → value, JSON → text), and the selected
+    columns' result processors on the way back. A driver error is raised as
+    SQLAlchemy's wrapped exception (``sqlalchemy.exc.OperationalError`` ...), and a
+    disconnect invalidates the Connection, as ``Connection.execute`` does.
+
+    Not run: SQLAlchemy's cursor events and statement logging (``echo``). The
+    statement runs in the Connection's transaction (begun here if none is).
+    ``params`` must name the same keys at every execution (the compiled form is
+    cached per dialect and key set, like SQLAlchemy's own cache).
+    """
+
+    __slots__ = ("_build", "_statement", "_compiled")
+
+    def __init__(self, build) -> None:
+        self._build = build           # () -> the Core statement, built on first use
+        self._statement = None
+        self._compiled: dict[tuple, _DriverForm] = {}
+
+    def rows(self, conn, params: dict) -> list[tuple]:
+        """Every row, as tuples of processed values."""
+        form, cursor = self._run(conn, params)
+        try:
+            rows = cursor.fetchall()
+        finally:
+            cursor.close()
+        return form.process(rows)
+
+    def first(self, conn, params: dict) -> tuple | None:
+        """The first row (processed), or None; the rest is discarded."""
+        form, cursor = self._run(conn, params)
+        try:
+            row = cursor.fetchone()
+        finally:
+            cursor.close()
+        return None if row is None else form.process((row,))[0]
+
+    def _run(self, conn, params: dict):
+        dialect = conn.dialect
+        key = (dialect, tuple(params))
+        form = self._compiled.get(key)
+        if form is None:
+            if self._statement is None:
+                self._statement = self._build()
+            form = self._compiled[key] = _DriverForm(self._statement, dialect, params)
+        if not conn.in_transaction():
+            conn.begin()
+        dbapi_connection = conn.connection.dbapi_connection
+        cursor = dbapi_connection.cursor()
+        arguments = form.arguments(params)
+        try:
+            cursor.execute(form.sql, arguments)
+        except dialect.loaded_dbapi.Error as exc:
+            cursor.close()
+            _raise_wrapped(conn, dbapi_connection, cursor, form.sql, arguments, exc)
+        return form, cursor
+
+
+class _DriverForm:
+    """One statement compiled for one dialect and one set of parameter names."""
+
+    __slots__ = ("sql", "positional", "_names", "_constants", "_processors", "_results")
+
+    def __init__(self, statement, dialect, params: dict) -> None:
+        compiled = statement.compile(dialect=dialect, column_keys=list(params))
+        if compiled.escaped_bind_names:
+            raise ValueError(f"DriverStatement: escaped parameter names {compiled.escaped_bind_names}")
+        expanded = compiled.construct_expanded_state(params)
+        self.sql = expanded.statement
+        self.positional = expanded.positiontup is not None
+        names = list(expanded.positiontup) if self.positional else list(expanded.parameters)
+        impl = {name: bind.type.dialect_impl(dialect) for name, bind in compiled.binds.items()}
+        processors = {}
+        for name in names:
+            if name in expanded.processors:
+                processors[name] = expanded.processors[name]
+            elif name in impl:
+                processors[name] = impl[name].bind_processor(dialect)
+        # Values the statement carries itself (literals, IN lists) are processed once.
+        self._constants = {name: _apply(processors.get(name), expanded.parameters[name])
+                           for name in names if name not in params}
+        self._names = names
+        self._processors = [processors.get(name) if name in params else None for name in names]
+        columns = getattr(statement, "selected_columns", None)
+        if columns is None:
+            columns = statement.exported_columns          # INSERT ... RETURNING
+        results = [column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns]
+        self._results = results if any(results) else None
+
+    def arguments(self, params: dict):
+        constants = self._constants
+        values = [constants[name] if name in constants else
+                  (params[name] if processor is None else _apply(processor, params[name]))
+                  for name, processor in zip(self._names, self._processors)]
+        return tuple(values) if self.positional else dict(zip(self._names, values))
+
+    def process(self, rows) -> list[tuple]:
+        results = self._results
+        if results is None:
+            return [tuple(row) for row in rows]
+        return [tuple(value if fn is None else fn(value) for fn, value in zip(results, row)) for row in rows]
+
+
+def _apply(processor, value):
+    # Processors take None themselves (JSON writes it as 'null', most pass it through).
+    return value if processor is None else processor(value)
+
+
+def _raise_wrapped(conn, dbapi_connection, cursor, sql: str, arguments, exc: Exception):
+    from sqlalchemy.exc import DBAPIError
+
+    dialect = conn.dialect
+    disconnect = dialect.is_disconnect(exc, dbapi_connection, cursor)
+    if disconnect:
+        conn.invalidate(exc)
+    raise DBAPIError.instance(sql, arguments, exc, dialect.loaded_dbapi.Error,
+                              connection_invalidated=disconnect, dialect=dialect) from exc
+
+
 # --- SQLite WAL checkpoints off the hot path ------------------------------------------------
 
 log = logging.getLogger(__name__)

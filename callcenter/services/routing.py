@@ -53,7 +53,7 @@ from sqlalchemy.orm import Session
 
 from callcenter.agi import variables as V
 from callcenter.config import Settings
-from callcenter.db import utcnow
+from callcenter.db import DriverStatement, utcnow
 from callcenter.models import (
     Call,
     CallStatus,
@@ -175,21 +175,21 @@ def plan_route(session: Session | Connection, settings: Settings, request: Route
     now = request.now or utcnow()
     e164 = phones.normalize(request.caller_number, settings.phone_region)
     conn = _connection(session)
-    customers: list = []
+    customers: list = []            # (id, name, tier, open_complaint) rows
     repeat_caller = open_complaint = False
     if e164:
         enough = max(1, settings.repeat_min_calls)
-        row = conn.execute(_caller_history_statement(), {
+        token, earlier = _CALLER_HISTORY.first(conn, {
             "e164": e164, "since": now - dt.timedelta(hours=settings.repeat_window_hours), "now": now,
             "uniqueid": request.uniqueid, "linkedid": request.linkedid or request.uniqueid, "enough": enough,
-        }).one()
-        token, earlier = row[0], row[1]
+        })
         repeat_caller = earlier >= enough
-        customers = conn.execute(_customers_statement(), {"e164": e164}).all()
-        customers.sort(key=lambda c: (TIER_RANK[Tier(c.tier)], c.id))
-        open_complaint = any(c.open_complaint for c in customers)
+        customers = _CUSTOMERS.rows(conn, {"e164": e164})
+        if len(customers) > 1:
+            customers.sort(key=lambda c: (TIER_RANK[Tier(c[2])], c[0]))
+        open_complaint = any(c[3] for c in customers)
     else:
-        token = conn.execute(_token_statement()).scalar()
+        token = _TOKEN.first(conn, {})[0]
     config = lines_service.current_config(conn, token or "")
     best = customers[0] if customers else None
 
@@ -209,9 +209,9 @@ def plan_route(session: Session | Connection, settings: Settings, request: Route
         line_id=line.id if line else None,
         line_kind=line.kind if line else None,
         line_queue=(line.queue if line and line.queue else settings.default_queue),
-        customer_id=best.id if best else None,
-        customer_name=best.name if best else "",
-        tier=Tier(best.tier).value if best else None,
+        customer_id=best[0] if best else None,
+        customer_name=best[1] if best else "",
+        tier=Tier(best[2]).value if best else None,
         caller_e164=e164,
         repeat_caller=repeat_caller,
         open_complaint=open_complaint,
@@ -219,7 +219,7 @@ def plan_route(session: Session | Connection, settings: Settings, request: Route
         closed_reason=closed_reason,
         duty_queue=duty_queue,
         ivr_flow=ivr_flow,
-        customer_ids=[c.id for c in customers],
+        customer_ids=[c[0] for c in customers],
     )
 
 
@@ -253,9 +253,10 @@ def _connection(bind: Session | Connection) -> Connection:
 
 
 # Statements are built once per process: constructing SQLAlchemy expressions costs more
-# than running these indexed queries. Values go in as bound parameters.
+# than running these indexed queries. Values go in as bound parameters. On the hot path
+# they run as DriverStatements (callcenter.db): compiled once per dialect, executed on
+# the driver's cursor (SQLAlchemy's execution machinery cost more than the queries).
 
-@functools.cache
 def _caller_history_statement():
     """(config token, earlier calls from the number — counted up to :enough —) in one
     round trip."""
@@ -272,7 +273,6 @@ def _caller_history_statement():
                   select(func.count()).select_from(earlier).scalar_subquery())
 
 
-@functools.cache
 def _customers_statement():
     """Every customer of the number with whether they have an open complaint. The
     complaint check is correlated per customer, so it always walks the customer_id index
@@ -286,9 +286,13 @@ def _customers_statement():
             .where(CustomerPhone.e164 == bindparam("e164")))
 
 
-@functools.cache
 def _token_statement():
     return select(lines_service.config_token_query())
+
+
+_CALLER_HISTORY = DriverStatement(_caller_history_statement)
+_CUSTOMERS = DriverStatement(_customers_statement)
+_TOKEN = DriverStatement(_token_statement)
 
 
 def decide(plan: RoutePlan, settings: Settings, ivr: IvrOutcome | None = None) -> RouteDecision:
@@ -406,9 +410,8 @@ def _upsert_call(session: Session | Connection, values: dict, overwrite: tuple[s
         orm = session if isinstance(session, Session) else Session(bind=conn)
         return _upsert_call_portable(orm, values, overwrite)
     params = {**_INSERT_DEFAULTS, **values}
-    statement = _upsert_statement(dialect, overwrite, "screen_pop_key" in values)
-    row = conn.execute(statement, params).one()
-    return row[0], row[1]
+    call_id, pop_key = _upsert(dialect, overwrite, "screen_pop_key" in values).first(conn, params)
+    return call_id, pop_key
 
 
 # Core inserts skip the ORM's Python-side defaults for columns we do not name.
@@ -418,6 +421,10 @@ _INSERT_DEFAULTS = dict(category="", queue="", priority=0, route_reason="", scre
 
 
 @functools.cache
+def _upsert(dialect: str, overwrite: tuple[str, ...], keep_pop_key: bool) -> DriverStatement:
+    return DriverStatement(functools.partial(_upsert_statement, dialect, overwrite, keep_pop_key))
+
+
 def _upsert_statement(dialect: str, overwrite: tuple[str, ...], keep_pop_key: bool):
     """INSERT ... ON CONFLICT (uniqueid) DO UPDATE ... RETURNING id, screen_pop_key."""
     table = Call.__table__

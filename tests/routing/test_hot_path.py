@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 
 from callcenter.db import engine_for, utcnow
-from callcenter.models import Call
+from callcenter.models import Call, CallStatus
 from callcenter.services import customers, lines, routing
 from callcenter.services.routing import RouteRequest
 
@@ -93,3 +95,39 @@ def test_a_new_duty_shift_reaches_the_next_call(session, settings, example_confi
     session.commit()
     with engine_for(settings.database_url).connect() as conn:
         assert lines.duty_staffed(conn, duty_id, future, lines.current_config(conn))
+
+
+def test_driver_statements_store_what_the_orm_stores(session, settings, example_config):
+    """The hot path writes through the driver's cursor: timestamps, enums and JSON must
+    reach the database exactly as SQLAlchemy writes them, or the repeat-caller range
+    query (text comparison on SQLite) would miss rows written by the other side."""
+    instant = MONDAY_10.replace(microsecond=0)            # SQLite's own adapter would drop ".000000"
+    session.add(Call(uniqueid="orm.1", linkedid="orm.1", channel="x", caller_e164="+8613900139000",
+                     started_at=instant, ivr_path=[], status=CallStatus.ROUTED))
+    session.commit()
+    with engine_for(settings.database_url).begin() as conn:
+        plan, decision = routing.route_and_record(conn, settings, req("hot.1", "4008002000", now=instant))
+    assert plan.repeat_caller                             # the ORM's row is found by the driver's query
+    raw = "SELECT uniqueid, started_at, status, ivr_path FROM calls ORDER BY id"
+    with engine_for(settings.database_url).connect() as conn:
+        (_, orm_at, orm_status, orm_path), (_, hot_at, hot_status, hot_path) = conn.exec_driver_sql(raw).all()
+    assert (hot_at, hot_status, hot_path) == (orm_at, orm_status, orm_path)
+    row = calls(session)["hot.1"]
+    assert (row.started_at, row.status, row.ivr_path, row.id) == (instant, CallStatus.ROUTED, [], decision.call_id)
+    # and the next call from the number sees the driver's row the same way
+    with engine_for(settings.database_url).begin() as conn:
+        later, _ = routing.route_and_record(conn, settings, req("hot.2", "4008002000", now=instant))
+    assert later.repeat_caller
+
+
+def test_driver_errors_surface_as_sqlalchemy_errors(settings):
+    """A missing table: the driver's own exception arrives wrapped, as Connection.execute
+    raises it (the inline SQLite path tells a lock from other failures by it)."""
+    with engine_for(settings.database_url).connect() as conn:
+        conn.exec_driver_sql("DROP TABLE IF EXISTS customer_phones CASCADE" if conn.dialect.name == "postgresql"
+                             else "DROP TABLE IF EXISTS customer_phones")
+        conn.commit()
+        with pytest.raises(DBAPIError) as raised:
+            routing.plan_route(conn, settings, req("err.1", "4008002000"))
+    assert isinstance(raised.value.orig, conn.dialect.loaded_dbapi.Error)
+    assert "customer_phones" in str(raised.value)
