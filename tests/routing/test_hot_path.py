@@ -7,10 +7,10 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Column, Integer, MetaData, Table, bindparam, select
 from sqlalchemy.exc import DBAPIError
 
-from callcenter.db import engine_for, utcnow
+from callcenter.db import DriverStatement, engine_for, utcnow
 from callcenter.models import Call, CallStatus
 from callcenter.services import customers, lines, routing
 from callcenter.services.routing import RouteRequest
@@ -121,13 +121,15 @@ def test_driver_statements_store_what_the_orm_stores(session, settings, example_
 
 
 def test_driver_errors_surface_as_sqlalchemy_errors(settings):
-    """A missing table: the driver's own exception arrives wrapped, as Connection.execute
-    raises it (the inline SQLite path tells a lock from other failures by it)."""
+    """A failing statement: the driver's own exception arrives wrapped, as
+    Connection.execute raises it (the inline SQLite path tells a lock from other
+    failures by it), and the Connection can roll back and go on."""
+    missing = Table("no_such_table", MetaData(), Column("id", Integer))
+    statement = DriverStatement(lambda: select(missing.c.id).where(missing.c.id == bindparam("id")))
     with engine_for(settings.database_url).connect() as conn:
-        conn.exec_driver_sql("DROP TABLE IF EXISTS customer_phones CASCADE" if conn.dialect.name == "postgresql"
-                             else "DROP TABLE IF EXISTS customer_phones")
-        conn.commit()
         with pytest.raises(DBAPIError) as raised:
-            routing.plan_route(conn, settings, req("err.1", "4008002000"))
-    assert isinstance(raised.value.orig, conn.dialect.loaded_dbapi.Error)
-    assert "customer_phones" in str(raised.value)
+            statement.first(conn, {"id": 1})
+        assert isinstance(raised.value.orig, conn.dialect.loaded_dbapi.Error)
+        assert "no_such_table" in str(raised.value) and not raised.value.connection_invalidated
+        conn.rollback()
+        assert conn.exec_driver_sql("SELECT 1").scalar() == 1
