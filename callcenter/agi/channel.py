@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 
 class AGIError(Exception):
@@ -115,17 +116,21 @@ class AGIChannel(abc.ABC):
             raise AGIHangup(f"channel hung up before {words[0]}")
         line = protocol.format_command(str(words[0]), *words[1:])
         reply = await self._exchange(line)
-        code = reply.code
-        if code == 200:
+        if reply.code == 200:
             return reply
+        self._refused(reply, words[0])
+
+    def _refused(self, reply: AGIReply, verb: object) -> NoReturn:
+        """Raise what a reply other than 200 means (see ``command``)."""
+        code = reply.code
         if code == 511:
             self.hung_up = True
-            raise AGIHangup(f"{words[0]}: {reply.raw}")
+            raise AGIHangup(f"{verb}: {reply.raw}")
         if code == 510:
-            raise AGIError(f"{words[0]}: unknown command", reply)
+            raise AGIError(f"{verb}: unknown command", reply)
         if code == 520:
-            raise AGIError(f"{words[0]}: invalid syntax: {reply.raw}", reply)
-        raise AGIError(f"{words[0]}: unexpected reply {reply.raw[:120]!r}", reply)
+            raise AGIError(f"{verb}: invalid syntax: {reply.raw}", reply)
+        raise AGIError(f"{verb}: unexpected reply {reply.raw[:120]!r}", reply)
 
     async def _failed(self, reply: AGIReply, what: str) -> None:
         """A media command answered -1: a hangup (raise AGIHangup) or an error."""
@@ -149,8 +154,15 @@ class AGIChannel(abc.ABC):
         await self.command("SET VARIABLE", name, value)
 
     async def set_variables(self, variables: dict[str, str]) -> None:
+        """One SET VARIABLE per entry, each sent after the previous reply (Asterisk reads
+        one command at a time); ``command``'s checks, without its frame per variable."""
+        exchange = self._exchange
         for name, value in variables.items():
-            await self.command("SET VARIABLE", name, value)
+            if self.hung_up:
+                raise AGIHangup("channel hung up before SET VARIABLE")
+            reply = await exchange(protocol.format_command("SET VARIABLE", name, value))
+            if reply.code != 200:
+                self._refused(reply, "SET VARIABLE")
 
     async def stream_file(self, filename: str, escape_digits: str = "") -> StreamResult:
         reply = await self.command("STREAM FILE", filename, escape_digits)

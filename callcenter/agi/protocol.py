@@ -140,35 +140,42 @@ class HeaderParser:
 
     def feed(self, line: str) -> bool:
         """Take one header line; True when it was the empty line that ends the header."""
-        if not line:
-            return True
-        self._lines += 1
-        if self._lines > MAX_HEADER_LINES:
-            raise AGIProtocolError(f"AGI header longer than {MAX_HEADER_LINES} lines")
-        key, colon, value = line.partition(":")
-        if not colon:
-            self._continue(line)
-            return False
-        if value.startswith(" "):
-            value = value[1:]
-        if not key.startswith("agi_"):
-            self.anomalies.append(f"foreign line {line[:80]!r}")
-            self._continue(line)
-            return False
-        key = key[4:]
+        return self.feed_lines((line,)) is not None
+
+    def feed_lines(self, lines) -> int | None:
+        """Take header lines (as ``feed`` does) until the empty line: returns how many
+        lines that took, or None when the header goes on."""
         env = self.env
-        if key in env:
-            self.anomalies.append(f"duplicate agi_{key}")
-            self._last_key = None  # a forged line's continuation must not extend the real value
-            return False
-        env[key] = value
-        self._last_key = key
-        order = _KEY_ORDER.get(key)
-        if order is not None:
-            if order < self._last_order:
-                self.anomalies.append(f"agi_{key} out of order")
-            self._last_order = order
-        return False
+        anomalies = self.anomalies
+        for index, line in enumerate(lines):
+            if not line:
+                return index + 1
+            self._lines += 1
+            if self._lines > MAX_HEADER_LINES:
+                raise AGIProtocolError(f"AGI header longer than {MAX_HEADER_LINES} lines")
+            key, colon, value = line.partition(":")
+            if not colon:
+                self._continue(line)
+                continue
+            if value[:1] == " ":
+                value = value[1:]
+            if key[:4] != "agi_":
+                anomalies.append(f"foreign line {line[:80]!r}")
+                self._continue(line)
+                continue
+            key = key[4:]
+            if key in env:
+                anomalies.append(f"duplicate agi_{key}")
+                self._last_key = None  # a forged line's continuation must not extend the real value
+                continue
+            env[key] = value
+            self._last_key = key
+            order = _KEY_ORDER.get(key)
+            if order is not None:
+                if order < self._last_order:
+                    anomalies.append(f"agi_{key} out of order")
+                self._last_order = order
+        return None
 
     def _continue(self, line: str) -> None:
         if self._last_key is None:
@@ -253,6 +260,11 @@ def parse_reply(text: str) -> AGIReply:
         except ValueError:
             endpos = None
     return AGIReply(code=200, result=result, data=data, endpos=endpos, raw=text)
+
+
+# The replies most commands get (SET VARIABLE, EXEC, NOOP ...), parsed once: AGIReply
+# is immutable, so one object serves every call.
+COMMON_REPLIES = {text: parse_reply(text) for text in ("200 result=0", "200 result=1", "200 result=-1")}
 
 
 class ReplyAssembler:

@@ -57,13 +57,12 @@ from sqlalchemy import Engine
 from callcenter.agi import protocol
 from callcenter.agi.channel import AGIChannel, AGIConnectionLost, AGIReply, AGIRequest
 from callcenter.agi.protocol import (
+    COMMON_REPLIES,
     HANGUP_LINE,
     MAX_LINE_BYTES,
     AGIProtocolError,
     HeaderParser,
     ReplyAssembler,
-    decode_line,
-    encode_command,
     looks_like_reply,
     parse_reply,
 )
@@ -127,26 +126,38 @@ class FastAGISession(asyncio.Protocol, AGIChannel):
         self.server._sessions.add(self)
 
     def data_received(self, data: bytes) -> None:
-        if self._buf:
-            data = self._buf + data
+        buf = self._buf
+        if buf:
+            data = buf + data
         if self.phase == HEADER:
-            self._header_bytes += len(data) - len(self._buf)
+            self._header_bytes += len(data) - len(buf)
             if self._header_bytes > protocol.MAX_HEADER_BYTES:
                 return self._abort("AGI header too large")
-        lines = data.split(b"\n")
-        rest = lines.pop()
+        end = data.rfind(b"\n")
+        rest = data[end + 1:] if end >= 0 else data
         if len(rest) > MAX_LINE_BYTES:
             return self._abort(f"line longer than {MAX_LINE_BYTES} bytes")
         self._buf = rest
+        if end < 0 or self.phase > COMMANDS:
+            return            # CLOSING: Asterisk's second HANGUP; nothing more to do with it
+        # Complete lines, decoded at once ("\n" never occurs inside a UTF-8 sequence, so
+        # this equals decode_line line by line), a stray CR dropped from each.
+        text = data[:end].decode("utf-8", "replace")
+        lines = text.split("\n")
+        if "\r" in text:
+            lines = [line[:-1] if line[-1:] == "\r" else line for line in lines]
         try:
-            for raw in lines:
-                if self.phase == HEADER:
-                    self._header_line(decode_line(raw))
-                elif self.phase == COMMANDS:
-                    self._command_line(decode_line(raw))
-                elif self.phase == CLOSED:
+            if self.phase == HEADER:
+                taken = self._header.feed_lines(lines)
+                if taken is None:
                     return
-                # CLOSING: Asterisk's second HANGUP; nothing more to do with it.
+                self._header_done()
+                lines = lines[taken:]
+            command_line = self._command_line
+            for line in lines:
+                command_line(line)
+                if self.phase != COMMANDS:
+                    return
         except AGIProtocolError as exc:
             self._abort(str(exc))
 
@@ -166,9 +177,7 @@ class FastAGISession(asyncio.Protocol, AGIChannel):
             self.server._sessions.discard(self)
 
     # --- header -------------------------------------------------------------------------------
-    def _header_line(self, line: str) -> None:
-        if not self._header.feed(line):
-            return
+    def _header_done(self) -> None:
         self.request = self._header.request()
         self._header = None
         self.phase = COMMANDS
@@ -180,13 +189,19 @@ class FastAGISession(asyncio.Protocol, AGIChannel):
     def _command_line(self, line: str) -> None:
         assembler = self._assembler
         if not assembler.busy:
+            reply = COMMON_REPLIES.get(line)
+            if reply is not None:
+                return self._deliver(line, reply)
             if line == HANGUP_LINE:
                 return self._announce_hangup()
             if not looks_like_reply(line):
                 return self._junk_line(line)
         text = assembler.feed(line)
-        if text is None:
-            return
+        if text is not None:
+            self._deliver(text, None)
+
+    def _deliver(self, text: str, reply: AGIReply | None) -> None:
+        """A complete reply (``reply``: already parsed) to the command waiting for it."""
         if self._discard:
             self._discard -= 1
             return
@@ -196,10 +211,12 @@ class FastAGISession(asyncio.Protocol, AGIChannel):
         self._waiter = None
         self.waiting_since = None
         if not waiter.done():
-            try:
-                waiter.set_result(parse_reply(text))
-            except AGIProtocolError as exc:
-                waiter.set_exception(exc)
+            if reply is None:
+                try:
+                    reply = parse_reply(text)
+                except AGIProtocolError as exc:
+                    return waiter.set_exception(exc)
+            waiter.set_result(reply)
 
     def _junk_line(self, line: str) -> None:
         # Junk arrives only from a broken peer, or as the tail of a value that carried
@@ -240,7 +257,7 @@ class FastAGISession(asyncio.Protocol, AGIChannel):
         waiter = self.loop.create_future()
         self._waiter = waiter
         self.waiting_since = self.loop.time()
-        self.transport.write(encode_command(command_line))
+        self.transport.write(command_line.encode("utf-8", "replace") + b"\n")
         try:
             return await waiter
         except asyncio.CancelledError:

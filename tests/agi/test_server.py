@@ -401,3 +401,60 @@ def test_a_lagging_event_loop_sheds_database_work_until_it_recovers():
     assert during.variables() == {"CC_ROUTE": "fallback"}
     assert after.variables() == {"CC_ROUTE": "db"}
     assert stats["overload_probes"] >= 1
+
+
+@pytest.mark.parametrize("chunking", ["whole", "bytes", "crlf-bytes"])
+def test_lines_are_read_the_same_however_the_bytes_are_cut(chunking):
+    """The server decodes every complete line of a chunk at once: a header, replies and
+    the HANGUP cut anywhere (inside a UTF-8 character too), or ended by CRLF, read as
+    when they arrive line by line."""
+    registry = Registry()
+    seen = {}
+
+    @registry.route("route_call")
+    async def route(channel, ctx):
+        seen["env"] = dict(channel.request.env)
+        seen["value"] = await channel.get_variable("CALLERID(name)")
+        seen["set"] = (await channel.command("SET VARIABLE", "CC_ROUTE", "queue")).result
+        seen["hangup"] = await channel._wait_hangup(5.0)
+
+    head = peers.header(calleridname="张三 O'Brien", uniqueid="1795344402.9")
+    replies = ["200 result=1 (李四\\ test)\n", "200 result=1\n", "HANGUP\n"]
+    if chunking == "crlf-bytes":
+        head = head.replace(b"\n", b"\r\n")
+        replies = [r.replace("\n", "\r\n") for r in replies]
+
+    async def send(writer, data: bytes):
+        if chunking == "whole":
+            writer.write(data)
+        else:
+            for i in range(len(data)):          # one byte per write: cuts inside every line
+                writer.write(data[i:i + 1])
+                await writer.drain()
+                if i % 7 == 0:
+                    await asyncio.sleep(0)
+
+    async def scenario():
+        async with running_server(registry) as server:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            writer.transport.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            await send(writer, head)
+            commands = []
+            for reply in replies[:2]:
+                commands.append(await asyncio.wait_for(reader.readline(), 5))
+                await send(writer, reply.encode("utf-8"))
+            await send(writer, replies[2].encode("utf-8"))
+            end = await asyncio.wait_for(reader.read(), 5)
+            writer.close()
+            await settle(server)
+            return commands, end, dict(server.stats)
+
+    commands, end, stats = run(scenario())
+    expected_env = {k: v for k, v in (line.split(": ", 1) if ": " in line else (line.rstrip(":"), "")
+                                       for line in peers.header(calleridname="张三 O'Brien",
+                                                                uniqueid="1795344402.9").decode().split("\n")
+                                       if line)}
+    assert seen["env"] == {k.removeprefix("agi_"): v for k, v in expected_env.items()}
+    assert seen["value"] == "李四\\ test" and seen["set"] == "1" and seen["hangup"] is True
+    assert commands == [b"GET VARIABLE CALLERID(name)\n", b"SET VARIABLE CC_ROUTE queue\n"]
+    assert end == b"" and stats.get("completed") == 1 and not stats.get("protocol_errors")
