@@ -15,7 +15,14 @@ import pytest
 
 from callcenter.agi.channel import AGIHangup
 from callcenter.agi.registry import Registry
-from callcenter.agi.server import loop_factory, loop_name, run_loop, standard_event_loop, start_in_thread
+from callcenter.agi.server import (
+    freeze_startup_objects,
+    loop_factory,
+    loop_name,
+    run_loop,
+    standard_event_loop,
+    start_in_thread,
+)
 
 from . import peers
 from .conftest import agi_settings, running_server, settle
@@ -343,6 +350,7 @@ def test_cli_agi_serves_until_sigterm(tmp_path, event_loop_kind):
     assert result.closed_by_server and code == 0
     assert "FastAGI listening on 127.0.0.1:%d" % port in stderr
     assert f"event loop {event_loop_kind}," in stderr
+    assert "start-up objects left out of garbage collection" in stderr
     assert "no AGI route named 'no_such_route'" in stderr and "stopped" in stderr
 
 
@@ -458,3 +466,23 @@ def test_lines_are_read_the_same_however_the_bytes_are_cut(chunking):
     assert seen["value"] == "李四\\ test" and seen["set"] == "1" and seen["hangup"] is True
     assert commands == [b"GET VARIABLE CALLERID(name)\n", b"SET VARIABLE CC_ROUTE queue\n"]
     assert end == b"" and stats.get("completed") == 1 and not stats.get("protocol_errors")
+
+
+def test_startup_objects_are_frozen_and_later_garbage_is_still_collected():
+    import gc
+
+    try:
+        frozen = freeze_startup_objects()
+        assert frozen > 0 and gc.get_freeze_count() >= frozen
+
+        class Cycle:
+            pass
+
+        made = Cycle()
+        made.me = made                          # garbage only a collection can free
+        ref = __import__("weakref").ref(made)
+        del made
+        gc.collect()
+        assert ref() is None
+    finally:
+        gc.unfreeze()
