@@ -6,10 +6,11 @@ The database (SQLite file, built once under bench/results/, or a PostgreSQL URL 
 in place) holds 100,000 customers (5% sharing a household landline, 20% VIP/member),
 200,000 earlier calls over 30 days, 2,000 open complaints and the example lines. Calls
 are routed one after another in this process, each in two units of work as the
-FastAGI handler does (plan, then record). Printed per scenario: CPU and wall time per
-call, p50/p99 wall, and the ratio to a baseline measured in the same run: the same two
-units of work doing one primary-key read and one single-row insert (the least a
-routed call can cost on this database). Then: a 4-thread run (the server's DB pool
+FastAGI handler does for a line with an IVR flow (plan, then record), and then as
+it does for a line without one: ``route_and_record``, one transaction on a Connection
+kept open (the hot path). Printed per scenario: CPU and wall time per call, p50/p99
+wall, and the ratio to a baseline measured in the same run: two units of work doing
+one primary-key read and one single-row insert. Then: a 4-thread run (the server's DB pool
 shares the GIL and SQLite's single writer), the configuration reload after an admin
 change, and phone-number parsing cold vs cached.
 """
@@ -165,7 +166,7 @@ def main() -> int:
 
     from callcenter import migrate
     from callcenter.config import Settings
-    from callcenter.db import engine_for, session_scope
+    from callcenter.db import engine_for, make_engine, session_scope
     from callcenter.models import Customer
     from callcenter.services import lines, phones, routing
 
@@ -214,14 +215,37 @@ def main() -> int:
     def anonymous() -> str:
         return "anonymous"
 
+    # The FastAGI hot path: one transaction on a connection the server keeps open.
+    hot_engine = make_engine(url, pool_size=1)
+    hot = hot_engine.connect()
+
+    def one_transaction(dialled: str, caller) -> callable:
+        def one(i: int) -> None:
+            uid = f"{run_id}.hot.{dialled}.{caller.__name__}.{i}"
+            request = routing.RouteRequest(uniqueid=uid, linkedid=uid, channel="PJSIP/trunk-1", dialled=dialled,
+                                           caller_number=caller(), caller_name="Test Caller")
+            with hot.begin():
+                _plan, decision = routing.route_and_record(hot, settings, request)
+            assert decision is not None and decision.call_id
+        return one
+
     print(f"database: {engine_for(url).url.render_as_string(hide_password=True)}; {args.calls} calls a scenario")
     base = measure("baseline: PK read + 1-row insert", args.calls, floor)
+    print(" two units of work (plan_route in a Session, then record_route in another):")
     measure("ordinary line, known customer", args.calls, routed(ORDINARY_LINE, known_customer), base)
     measure("VIP line, known customer", args.calls, routed(VIP_LINE, known_customer), base)
     measure("household landline (2 customers)", args.calls, routed(ORDINARY_LINE, household), base)
     measure("new caller (no customer)", args.calls, routed(ORDINARY_LINE, new_caller), base)
     measure("anonymous caller", args.calls, routed(ORDINARY_LINE, anonymous), base)
     measure("unknown hotline number", args.calls, routed("4008009999", known_customer), base)
+    print(" one transaction, route_and_record on a kept Connection (FastAGI, a line without IVR):")
+    measure("VIP line, known customer", args.calls, one_transaction(VIP_LINE, known_customer), base)
+    measure("VIP line, household landline", args.calls, one_transaction(VIP_LINE, household), base)
+    measure("VIP line, new caller (no customer)", args.calls, one_transaction(VIP_LINE, new_caller), base)
+    measure("VIP line, anonymous caller", args.calls, one_transaction(VIP_LINE, anonymous), base)
+    measure("unknown hotline number", args.calls, one_transaction("4008009999", known_customer), base)
+    hot.close()
+    hot_engine.dispose()
 
     # the same with 4 threads: throughput the FastAGI DB pool can get from this process
     one = routed(ORDINARY_LINE, known_customer)
