@@ -181,8 +181,20 @@ def serve(db_url: str, conn, overrides: dict | None = None, workers: int = 1) ->
     import logging
 
     from callcenter.agi.registry import Route, default_registry
-    from callcenter.agi.server import FastAGIServer, freeze_startup_objects, run_loop
+    from callcenter.agi import server as agi_server
+    from callcenter.agi.server import FastAGIServer
     from callcenter.config import Settings
+
+    # A release before the event-loop choice and the frozen start-up objects runs as it did
+    # (so that this script can measure it for comparison).
+    def freeze_startup_objects():
+        if hasattr(agi_server, "freeze_startup_objects"):
+            agi_server.freeze_startup_objects()
+
+    def run_loop(main, settings):
+        if hasattr(agi_server, "run_loop"):
+            return agi_server.run_loop(main, settings)
+        return asyncio.run(main())
 
     logging.basicConfig(level=logging.WARNING)
 
