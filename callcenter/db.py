@@ -144,7 +144,7 @@ class DriverStatement:
     cached per dialect and key set, like SQLAlchemy's own cache).
     """
 
-    __slots__ = ("_build", "_statement", "_compiled")
+    __slots__ = ("_build", "_compiled", "_statement")
 
     def __init__(self, build) -> None:
         self._build = build           # () -> the Core statement, built on first use
@@ -193,7 +193,7 @@ class DriverStatement:
 class _DriverForm:
     """One statement compiled for one dialect and one set of parameter names."""
 
-    __slots__ = ("sql", "positional", "_names", "_constants", "_processors", "_results")
+    __slots__ = ("_constants", "_names", "_processors", "_results", "positional", "sql")
 
     def __init__(self, statement, dialect, params: dict) -> None:
         compiled = statement.compile(dialect=dialect, column_keys=list(params))

@@ -18,7 +18,6 @@ from callcenter.agi.registry import Registry
 from callcenter.agi.server import FastAGIServer
 from callcenter.config import Settings
 
-
 EVENT_LOOPS = ["asyncio", pytest.param("uvloop", marks=pytest.mark.skipif(
     importlib.util.find_spec("uvloop") is None, reason="uvloop is not installed"))]
 
