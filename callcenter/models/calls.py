@@ -41,7 +41,7 @@ class Call(Base):
     line_id: Mapped[int | None] = mapped_column(ForeignKey("lines.id"), index=True)
     dialled_number: Mapped[str] = mapped_column(String(32), nullable=False, default="")
     caller_number: Mapped[str] = mapped_column(String(64), nullable=False, default="")
-    caller_e164: Mapped[str] = mapped_column(String(32), nullable=False, default="", index=True)
+    caller_e164: Mapped[str] = mapped_column(String(32), nullable=False, default="")
     caller_name: Mapped[str] = mapped_column(String(128), nullable=False, default="")
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
 
