@@ -20,7 +20,8 @@ Rules, strongest first (``decide``):
 | situation                                   | action      | queue              | priority | reason            |
 |---------------------------------------------|-------------|--------------------|----------|-------------------|
 | dialled number is no active line            | queue       | default_queue      | by caller| unknown_line      |
-| IVR: caller chose voicemail / callback      | after_hours | line queue         | by caller| ivr_voicemail     |
+| IVR: caller chose to leave a message        | after_hours | line queue         | by caller| ivr_voicemail     |
+| IVR: caller asked to be called back         | after_hours | line queue         | by caller| ivr_callback      |
 | closed, duty queue staffed now              | queue       | line's duty queue  | by caller| duty              |
 | closed on a holiday, nobody on duty         | after_hours | line queue         | by caller| holiday           |
 | closed otherwise, nobody on duty            | after_hours | line queue         | by caller| after_hours       |
@@ -88,6 +89,7 @@ class RouteReason(str, enum.Enum):
     UNKNOWN_LINE = "unknown_line"
     FALLBACK = "fallback"        # something failed; the safe default route
     IVR_VOICEMAIL = "ivr_voicemail"  # caller chose to leave a message in the IVR
+    IVR_CALLBACK = "ivr_callback"    # caller asked to be called back in the IVR
 
 
 @dataclass(frozen=True)
@@ -307,8 +309,10 @@ def decide(plan: RoutePlan, settings: Settings, ivr: IvrOutcome | None = None) -
 
     if plan.line_id is None:
         return route(RouteAction.QUEUE, settings.default_queue, RouteReason.UNKNOWN_LINE)
-    if ivr is not None and ivr.action in ("voicemail", "callback"):
+    if ivr is not None and ivr.action == "voicemail":
         return route(RouteAction.AFTER_HOURS, plan.line_queue, RouteReason.IVR_VOICEMAIL)
+    if ivr is not None and ivr.action == "callback":
+        return route(RouteAction.AFTER_HOURS, plan.line_queue, RouteReason.IVR_CALLBACK)
     if not plan.is_open:
         if plan.duty_queue:
             return route(RouteAction.QUEUE, plan.duty_queue, RouteReason.DUTY)

@@ -363,6 +363,18 @@ def test_sent_here_from_the_daytime_menu_goes_straight_to_the_message(ah_setting
     assert [t[0] for t in tasks] == [CallbackReason.VOICEMAIL]
 
 
+def test_callback_chosen_in_the_daytime_menu_goes_straight_to_the_confirmation(ah_settings):
+    _, tasks = visit(
+        ah_settings,
+        Step("stream", "ah_callback_number"),
+        *SPOKEN_13800138000,
+        Step("get_data", "ah_callback_confirm", "1"),
+        Step("stream", "ah_callback_done"),
+        variables={"CC_ROUTE_REASON": "ivr_callback"},
+    )
+    assert [t[0] for t in tasks] == [CallbackReason.AFTER_HOURS]
+
+
 def test_broken_after_hours_flow_still_files_the_task(ah_settings, tmp_path):
     flows = tmp_path / "flows"
     flows.mkdir()

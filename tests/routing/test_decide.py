@@ -59,7 +59,7 @@ HOLIDAY = dict(is_open=False, closed_reason="holiday")
      ("queue", "duty", 0, "duty")),
     # the IVR
     ({}, IvrOutcome(path=["main", "key:8"], action="voicemail"), ("after_hours", "general_q", 0, "ivr_voicemail")),
-    ({}, IvrOutcome(action="callback"), ("after_hours", "general_q", 0, "ivr_voicemail")),
+    ({}, IvrOutcome(action="callback"), ("after_hours", "general_q", 0, "ivr_callback")),
     (VIP_CUSTOMER, IvrOutcome(action="voicemail"), ("after_hours", "general_q", 10, "ivr_voicemail")),
     ({}, IvrOutcome(category="complaint", queue="complaints_q"), ("queue", "complaints_q", 0, "ordinary")),
     (dict(repeat_caller=True), IvrOutcome(category="repair", queue="repair_q"),

@@ -36,6 +36,7 @@ from callcenter.ivr.after_hours import (
 )
 from callcenter.ivr.engine import play_prompt
 from callcenter.ivr.sounds import prompt_sound
+from callcenter.services.routing import RouteReason
 
 FLOW = "after_hours"
 NO_ANSWER_FLOW = "no_answer"
@@ -123,11 +124,7 @@ async def _direct_choice(channel: AGIChannel) -> str | None:
     if mode in ("voicemail", "callback"):
         return mode
     reason = await channel.get_variable(V.ROUTE_REASON)
-    if reason == "ivr_voicemail":
-        return "voicemail"
-    if reason == "ivr_callback":
-        return "callback"
-    return None
+    return {RouteReason.IVR_VOICEMAIL.value: "voicemail", RouteReason.IVR_CALLBACK.value: "callback"}.get(reason)
 
 
 async def _confirm_callback(channel: AGIChannel, ctx: AGIContext, number: CallbackNumber) -> bool:
