@@ -133,17 +133,26 @@ def login():
     user_key, ip_key = f"user:{username.lower()}", f"ip:{_client_ip()}"
     now = utcnow()
 
+    # Three short steps, so no database connection is held during the deliberately
+    # slow password hash: a wave of sign-ins at shift start must not drain the pool.
     with unit_of_work() as s:
         user = s.scalar(select(User).where(User.username == username)) if username else None
-        locked_s = max(throttle.locked_for(user_key), throttle.locked_for(ip_key))
-        if user is not None and user.locked_until is not None and user.locked_until > now:
-            locked_s = max(locked_s, (user.locked_until - now).total_seconds())
-        if locked_s > 0:
-            # Same answer whether or not the user exists, and no password check at all.
-            return _locked(locked_s, username, next_url)
+        user_id = user.id if user is not None else None
+        stored_hash = user.password_hash if user is not None else _DUMMY_HASH
+        active = bool(user is not None and user.active)
+        locked_until = user.locked_until if user is not None else None
+    locked_s = max(throttle.locked_for(user_key), throttle.locked_for(ip_key))
+    if locked_until is not None and locked_until > now:
+        locked_s = max(locked_s, (locked_until - now).total_seconds())
+    if locked_s > 0:
+        # Same answer whether or not the user exists, and no password check at all.
+        return _locked(locked_s, username, next_url)
 
-        ok = check_password_hash(user.password_hash if user else _DUMMY_HASH, password)
-        if ok and user is not None and user.active:
+    ok = check_password_hash(stored_hash, password) and user_id is not None and active
+
+    with unit_of_work() as s:
+        user = s.get(User, user_id) if user_id is not None else None
+        if ok and user is not None:
             throttle.success(user_key)
             user.failed_logins = 0
             user.locked_until = None

@@ -47,6 +47,28 @@ def test_password_is_checked_and_failures_are_audited(client, auth, settings, us
         assert s.get(User, users["agent"]).failed_logins == 1
 
 
+@pytest.mark.parametrize("password", [PASSWORD, "wrong-password"])
+def test_no_database_connection_is_held_while_the_password_hash_runs(client, auth, settings, monkeypatch, password):
+    """The hash is slow on purpose; a shift's agents signing in at once must not hold
+    every pooled connection while it runs (PostgreSQL's pool is smaller than the web
+    threads)."""
+    import callcenter.web.auth as auth_module
+    from callcenter.db import engine_for
+
+    pool = engine_for(settings.database_url).pool
+    checked_out_during_hash = []
+    real_check = auth_module.check_password_hash
+
+    def observing_check(stored, given):
+        checked_out_during_hash.append(pool.checkedout())
+        return real_check(stored, given)
+
+    monkeypatch.setattr(auth_module, "check_password_hash", observing_check)
+    response = auth.login("agent", password)
+    assert response.status_code == (302 if password == PASSWORD else 401)
+    assert checked_out_during_hash == [0]
+
+
 def test_unknown_user_gets_the_same_answer_as_a_wrong_password(client, auth):
     wrong = auth.login("agent", "wrong-password")
     unknown = auth.login("nobody-here", "wrong-password")
