@@ -73,12 +73,21 @@ def _write_private(path: Path, text: str) -> Path:
 def build_missing_prompts(settings: Settings) -> str:
     """Render prompts that are new or changed, so a fresh install speaks. Without
     espeak-ng/sox the system still routes calls; the menus are then silent."""
-    from callcenter.ivr import load_flows
+    from callcenter.ivr import FlowError, load_flows
     from callcenter.ivr.loader import all_prompts
     from callcenter.ivr.sounds import PromptBuildError, build_prompts
 
     try:
-        result = build_prompts(all_prompts(load_flows(settings.ivr_flows_dir)), settings.prompts_dir)
+        flows = load_flows(settings.ivr_flows_dir)
+    except FlowError as exc:
+        # The system still starts: calls on a line whose flow is unusable are routed
+        # without the menu (route_call), and the admin is told what to fix.
+        problems = "\n  ".join(exc.problems)
+        return (f"IVR flows not usable, calls are routed without the menu until this is fixed "
+                f"(check with `callcenter ivr check`; the directory is setting ivr_flows_dir, "
+                f"relative to where the system starts):\n  {problems}")
+    try:
+        result = build_prompts(all_prompts(flows), settings.prompts_dir)
     except PromptBuildError as exc:
         return f"prompt audio not built: {exc}"
     return f"rendered {len(result.rendered)} prompt(s) into {settings.prompts_dir}" if result.rendered else ""

@@ -56,6 +56,35 @@ def test_first_start_renders_the_prompts_so_a_fresh_install_speaks(fresh, tmp_pa
     assert prepare(fresh, tmp_path / "instance").prompts == ""   # nothing left to render
 
 
+def test_unusable_ivr_flows_are_reported_and_calls_still_route(fresh, tmp_path):
+    """Started from the wrong directory, or with a flow file broken by an edit: the
+    system says what is wrong and where, and the ordinary line's calls go to its queue
+    without the menu."""
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "main.yaml").write_text("name: main\nstart: menu\nnodes:\n  menu: {prompt: nowhere}\n",
+                                     encoding="utf-8")
+    broken = fresh.model_copy(update={"ivr_flows_dir": flows})
+    first = prepare(broken, tmp_path / "instance")
+    assert first.prompts.startswith("IVR flows not usable")
+    assert "main.yaml" in first.prompts and "callcenter ivr check" in first.prompts
+
+    missing = fresh.model_copy(update={"ivr_flows_dir": tmp_path / "no-such-dir"})
+    assert str(tmp_path / "no-such-dir") in prepare(missing, tmp_path / "instance").prompts
+
+    _open_around_the_clock(broken, "4008001000")
+    system = AllInOne(broken, with_ami=False, web_port=0, instance_path=tmp_path / "instance").start()
+    try:
+        call = SimulatedCall(dialled="4008001000", caller_number="13800138000", caller_name="")
+        result = asyncio.run(run_session(call, "127.0.0.1", system.agi.port))
+    finally:
+        system.stop()
+    assert result.variables["CC_QUEUE"] == "general_q"
+    with session_scope(broken.database_url) as session:
+        row = session.scalar(select(Call).where(Call.uniqueid == call.uniqueid))
+        assert row.queue == "general_q" and row.ivr_path == ["error"]
+
+
 def _open_around_the_clock(settings: Settings, number: str) -> None:
     from callcenter.services import lines
 
