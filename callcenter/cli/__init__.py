@@ -11,7 +11,33 @@ import click
 from callcenter.cli import admin, agi, ami, customers, database, prompts, runtime, scheduler, web
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Cli(click.Group):
+    """The command group; a database that cannot be reached or used is reported in one
+    clear line (which database, what it said) instead of a driver traceback."""
+
+    def invoke(self, ctx: click.Context):
+        from sqlalchemy.exc import OperationalError
+
+        try:
+            return super().invoke(ctx)
+        except OperationalError as exc:
+            raise click.ClickException(database_problem(exc)) from None
+
+
+def database_problem(exc: Exception) -> str:
+    from sqlalchemy.engine import make_url
+
+    from callcenter.config import get_settings
+
+    try:
+        where = make_url(get_settings().database_url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - the message must not fail in its turn
+        where = "the configured database"
+    said = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return f"database {where}: {' '.join(line.strip() for line in said[:2])}"
+
+
+@click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", "config_path", type=click.Path(dir_okay=False),
               help="TOML configuration file (default: $CALLCENTER_CONFIG or ./callcenter.toml).")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")

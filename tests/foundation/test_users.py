@@ -46,3 +46,19 @@ def test_cli_create_user(db_url, monkeypatch, session):
         get_settings.cache_clear()
     user = session.query(User).filter_by(username="zhao").one()
     assert (user.role, user.display_name) == (Role.SUPERVISOR, "赵主管")
+
+
+@pytest.mark.parametrize("args", [["init-db"], ["create-user", "zhao", "--role", "agent", "--password", "longenough"]])
+def test_cli_names_an_unreachable_database_in_one_line_without_its_password(monkeypatch, args):
+    # Nothing listens on port 9 of the loopback (discard, never served here).
+    monkeypatch.setenv("CALLCENTER_DATABASE_URL", "postgresql+psycopg://cc:s3cret-word@127.0.0.1:9/cc")
+    from callcenter.config import get_settings
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(main, args)
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: database postgresql+psycopg://cc:***@127.0.0.1:9/cc: ")
+    assert "refused" in result.output or "failed" in result.output
+    assert "s3cret-word" not in result.output and "Traceback" not in result.output
