@@ -25,12 +25,10 @@ class _Cli(click.Group):
 
 
 def database_problem(exc: Exception) -> str:
-    from sqlalchemy.engine import make_url
-
     from callcenter.config import get_settings
 
     try:
-        where = make_url(get_settings().database_url).render_as_string(hide_password=True)
+        where = database.display_url(get_settings().database_url)
     except Exception:  # noqa: BLE001 - the message must not fail in its turn
         where = "the configured database"
     said = str(getattr(exc, "orig", None) or exc).strip().splitlines()

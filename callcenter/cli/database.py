@@ -14,10 +14,11 @@ def init_db() -> None:
 
     settings = get_settings()
     migrate.upgrade(settings.database_url)
-    click.echo(f"database ready: {_display_url(settings.database_url)}")
+    click.echo(f"database ready: {display_url(settings.database_url)}")
 
 
-def _display_url(url: str) -> str:
+def display_url(url: str) -> str:
+    """The database URL as the admin may see it: the password shown as ***."""
     from sqlalchemy.engine import make_url
 
     return make_url(url).render_as_string(hide_password=True)
