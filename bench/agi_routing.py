@@ -105,7 +105,8 @@ def seeded_database() -> Path:
         return path
     from callcenter import migrate
     from callcenter.db import engine_for, session_scope
-    from callcenter.services import lines, phones
+    from callcenter.services.people import phones
+    from callcenter.services.setup import lines
 
     building = path.with_suffix(".building")
     building.unlink(missing_ok=True)
@@ -141,7 +142,7 @@ def service_cost(db_url: str, calls: int) -> dict:
     a Connection): the routing service's own CPU per call, to set against the server's."""
     from callcenter.config import Settings
     from callcenter.db import make_engine, session_scope
-    from callcenter.services import routing
+    from callcenter.services.calls import routing
 
     settings = Settings(database_url=db_url)
     engine = make_engine(db_url)
@@ -180,8 +181,8 @@ async def drain(pid: int, limit: float = 30.0) -> None:
 def serve(db_url: str, conn, overrides: dict | None = None, workers: int = 1) -> None:
     import logging
 
-    from callcenter.agi.registry import Route, default_registry
     from callcenter.agi import server as agi_server
+    from callcenter.agi.registry import Route, default_registry
     from callcenter.agi.server import FastAGIServer
     from callcenter.config import Settings
 
@@ -656,7 +657,7 @@ def seed_postgres(url: str) -> None:
 
     from callcenter import migrate
     from callcenter.db import engine_for, session_scope
-    from callcenter.services import lines
+    from callcenter.services.setup import lines
 
     migrate.upgrade(url)
     with session_scope(url) as session:

@@ -21,10 +21,10 @@ import time
 from pathlib import Path
 
 from callcenter.agi.channel import AGIChannel, AGIReply, AGIRequest
+from callcenter.agi.flow_runner import run_flow
 from callcenter.agi.protocol import parse_reply
 from callcenter.config import Settings
-from callcenter.ivr import cached_flows, load_flows, run_flow
-from callcenter.ivr.loader import clear_cache, flow_files
+from callcenter.ivr.loader import cached_flows, clear_cache, flow_files, load_flows
 
 FLOWS = Path(__file__).resolve().parents[1] / "ivr_flows"
 MENU_DIGITS = {"main_menu": "3", "complaint_menu": "1"}

@@ -62,7 +62,7 @@ def seed(url: str) -> None:
 
     from callcenter.db import session_scope
     from callcenter.models import Call, Customer, CustomerPhone, Ticket, User
-    from callcenter.services import lines
+    from callcenter.services.setup import lines
 
     rng = random.Random(7)
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
@@ -168,7 +168,9 @@ def main() -> int:
     from callcenter.config import Settings
     from callcenter.db import engine_for, make_engine, session_scope
     from callcenter.models import Customer
-    from callcenter.services import lines, phones, routing
+    from callcenter.services.calls import routing
+    from callcenter.services.people import phones
+    from callcenter.services.setup import lines
 
     if args.postgres:
         url = args.postgres

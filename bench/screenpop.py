@@ -51,8 +51,22 @@ def prepare_database(url: str, agents: int) -> None:
 
     from callcenter import migrate
     from callcenter.db import session_scope, utcnow
-    from callcenter.models import (Call, CallStatus, Customer, CustomerPhone, Line, LineKind, Queue, QueueKind,
-                                   Role, Ticket, TicketStatus, TicketType, Tier, User)
+    from callcenter.models import (
+        Call,
+        CallStatus,
+        Customer,
+        CustomerPhone,
+        Line,
+        LineKind,
+        Queue,
+        QueueKind,
+        Role,
+        Ticket,
+        TicketStatus,
+        TicketType,
+        Tier,
+        User,
+    )
 
     migrate.upgrade(url)
     # Sign-in is not what is measured: a cheap hash keeps 100 sign-ins quick.
@@ -264,7 +278,7 @@ def private_pg_database(admin_url: str):
 
 
 def measure(mode: str, agents: int, interval_ms: float, rounds: int, database: str, pg_url: str) -> list[dict]:
-    from callcenter.ami.emulator import EmulatorThread, MemberConfig, QueueConfig
+    from callcenter.simulation.ami_emulator import EmulatorThread, MemberConfig, QueueConfig
 
     workdir = Path(tempfile.mkdtemp(prefix=f"screenpop-{mode}-"))
     url, drop = (None, None)

@@ -30,7 +30,7 @@ from callcenter import migrate
 from callcenter.config import Settings
 from callcenter.db import session_factory, utcnow
 from callcenter.models import Role, Ticket, TicketStatus, TicketType, User
-from callcenter.services import escalation, notifications, tickets
+from callcenter.services.tickets import escalation, notifications, tickets
 
 
 def timed(fn, repeat: int = 1) -> float:

@@ -48,7 +48,8 @@ def prepare(settings: Settings, instance_path: Path = Path("instance")) -> First
     migrate.upgrade(settings.database_url)
     first = FirstRun()
     from callcenter.models import Line, User
-    from callcenter.services import lines, users
+    from callcenter.services.people import users
+    from callcenter.services.setup import lines
 
     with session_scope(settings.database_url) as session:
         if session.scalar(select(func.count(Line.id))) == 0:
@@ -73,8 +74,8 @@ def _write_private(path: Path, text: str) -> Path:
 def build_missing_prompts(settings: Settings) -> str:
     """Render prompts that are new or changed, so a fresh install speaks. Without
     espeak-ng/sox the system still routes calls; the menus are then silent."""
-    from callcenter.ivr import FlowError, load_flows
-    from callcenter.ivr.loader import all_prompts
+    from callcenter.ivr.flow import FlowError
+    from callcenter.ivr.loader import all_prompts, load_flows
     from callcenter.ivr.sounds import PromptBuildError, build_prompts
 
     try:
@@ -133,7 +134,7 @@ class AllInOne:
         return self
 
     def _start_scheduler(self) -> None:
-        from callcenter import jobs
+        from callcenter.scheduler import jobs
 
         try:
             self._lock.enter_context(jobs.single_instance_lock(self.settings))

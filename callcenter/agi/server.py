@@ -57,6 +57,7 @@ from sqlalchemy import Engine
 
 from callcenter.agi import protocol
 from callcenter.agi.channel import AGIChannel, AGIConnectionLost, AGIReply, AGIRequest
+from callcenter.agi.inline import InlineTransactions
 from callcenter.agi.protocol import (
     COMMON_REPLIES,
     HANGUP_LINE,
@@ -67,7 +68,6 @@ from callcenter.agi.protocol import (
     looks_like_reply,
     parse_reply,
 )
-from callcenter.agi.inline import InlineTransactions
 from callcenter.agi.registry import AGIContext, Registry, default_registry, executor_runner, run_route
 from callcenter.config import Settings
 from callcenter.db import WalCheckpointer, engine_for, make_engine, sqlite_path

@@ -29,7 +29,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from callcenter.ami.client import AMIClient, AMIConnectionError, AMIError, ActionResult
+from callcenter.ami.client import ActionResult, AMIClient, AMIConnectionError, AMIError
 
 ACTIONS = ("QueuePause", "QueueAdd", "QueueRemove")
 _INTERFACE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*/[^\s,|&]+$")

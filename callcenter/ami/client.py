@@ -1,6 +1,6 @@
 """A long-running asyncio AMI client: connect, log in, read events, send actions, reconnect.
 
-Why our own client (measured against ``callcenter.ami.emulator``, see the README):
+Why our own client (measured against ``callcenter.simulation.ami_emulator``, see the README):
 pyst2's manager shares a mutable default between calls (duplicate ActionIDs) and races
 in ``close()``; panoramisk 1.4's Manager never resolves the future of a ``QueueAdd``
 (it waits for a list that never comes), decodes each TCP read separately with

@@ -49,7 +49,8 @@ from callcenter.ami.protocol import Message
 from callcenter.bus import EventBus
 from callcenter.db import session_factory, utcnow
 from callcenter.models import AgentStatus
-from callcenter.services import agents, calltrack, phones
+from callcenter.services.calls import calltrack
+from callcenter.services.people import agents, phones
 
 log = logging.getLogger(__name__)
 

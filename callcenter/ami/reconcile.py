@@ -31,7 +31,8 @@ from dataclasses import dataclass, field
 from sqlalchemy.orm import Session
 
 from callcenter.ami.protocol import Message
-from callcenter.services import agents, calltrack
+from callcenter.services.calls import calltrack
+from callcenter.services.people import agents
 
 _CHANNEL_SUFFIX = re.compile(r"-[0-9a-fA-F]{8}(;\d+)?$")
 

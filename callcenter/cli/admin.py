@@ -18,8 +18,8 @@ from callcenter.config import Settings, get_settings
 def _unit_of_work() -> Iterator[tuple[Session, Settings]]:
     """A session for one command; service errors become clean CLI errors."""
     from callcenter.db import session_scope
-    from callcenter.services.calendar import CalendarError
-    from callcenter.services.lines import LineError
+    from callcenter.services.setup.calendar import CalendarError
+    from callcenter.services.setup.lines import LineError
 
     settings = get_settings()
     try:
@@ -68,7 +68,7 @@ def queue_group() -> None:
 @click.option("--description", default="")
 def queue_add(name: str, kind: str, description: str) -> None:
     """Add a queue."""
-    from callcenter.services import lines
+    from callcenter.services.setup import lines
 
     with _unit_of_work() as (session, _settings):
         queue = lines.add_queue(session, name, kind, description)
@@ -78,7 +78,7 @@ def queue_add(name: str, kind: str, description: str) -> None:
 @queue_group.command("list")
 def queue_list() -> None:
     """List the queues."""
-    from callcenter.services import lines
+    from callcenter.services.setup import lines
 
     with _unit_of_work() as (session, _settings):
         rows = [[q.name, q.kind.value, q.description] for q in lines.list_queues(session)]
@@ -92,7 +92,7 @@ def queue_list() -> None:
 @click.argument("name")
 def queue_remove(name: str) -> None:
     """Remove a queue no line or duty shift uses."""
-    from callcenter.services import lines
+    from callcenter.services.setup import lines
 
     with _unit_of_work() as (session, _settings):
         lines.remove_queue(session, name)
@@ -116,7 +116,7 @@ def line_group() -> None:
 @click.option("--ivr-flow", default="", help="Flow in ivr_flows/ (file name without .yaml).")
 def line_add(number: str, kind: str, queue: str, name: str, duty_queue: str | None, ivr_flow: str) -> None:
     """Add a hotline NUMBER (digits, as Asterisk presents the dialled number)."""
-    from callcenter.services import lines
+    from callcenter.services.setup import lines
 
     with _unit_of_work() as (session, settings):
         line = lines.add_line(session, number, kind=kind, queue=queue, name=name,
@@ -136,7 +136,7 @@ def line_add(number: str, kind: str, queue: str, name: str, duty_queue: str | No
 @click.option("--active/--inactive", default=None, help="An inactive line routes like an unknown number.")
 def line_set(number: str, kind, queue, name, duty_queue, no_duty_queue, ivr_flow, active) -> None:
     """Change a line."""
-    from callcenter.services import lines
+    from callcenter.services.setup import lines
 
     if duty_queue and no_duty_queue:
         raise click.UsageError("--duty-queue and --no-duty-queue contradict each other")
@@ -150,7 +150,7 @@ def line_set(number: str, kind, queue, name, duty_queue, no_duty_queue, ivr_flow
 @line_group.command("list")
 def line_list() -> None:
     """List the lines."""
-    from callcenter.services import lines
+    from callcenter.services.setup import lines
 
     with _unit_of_work() as (session, settings):
         items = lines.list_lines(session)
@@ -169,7 +169,7 @@ def line_list() -> None:
 @click.argument("number")
 def line_remove(number: str) -> None:
     """Remove a line (one with call history is deactivated instead)."""
-    from callcenter.services import lines
+    from callcenter.services.setup import lines
 
     with _unit_of_work() as (session, _settings):
         outcome = lines.remove_line(session, number)
@@ -177,7 +177,7 @@ def line_remove(number: str) -> None:
 
 
 def _warn_flow(settings: Settings, flow: str) -> None:
-    from callcenter.services import lines
+    from callcenter.services.setup import lines
 
     missing = lines.missing_flow_file(settings, flow)
     if missing is not None:
@@ -209,7 +209,7 @@ def hours_set(line: str, weekdays: str, ranges: str) -> None:
     callcenter hours set 4008002000 all 00:00-24:00
     callcenter hours set 4008001000 1-5 08:30-12:00,13:30-18:00
     """
-    from callcenter.services import lines
+    from callcenter.services.setup import lines
 
     with _unit_of_work() as (session, _settings):
         days = lines.parse_weekdays(weekdays)
@@ -225,7 +225,7 @@ def hours_set(line: str, weekdays: str, ranges: str) -> None:
 @click.argument("weekdays", required=False)
 def hours_clear(line: str, weekdays: str | None) -> None:
     """Close LINE on WEEKDAYS (all weekdays when omitted: the line then follows the default)."""
-    from callcenter.services import lines
+    from callcenter.services.setup import lines
 
     with _unit_of_work() as (session, _settings):
         days = lines.parse_weekdays(weekdays) if weekdays else None
@@ -236,7 +236,7 @@ def hours_clear(line: str, weekdays: str | None) -> None:
 @hours_group.command("list")
 def hours_list() -> None:
     """Show the opening hours."""
-    from callcenter.services import lines
+    from callcenter.services.setup import lines
 
     with _unit_of_work() as (session, _settings):
         rows = [["default" if h.line is None else h.line.number, lines.WEEKDAY_NAMES[h.weekday],
@@ -265,7 +265,7 @@ def calendar_group() -> None:
 
 
 def _add_days(kind: str, day: str, to: str | None, line: str | None, name: str) -> None:
-    from callcenter.services import lines
+    from callcenter.services.setup import lines
 
     first, last = _date(day), _date(to) if to else _date(day)
     if last < first:
@@ -316,7 +316,7 @@ def workday_add(day: str, to: str | None, line: str | None, name: str) -> None:
 @click.option("--line", default=None)
 def calendar_remove(day: str, line: str | None) -> None:
     """Remove the local exception on DAY (the national calendar applies again)."""
-    from callcenter.services import lines
+    from callcenter.services.setup import lines
 
     with _unit_of_work() as (session, _settings):
         lines.remove_override(session, _date(day), line_number=line)
@@ -327,7 +327,7 @@ def calendar_remove(day: str, line: str | None) -> None:
 @click.option("--year", type=int, default=None)
 def calendar_list(year: int | None) -> None:
     """List the local exceptions."""
-    from callcenter.services import lines
+    from callcenter.services.setup import lines
 
     with _unit_of_work() as (session, _settings):
         numbers = {ln.id: ln.number for ln in lines.list_lines(session)}
@@ -345,7 +345,7 @@ def calendar_status() -> None:
     import importlib.metadata
 
     from callcenter.db import utcnow
-    from callcenter.services import calendar, lines
+    from callcenter.services.setup import calendar, lines
     from callcenter.timeutil import to_local
 
     with _unit_of_work() as (session, settings):
@@ -371,7 +371,7 @@ def calendar_status() -> None:
 @click.option("--line", default=None)
 def calendar_day(day: str, line: str | None) -> None:
     """Explain DAY: working or not, why, and the opening hours that apply."""
-    from callcenter.services import calendar, lines
+    from callcenter.services.setup import calendar, lines
 
     with _unit_of_work() as (session, settings):
         line_id = lines.get_line(session, line).id if line else None
@@ -404,7 +404,7 @@ def duty_group() -> None:
 @click.option("--note", default="", help="Who is on duty, phone ...")
 def duty_add(queue: str, starts: str, ends: str, note: str) -> None:
     """Add a duty shift."""
-    from callcenter.services import lines
+    from callcenter.services.setup import lines
     from callcenter.timeutil import to_utc_naive
 
     start_local, end_local = _local_datetime(starts), _local_datetime(ends)
@@ -422,7 +422,7 @@ def duty_add(queue: str, starts: str, ends: str, note: str) -> None:
 def duty_list(show_all: bool) -> None:
     """List current and future duty shifts."""
     from callcenter.db import utcnow
-    from callcenter.services import lines
+    from callcenter.services.setup import lines
 
     with _unit_of_work() as (session, settings):
         now = utcnow()
@@ -439,7 +439,7 @@ def duty_list(show_all: bool) -> None:
 @click.argument("shift_id", type=int)
 def duty_remove(shift_id: int) -> None:
     """Remove a duty shift."""
-    from callcenter.services import lines
+    from callcenter.services.setup import lines
 
     with _unit_of_work() as (session, _settings):
         lines.remove_duty_shift(session, shift_id)
@@ -460,7 +460,7 @@ def setup_defaults() -> None:
     """Create the example queues (vip, general_q, duty), lines (VIP 4008002000,
     ordinary 4008001000 with IVR flow main) and site hours Mon–Fri 09:00–18:00 —
     matching asterisk_conf/. Existing entries are left as they are."""
-    from callcenter.services import lines
+    from callcenter.services.setup import lines
 
     with _unit_of_work() as (session, _settings):
         done = lines.setup_defaults(session)

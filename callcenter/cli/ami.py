@@ -42,7 +42,7 @@ def ami_emulator(host: str, port: int | None, replays: tuple[Path, ...], timing:
     It accepts settings.ami_username / ami_secret, serves the capture's queues
     (vip, general_q) and, with --replay, plays recorded event streams.
     """
-    from callcenter.ami.emulator import AMIEmulator
+    from callcenter.simulation.ami_emulator import AMIEmulator
 
     settings = get_settings()
     emulator = AMIEmulator(host=host, port=port if port is not None else settings.ami_port,

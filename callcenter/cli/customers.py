@@ -55,8 +55,8 @@ def import_customers(file: str, encoding: str | None, sheet: str | None, skip_ba
     A file with bad rows imports nothing unless --skip-bad-rows. Exit status: 0 all
     rows imported, 1 bad rows or an unreadable file.
     """
-    from callcenter.services.customer_import import ImportFileError
-    from callcenter.services.customer_import import import_customers as run_import
+    from callcenter.services.people.customer_import import ImportFileError
+    from callcenter.services.people.customer_import import import_customers as run_import
 
     settings = get_settings()
     bars = None if quiet else _Bars()

@@ -34,7 +34,7 @@ def display_url(url: str) -> str:
 def create_user(username: str, role: str, display_name: str, interface: str | None, password: str) -> None:
     """Create a panel user (agent, qa, supervisor, admin)."""
     from callcenter.db import session_scope
-    from callcenter.services import users
+    from callcenter.services.people import users
 
     settings = get_settings()
     try:

@@ -14,7 +14,8 @@ def _flows_dir(flows: str | None) -> Path:
 
 
 def _load(flows_dir: Path):
-    from callcenter.ivr import FlowError, load_flows
+    from callcenter.ivr.flow import FlowError
+    from callcenter.ivr.loader import load_flows
 
     try:
         return load_flows(flows_dir)

@@ -60,8 +60,8 @@ def demo(directory: Path, host: str, port: int | None, interval: float) -> None:
     and a simulated Asterisk that places calls through the real FastAGI socket and an
     AMI emulator. Sign in as an agent and watch calls route and pop. With a real
     Asterisk, `callcenter serve` is the command."""
-    from callcenter import demo as sim
     from callcenter.runtime import AllInOne, build_missing_prompts, wait_for_stop_signal
+    from callcenter.simulation import demo as sim
 
     directory.mkdir(parents=True, exist_ok=True)
     ami_secret = secrets.token_urlsafe(12)

@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 def scheduler_command(once: bool) -> None:
     """Run the scheduled jobs. Exactly one scheduler may run per database: a second
     copy refuses to start."""
-    from callcenter import jobs
+    from callcenter.scheduler import jobs
 
     settings = get_settings()
     try:

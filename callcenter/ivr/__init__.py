@@ -1,19 +1,7 @@
-"""IVR flows as data (ivr_flows/*.yaml): loading, validation, and the engine that drives
-them over AGI.  (CONTRACT — the route_call handler relies on exactly this.)
+"""IVR flows as data (``ivr_flows/*.yaml``): the file format (``model``), loading and
+caching (``loader``), schema and graph validation (``validate``), the validated flow
+(``flow``) and the prompt audio (``sounds``).
 
-    from callcenter.ivr import run_flow, load_flows
-    outcome = await run_flow(channel, settings, "main")   # -> services.routing.IvrOutcome
-
-``run_flow`` raises ``callcenter.agi.channel.AGIHangup`` when the caller hangs up; the
-partial path is then available as ``exc.ivr_path`` (list[str]) when the engine attaches it.
-``load_flows(directory)`` validates every flow file and raises ``FlowError`` naming the
-file, the node and the problem.
+Nothing here talks to a channel: the runner that plays a flow to a caller is
+``callcenter.agi.flow_runner``.
 """
-
-from callcenter.ivr.engine import run_flow
-from callcenter.ivr.flow import Flow, FlowError, MenuNode
-from callcenter.ivr.loader import cached_flows, get_flow, load_flows
-from callcenter.ivr.model import CATEGORIES
-
-__all__ = ["CATEGORIES", "Flow", "FlowError", "MenuNode", "cached_flows", "get_flow",
-           "load_flows", "run_flow"]

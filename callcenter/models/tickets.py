@@ -58,7 +58,7 @@ class Ticket(TimestampMixin, Base):
     description: Mapped[str] = mapped_column(Text, nullable=False, default="")
     contact_phone: Mapped[str] = mapped_column(String(64), nullable=False, default="")
     # Type-specific fields (complaint target, repair item, order number ...), validated
-    # by callcenter.services.tickets against the field list per type.
+    # by callcenter.services.tickets.tickets against the field list per type.
     fields: Mapped[dict] = mapped_column(JSON, nullable=False, default=dict)
     # Complaints: severity (serious/ordinary) × urgency (urgent/not_urgent), validity.
     severity: Mapped[str] = mapped_column(String(16), nullable=False, default="")

@@ -7,7 +7,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from callcenter.models import Role, User
-from callcenter.services import audit, users
+from callcenter.services.people import audit, users
 from callcenter.web.context import unit_of_work
 from callcenter.web.roles import ADMIN, roles_required
 

@@ -21,7 +21,8 @@ from sqlalchemy import select
 
 from callcenter.bus import BusUnavailable, Event
 from callcenter.models import AgentState, Queue, User
-from callcenter.services import console, screenpop
+from callcenter.services.calls import screenpop
+from callcenter.services.people import console
 from callcenter.web import sse
 from callcenter.web.auth import STREAM_ENDPOINTS, session_deadline
 from callcenter.web.context import Panel, panel, unit_of_work

@@ -24,7 +24,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from callcenter.bus import BusUnavailable
 from callcenter.db import utcnow
 from callcenter.models import User
-from callcenter.services import audit, console
+from callcenter.services.people import audit, console
 from callcenter.web.context import panel, unit_of_work
 from callcenter.web.roles import public, signed_in
 

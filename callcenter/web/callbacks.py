@@ -6,8 +6,8 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 
 from callcenter.models import CallbackStatus, CallbackTask
-from callcenter.services import callbacks
-from callcenter.services.masking import phone_for
+from callcenter.services.calls import callbacks
+from callcenter.services.people.masking import phone_for
 from callcenter.timeutil import to_local
 from callcenter.web.context import panel, unit_of_work
 from callcenter.web.roles import CALL_HANDLERS, roles_required

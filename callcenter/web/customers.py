@@ -7,7 +7,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, jsonify, render_template, request
 from flask_login import current_user
 
-from callcenter.services import screenpop
+from callcenter.services.calls import screenpop
 from callcenter.web.context import panel, unit_of_work
 from callcenter.web.roles import CALL_HANDLERS, roles_required
 

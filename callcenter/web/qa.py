@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, render_template
 from flask_login import current_user
 
-from callcenter.services import console
-from callcenter.services.masking import phone_for
-from callcenter.services.screenpop import CATEGORY_LABELS
+from callcenter.services.calls.screenpop import CATEGORY_LABELS
+from callcenter.services.people import console
+from callcenter.services.people.masking import phone_for
 from callcenter.timeutil import to_local
 from callcenter.web.context import panel, unit_of_work
 from callcenter.web.roles import QA, SUPERVISOR, roles_required

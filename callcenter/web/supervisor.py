@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from callcenter.bus import Event
 from callcenter.models import User
-from callcenter.services import console
-from callcenter.services.masking import phone_for
+from callcenter.services.people import console
+from callcenter.services.people.masking import phone_for
 from callcenter.web import sse
 from callcenter.web.auth import STREAM_ENDPOINTS, session_deadline
 from callcenter.web.context import panel, unit_of_work

@@ -18,7 +18,8 @@ from callcenter.agi import variables as V
 from callcenter.agi.registry import default_registry
 from callcenter.db import session_scope
 from callcenter.models import Call, CallStatus
-from callcenter.services import customers, lines
+from callcenter.services.people import customers
+from callcenter.services.setup import lines
 
 from . import peers
 from .asterisk_args import command_argv

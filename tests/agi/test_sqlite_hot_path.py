@@ -20,7 +20,8 @@ from callcenter.agi.registry import default_registry
 from callcenter.config import Settings
 from callcenter.db import JOURNAL_SIZE_LIMIT, WalCheckpointer, session_scope
 from callcenter.models import Call
-from callcenter.services import customers, lines
+from callcenter.services.people import customers
+from callcenter.services.setup import lines
 
 from . import peers
 from .conftest import running_server, settle

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from callcenter.ami.emulator import EmulatorThread, Recording
 from callcenter.ami.protocol import Message, MessageParser, iter_messages
+from callcenter.simulation.ami_emulator import EmulatorThread, Recording
 
 from .conftest import SECRET, transcript
 

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from callcenter.ami.emulator import Recording
 from callcenter.ami.protocol import Message, build_message
 from callcenter.bus import InProcessBus
 from callcenter.db import session_scope
@@ -23,6 +22,7 @@ from callcenter.models import (
     CallbackTask,
     CallStatus,
 )
+from callcenter.simulation.ami_emulator import Recording
 
 from .conftest import bus_messages, routed_call, status_of, transcript, wait_until
 
@@ -153,7 +153,7 @@ def test_project_ami_user_without_dialplan_events(emulator, agents, listener, am
 def test_one_callback_per_call_when_after_hours_filed_first(emulator, agents, listener, ami_settings):
     """The after-hours route took a message before the listener saw the abandon: that
     open task is the call's task, no second one is made."""
-    from callcenter.services.callbacks import create_callback
+    from callcenter.services.calls.callbacks import create_callback
 
     db = ami_settings.database_url
     call_id = routed_call(db, uniqueid="1795344607.37", queue="general_q")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from callcenter.ami.emulator import Recording
 from callcenter.db import session_scope
 from callcenter.models import AgentState, AgentStatus, Call, CallAgentLeg, CallbackReason, CallbackTask, CallStatus
+from callcenter.simulation.ami_emulator import Recording
+
 from .conftest import bus_messages, routed_call, status_of, transcript, wait_until
 
 REC_3A1 = "/var/spool/asterisk/monitor/q-1795344550.26.wav"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from callcenter.ami.emulator import Recording
 from callcenter.ami.protocol import (
     AMIProtocolError,
     Message,
@@ -14,6 +13,7 @@ from callcenter.ami.protocol import (
     format_action,
     iter_messages,
 )
+from callcenter.simulation.ami_emulator import Recording
 
 from .conftest import TRANSCRIPTS
 

@@ -9,8 +9,9 @@ from sqlalchemy import func, select
 
 from callcenter.db import utcnow
 from callcenter.models import AgentState, AgentStatus, Call, CallbackTask, CallStatus, Role, User
-from callcenter.services import agents, calltrack
-from callcenter.services.agents import MemberFact
+from callcenter.services.calls import calltrack
+from callcenter.services.people import agents
+from callcenter.services.people.agents import MemberFact
 
 DUE = dt.timedelta(hours=2)
 REF = calltrack.CallerRef(uniqueid="100.1", linkedid="100.1", channel="PJSIP/caller-00000001",

@@ -8,7 +8,6 @@ import pytest
 from sqlalchemy import select
 from werkzeug.security import generate_password_hash
 
-from callcenter.ami.emulator import EmulatorThread
 from callcenter.ami.listener import start_listener_thread
 from callcenter.bus import InProcessBus
 from callcenter.config import Settings
@@ -29,6 +28,7 @@ from callcenter.models import (
     Tier,
     User,
 )
+from callcenter.simulation.ami_emulator import EmulatorThread
 from callcenter.web import create_app
 from callcenter.web.server import ServerThread
 

@@ -3,7 +3,7 @@
 import datetime as dt
 
 from callcenter.models import Call, CallbackReason, CallbackStatus, CallbackTask
-from callcenter.services import callbacks
+from callcenter.services.calls import callbacks
 
 
 def _call(session, uniqueid="1795344550.26", number="+8613800138000"):

@@ -76,7 +76,7 @@ def test_every_route_variable_has_a_default_before_route_call(plan):
 
 
 def test_dialplan_branches_on_the_route_values_route_call_sends(plan):
-    from callcenter.services.routing import RouteAction
+    from callcenter.services.calls.routing import RouteAction
 
     priorities, agi = inbound(plan)
     after = " ".join(p.data for p in priorities[agi + 1:])
@@ -134,7 +134,7 @@ def queue_sections():
 
 
 def test_queues_are_the_example_queues():
-    from callcenter.services import lines
+    from callcenter.services.setup import lines
 
     queues = queue_sections()
     assert set(queues) == {"vip", "general_q", "duty"}
@@ -159,7 +159,7 @@ def test_queue_members_are_agent_endpoints():
 
 
 def test_hotline_numbers_match_the_example_lines(plan):
-    from callcenter.services import lines
+    from callcenter.services.setup import lines
 
     _, priorities = plan
     hotline: dict[str, dict[str, str]] = {}

@@ -3,7 +3,7 @@ from click.testing import CliRunner
 
 from callcenter.cli import main
 from callcenter.models import Role, User
-from callcenter.services import users
+from callcenter.services.people import users
 
 
 def test_password_is_hashed_and_checked(session):

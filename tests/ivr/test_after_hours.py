@@ -13,14 +13,14 @@ from callcenter.agi.channel import AGIHangup
 from callcenter.agi.handlers.after_hours import after_hours
 from callcenter.agi.registry import AGIContext
 from callcenter.db import session_scope
-from callcenter.ivr import FlowError
-from callcenter.ivr.after_hours import (
+from callcenter.ivr.flow import FlowError
+from callcenter.models import Call, CallbackReason, CallbackTask, Customer, Tier
+from callcenter.services.calls.after_hours import (
     callback_number,
     file_after_hours_callback,
     keep_message,
     message_target,
 )
-from callcenter.models import Call, CallbackReason, CallbackTask, Customer, Tier
 
 from .conftest import HANGUP, RECORDED_WAV, SHIPPED_FLOWS, TIMEOUT, WAV_HEADER_ONLY, ScriptedCaller, Step
 
@@ -103,7 +103,7 @@ def test_file_callback_from_the_calls_row(session, settings):
 
 
 def test_a_task_filed_at_night_is_due_after_the_next_opening(session, settings):
-    from callcenter.services import lines
+    from callcenter.services.setup import lines
 
     lines.set_hours(session, None, lines.parse_weekdays("mon-fri"), lines.parse_intervals("09:00-18:00"))
     session.commit()
@@ -123,7 +123,7 @@ def test_message_makes_a_voicemail_task(session, settings):
 
 
 def test_unanswered_queue_reuses_the_abandoned_task(session, settings):
-    from callcenter.services.callbacks import create_callback
+    from callcenter.services.calls.callbacks import create_callback
 
     call = _call(session)
     # The AMI listener saw QueueCallerAbandon first and opened the task.

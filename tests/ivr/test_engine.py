@@ -7,7 +7,8 @@ import asyncio
 import pytest
 
 from callcenter.agi.channel import AGIHangup
-from callcenter.ivr import FlowError, run_flow
+from callcenter.agi.flow_runner import run_flow
+from callcenter.ivr.flow import FlowError
 
 from .conftest import HANGUP, HASH, MISSING, TIMEOUT, ScriptedCaller, Step, write_flow
 

@@ -15,8 +15,7 @@ from callcenter.agi.handlers import ivr as ivr_route
 from callcenter.agi.registry import Registry, Route
 from callcenter.agi.server import FastAGIServer
 from callcenter.db import session_scope
-from callcenter.ivr import load_flows
-from callcenter.ivr.loader import all_prompts
+from callcenter.ivr.loader import all_prompts, load_flows
 from callcenter.ivr.sounds import build_prompts
 from callcenter.models import CallbackReason, CallbackTask
 
@@ -240,7 +239,7 @@ def test_ivr_route_without_a_usable_flow_name(ivr_agi_settings, route, args, cap
 
 def test_unanswered_queue_over_fastagi(agi_settings, session):
     from callcenter.models import Call
-    from callcenter.services.callbacks import create_callback
+    from callcenter.services.calls.callbacks import create_callback
 
     header_uniqueid = "1795344468.12"      # agi_uniqueid of the recorded 1c2 header
     call_row = Call(uniqueid=header_uniqueid, linkedid=header_uniqueid, caller_number="13800138000")

@@ -7,7 +7,9 @@ import shutil
 
 import pytest
 
-from callcenter.ivr import FlowError, cached_flows, get_flow, loader
+from callcenter.ivr import loader
+from callcenter.ivr.flow import FlowError
+from callcenter.ivr.loader import cached_flows, get_flow
 
 from .conftest import bump_mtime, write_flow
 

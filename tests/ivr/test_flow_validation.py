@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from callcenter.ivr import FlowError, load_flows
-from callcenter.ivr.loader import all_prompts
+from callcenter.ivr.flow import FlowError
+from callcenter.ivr.loader import all_prompts, load_flows
 
 from .conftest import SHIPPED_FLOWS, write_flow
 

@@ -7,7 +7,7 @@ every test here is skipped with the reason shown.
 One private Asterisk per test session (``live``): the project's ``asterisk_conf/``
 with free loopback ports, pointed at a callcenter FastAGI server that runs in this
 process on an ephemeral port, on a migrated SQLite database holding the example
-lines and queues (``callcenter.services.lines.setup_defaults``) opened around the
+lines and queues (``callcenter.services.setup.lines.setup_defaults``) opened around the
 clock.
 """
 
@@ -69,7 +69,7 @@ def seed_routing(settings: Settings) -> None:
     every day: today and tomorrow are declared working days, so a national holiday
     does not close the lines while the tests run. No IVR on the ordinary line: the
     calls go straight to the queue."""
-    from callcenter.services import lines
+    from callcenter.services.setup import lines
     from callcenter.timeutil import to_local
 
     with session_scope(settings.database_url) as session:

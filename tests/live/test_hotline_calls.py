@@ -154,7 +154,7 @@ def test_vip_and_ordinary_lines_reach_their_queues(live, phone):
 
 
 def test_closed_line_goes_to_the_after_hours_route(live, phone):
-    from callcenter.services import lines
+    from callcenter.services.setup import lines
     from callcenter.timeutil import to_local
 
     today = to_local(dt.datetime.now(dt.UTC).replace(tzinfo=None), live.settings.timezone).date()

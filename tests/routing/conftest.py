@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from callcenter.services import lines
+from callcenter.services.setup import lines
 from callcenter.timeutil import to_utc_naive
 
 TZ = "Asia/Shanghai"

@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from callcenter.services import calendar, lines
+from callcenter.services.setup import calendar, lines
 from callcenter.timeutil import to_local
 
 from .conftest import TZ, at
@@ -230,7 +230,7 @@ def test_years_without_national_data_fall_back_to_weekdays_and_warn_once(
         session, settings, fresh_warnings, caplog):
     first, last = calendar.national_coverage()
     assert last == 2026, "chinesecalendar was upgraded: update this test's years"
-    caplog.set_level(logging.WARNING, logger="callcenter.services.calendar")
+    caplog.set_level(logging.WARNING, logger="callcenter.services.setup.calendar")
     assert calendar.is_working_day(session, settings, D(2027, 1, 4))        # Monday
     assert not calendar.is_working_day(session, settings, D(2027, 1, 2))    # Saturday
     assert calendar.is_working_day(session, settings, D(2027, 10, 1))       # National Day unknown: a Friday

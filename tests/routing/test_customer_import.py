@@ -17,9 +17,8 @@ from callcenter.cli import main
 from callcenter.config import get_settings
 from callcenter.db import session_scope
 from callcenter.models import Customer, CustomerPhone, Tier
-from callcenter.services import customers, phones
-from callcenter.services import customer_import
-from callcenter.services.customer_import import ImportFileError, import_customers
+from callcenter.services.people import customer_import, customers, phones
+from callcenter.services.people.customer_import import ImportFileError, import_customers
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "customers"
 

@@ -8,7 +8,7 @@ import pytest
 
 from callcenter.agi import variables as V
 from callcenter.config import Settings
-from callcenter.services.routing import IvrOutcome, RoutePlan, RouteRequest, decide
+from callcenter.services.calls.routing import IvrOutcome, RoutePlan, RouteRequest, decide
 
 SETTINGS = Settings(database_url="sqlite://", vip_queue="vip", default_queue="general_q",
                     priority_vip=10, priority_raised=5, priority_normal=0)

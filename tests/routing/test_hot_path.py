@@ -12,8 +12,10 @@ from sqlalchemy.exc import DBAPIError
 
 from callcenter.db import DriverStatement, engine_for, utcnow
 from callcenter.models import Call, CallStatus
-from callcenter.services import customers, lines, routing
-from callcenter.services.routing import RouteRequest
+from callcenter.services.calls import routing
+from callcenter.services.calls.routing import RouteRequest
+from callcenter.services.people import customers
+from callcenter.services.setup import lines
 
 from .conftest import at
 

@@ -13,8 +13,9 @@ from callcenter.cli import main
 from callcenter.config import get_settings
 from callcenter.db import session_factory
 from callcenter.models import Line, LineKind
-from callcenter.services import lines, routing
-from callcenter.services.routing import RouteRequest
+from callcenter.services.calls import routing
+from callcenter.services.calls.routing import RouteRequest
+from callcenter.services.setup import lines
 
 from .conftest import at
 

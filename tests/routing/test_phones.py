@@ -2,7 +2,7 @@
 
 import pytest
 
-from callcenter.services import phones
+from callcenter.services.people import phones
 
 
 @pytest.mark.parametrize("raw, expected", [

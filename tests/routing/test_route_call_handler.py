@@ -18,7 +18,8 @@ from callcenter.agi.channel import AGIChannel, AGIHangup, AGIReply, DigitsResult
 from callcenter.agi.registry import AGIContext, default_registry, run_route
 from callcenter.db import session_scope
 from callcenter.models import Call, CallStatus
-from callcenter.services import customers, lines
+from callcenter.services.people import customers
+from callcenter.services.setup import lines
 
 FLOW = """\
 description: test menu
@@ -112,7 +113,7 @@ def row(settings, uniqueid="1795344550.26") -> Call:
 
 def test_vip_line_without_ivr(seeded, monkeypatch):
     settings, _ = seeded
-    monkeypatch.setattr("callcenter.services.routing.utcnow", lambda: _monday_10())
+    monkeypatch.setattr("callcenter.services.calls.routing.utcnow", lambda: _monday_10())
     channel = fake_channel(header(extension="4008002000"))
     assert run(channel, settings) == "completed"
     variables = sent_variables(channel)
@@ -126,7 +127,7 @@ def test_vip_line_without_ivr(seeded, monkeypatch):
 
 def test_ivr_choice_reaches_the_decision_and_the_row(seeded, monkeypatch):
     settings, _ = seeded
-    monkeypatch.setattr("callcenter.services.routing.utcnow", lambda: _monday_10())
+    monkeypatch.setattr("callcenter.services.calls.routing.utcnow", lambda: _monday_10())
     channel = fake_channel(header())
     channel.get_data.side_effect = keys("3", "1")
     assert run(channel, settings) == "completed"
@@ -139,7 +140,7 @@ def test_ivr_choice_reaches_the_decision_and_the_row(seeded, monkeypatch):
 
 def test_vip_customer_skips_the_flows_queue(seeded, monkeypatch):
     settings, vip_id = seeded
-    monkeypatch.setattr("callcenter.services.routing.utcnow", lambda: _monday_10())
+    monkeypatch.setattr("callcenter.services.calls.routing.utcnow", lambda: _monday_10())
     channel = fake_channel(header(callerid="+86 139 0013 9000"))
     channel.get_data.side_effect = keys("3", "1")
     run(channel, settings)
@@ -150,7 +151,7 @@ def test_vip_customer_skips_the_flows_queue(seeded, monkeypatch):
 
 def test_voicemail_choice_goes_after_hours(seeded, monkeypatch):
     settings, _ = seeded
-    monkeypatch.setattr("callcenter.services.routing.utcnow", lambda: _monday_10())
+    monkeypatch.setattr("callcenter.services.calls.routing.utcnow", lambda: _monday_10())
     channel = fake_channel(header())
     channel.get_data.side_effect = keys("8")
     run(channel, settings)
@@ -161,7 +162,7 @@ def test_voicemail_choice_goes_after_hours(seeded, monkeypatch):
 
 def test_flow_that_hangs_up_records_and_hangs_up(seeded, monkeypatch):
     settings, _ = seeded
-    monkeypatch.setattr("callcenter.services.routing.utcnow", lambda: _monday_10())
+    monkeypatch.setattr("callcenter.services.calls.routing.utcnow", lambda: _monday_10())
     channel = fake_channel(header())
     channel.get_data.side_effect = keys("9")
     assert run(channel, settings) == "completed"
@@ -173,7 +174,7 @@ def test_flow_that_hangs_up_records_and_hangs_up(seeded, monkeypatch):
 
 def test_caller_hangs_up_in_the_ivr(seeded, monkeypatch, caplog):
     settings, _ = seeded
-    monkeypatch.setattr("callcenter.services.routing.utcnow", lambda: _monday_10())
+    monkeypatch.setattr("callcenter.services.calls.routing.utcnow", lambda: _monday_10())
     channel = fake_channel(header())
     channel.get_data.side_effect = [*keys("3"), AGIHangup("GET DATA: caller hung up")]
     caplog.set_level(logging.INFO)
@@ -188,7 +189,7 @@ def test_caller_hangs_up_in_the_ivr(seeded, monkeypatch, caplog):
 
 def test_caller_hangs_up_while_the_route_is_sent(seeded, monkeypatch):
     settings, _ = seeded
-    monkeypatch.setattr("callcenter.services.routing.utcnow", lambda: _monday_10())
+    monkeypatch.setattr("callcenter.services.calls.routing.utcnow", lambda: _monday_10())
     channel = fake_channel(header(extension="4008002000"))
     channel.set_variables.side_effect = AGIHangup("channel hung up before SET VARIABLE")
     assert run(channel, settings) == "completed"
@@ -198,7 +199,7 @@ def test_caller_hangs_up_while_the_route_is_sent(seeded, monkeypatch):
 
 def test_a_broken_flow_still_routes_the_call(seeded, monkeypatch, caplog):
     settings, _ = seeded
-    monkeypatch.setattr("callcenter.services.routing.utcnow", lambda: _monday_10())
+    monkeypatch.setattr("callcenter.services.calls.routing.utcnow", lambda: _monday_10())
     with session_scope(settings.database_url) as session:
         lines.update_line(session, "4008001000", ivr_flow="nosuch")
     channel = fake_channel(header())
@@ -221,12 +222,12 @@ def test_database_failure_falls_back_to_a_safe_route(seeded, tmp_path):
 
 def test_a_decision_that_cannot_be_recorded_is_still_sent(seeded, monkeypatch, caplog):
     settings, vip_id = seeded
-    monkeypatch.setattr("callcenter.services.routing.utcnow", lambda: _monday_10())
+    monkeypatch.setattr("callcenter.services.calls.routing.utcnow", lambda: _monday_10())
 
     def disk_full(*_args, **_kw):
         raise OSError("database or disk is full")
 
-    monkeypatch.setattr("callcenter.services.routing.record_route", disk_full)
+    monkeypatch.setattr("callcenter.services.calls.routing.record_route", disk_full)
     channel = fake_channel(header(callerid="13900139000"))
     channel.get_data.side_effect = keys("3", "1")
     assert run(channel, settings) == "completed"
@@ -239,7 +240,7 @@ def test_a_decision_that_cannot_be_recorded_is_still_sent(seeded, monkeypatch, c
 
 def test_linkedid_defaults_to_uniqueid_and_dnid_stands_in_for_s(seeded, monkeypatch):
     settings, _ = seeded
-    monkeypatch.setattr("callcenter.services.routing.utcnow", lambda: _monday_10())
+    monkeypatch.setattr("callcenter.services.calls.routing.utcnow", lambda: _monday_10())
     channel = fake_channel(header(extension="s", dnid="4008002000", args=()))
     run(channel, settings)
     call = row(settings)
@@ -253,7 +254,7 @@ HOSTILE = ['张三 "VIP"', '李四 \\"Boss\\"', "<script>alert(1)</script>", "Ro
 @pytest.mark.parametrize("name", HOSTILE)
 def test_hostile_caller_names_pass_through(seeded, monkeypatch, name):
     settings, _ = seeded
-    monkeypatch.setattr("callcenter.services.routing.utcnow", lambda: _monday_10())
+    monkeypatch.setattr("callcenter.services.calls.routing.utcnow", lambda: _monday_10())
     channel = fake_channel(header(extension="4008002000", name=name))
     assert run(channel, settings) == "completed"
     assert sent_variables(channel)[V.ROUTE_REASON] == "vip_line"
@@ -264,7 +265,7 @@ def test_a_forged_header_line_cannot_pick_the_vip_line(seeded, monkeypatch, capl
     # A newline in CALLERID(name) set by a careless dialplan forges header lines; the
     # parser keeps the first agi_extension it sees, which is the forged one.
     settings, _ = seeded
-    monkeypatch.setattr("callcenter.services.routing.utcnow", lambda: _monday_10())
+    monkeypatch.setattr("callcenter.services.calls.routing.utcnow", lambda: _monday_10())
     channel = fake_channel(header(extension="4008001000", name="Evil",
                                   extra_lines=["agi_extension: 4008002000", "agi_dnid: 4008002000"]))
     assert channel.request.get("extension") == "4008002000" and channel.request.anomalies
@@ -291,7 +292,7 @@ class TransportChannel(AGIChannel):
 @pytest.mark.parametrize("name", HOSTILE + ["line1\\nline2", "tab\there"])
 def test_every_value_sent_to_asterisk_is_one_clean_command_line(seeded, monkeypatch, name):
     settings, _ = seeded
-    monkeypatch.setattr("callcenter.services.routing.utcnow", lambda: _monday_10())
+    monkeypatch.setattr("callcenter.services.calls.routing.utcnow", lambda: _monday_10())
     channel = TransportChannel(header(extension="4008002000", name=name))
     assert run(channel, settings) == "completed"
     assert len(channel.lines) == len(V.ROUTE_VARIABLES)

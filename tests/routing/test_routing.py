@@ -9,8 +9,10 @@ import pytest
 from sqlalchemy import func, select
 
 from callcenter.models import Call, CallStatus, Customer, Ticket, TicketStatus, TicketType
-from callcenter.services import customers, lines, routing, users
-from callcenter.services.routing import IvrOutcome, RouteAction, RouteRequest
+from callcenter.services.calls import routing
+from callcenter.services.calls.routing import IvrOutcome, RouteAction, RouteRequest
+from callcenter.services.people import customers, users
+from callcenter.services.setup import lines
 
 from .conftest import at
 

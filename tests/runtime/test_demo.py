@@ -8,12 +8,12 @@ import time
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from callcenter import demo
 from callcenter.cli import main
 from callcenter.config import Settings
 from callcenter.db import session_scope
 from callcenter.models import Call, CallStatus, Ticket, User
 from callcenter.runtime import AllInOne
+from callcenter.simulation import demo
 
 
 def test_demo_call_is_routed_queued_answered_and_recorded(tmp_path):

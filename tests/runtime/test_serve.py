@@ -13,12 +13,12 @@ import urllib.request
 import pytest
 from sqlalchemy import func, select
 
-from callcenter.agi.simulator import SimulatedCall, run_session
 from callcenter.config import Settings
 from callcenter.db import session_scope
 from callcenter.models import Call, Line, User
 from callcenter.runtime import INITIAL_PASSWORD_FILE, AllInOne, prepare
-from callcenter.services import users
+from callcenter.services.people import users
+from callcenter.simulation.calls import SimulatedCall, run_session
 
 
 @pytest.fixture
@@ -86,7 +86,7 @@ def test_unusable_ivr_flows_are_reported_and_calls_still_route(fresh, tmp_path):
 
 
 def _open_around_the_clock(settings: Settings, number: str) -> None:
-    from callcenter.services import lines
+    from callcenter.services.setup import lines
 
     with session_scope(settings.database_url) as session:
         lines.set_hours(session, number, lines.parse_weekdays("all"), lines.parse_intervals("00:00-24:00"))

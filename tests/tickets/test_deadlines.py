@@ -11,8 +11,9 @@ import pytest
 
 from callcenter.config import Settings
 from callcenter.models import TicketHistory
-from callcenter.services import deadlines
-from callcenter.services.tickets import create_ticket, update_ticket
+from callcenter.services.tickets import deadlines
+from callcenter.services.tickets.tickets import create_ticket, update_ticket
+
 from .helpers import COMPLAINT_FIELDS, local
 
 pytestmark = pytest.mark.usefixtures("office_hours")

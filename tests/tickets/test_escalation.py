@@ -8,8 +8,8 @@ from sqlalchemy import select
 from callcenter.bus import InProcessBus
 from callcenter.db import session_factory
 from callcenter.models import Notification, Role, Ticket, TicketHistory, User
-from callcenter.services import escalation, notifications
-from callcenter.services.tickets import close_ticket, create_ticket, update_ticket
+from callcenter.services.tickets import escalation, notifications
+from callcenter.services.tickets.tickets import close_ticket, create_ticket, update_ticket
 
 from .conftest import PASSWORD_HASH
 from .helpers import COMPLAINT_FIELDS, local

@@ -9,13 +9,13 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from callcenter import jobs
 from callcenter.bus import InProcessBus
 from callcenter.cli import main
 from callcenter.config import get_settings
 from callcenter.db import session_factory, utcnow
 from callcenter.models import Ticket
-from callcenter.services.tickets import create_ticket
+from callcenter.scheduler import jobs
+from callcenter.services.tickets.tickets import create_ticket
 
 from .helpers import COMPLAINT_FIELDS
 
@@ -38,7 +38,7 @@ def overdue_complaint(session, settings, actor):
 def test_scheduler_holds_the_sweep_as_text_reference(settings):
     scheduler = jobs.make_scheduler(settings.model_copy(update={"escalation_sweep_s": 45}))
     (job,) = [j for j in scheduler.get_jobs() if j.id == "escalation_sweep"]
-    assert job.func_ref == "callcenter.jobs:escalation_sweep"
+    assert job.func_ref == "callcenter.scheduler.jobs:escalation_sweep"
     assert job.trigger.interval.total_seconds() == 45
     pickle.dumps((job.args, job.kwargs))  # what a persistent job store would store
     assert not scheduler.running

@@ -8,8 +8,9 @@ import pytest
 from sqlalchemy import select
 
 from callcenter.models import SurveyRequest, SurveyStatus, Ticket, TicketHistory, TicketStatus
-from callcenter.services import ticket_signals, tickets
-from callcenter.services.tickets import (
+from callcenter.services.tickets import signals as ticket_signals
+from callcenter.services.tickets import tickets
+from callcenter.services.tickets.tickets import (
     TicketError,
     TicketPermissionError,
     close_ticket,

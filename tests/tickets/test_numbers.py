@@ -8,8 +8,8 @@ from sqlalchemy import select
 
 from callcenter.db import session_factory
 from callcenter.models import Ticket, User
-from callcenter.services import tickets as tickets_service
-from callcenter.services.tickets import create_ticket
+from callcenter.services.tickets import tickets as tickets_service
+from callcenter.services.tickets.tickets import create_ticket
 
 from .helpers import local
 

@@ -7,8 +7,8 @@ from sqlalchemy import select
 
 from callcenter.db import session_factory
 from callcenter.models import AuditEntry, Notification, SurveyRequest, Ticket, TicketHistory, TicketStatus
-from callcenter.services import escalation
-from callcenter.services.tickets import create_ticket
+from callcenter.services.tickets import escalation
+from callcenter.services.tickets.tickets import create_ticket
 
 from .helpers import COMPLAINT_FIELDS, local
 

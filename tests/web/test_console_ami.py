@@ -8,10 +8,10 @@ import time
 import pytest
 from sqlalchemy import select
 
-from callcenter.ami.emulator import EmulatorThread
 from callcenter.ami.listener import start_listener_thread
 from callcenter.db import session_scope
 from callcenter.models import AgentState, AgentStatus, User
+from callcenter.simulation.ami_emulator import EmulatorThread
 
 from . import data
 from .conftest import AuthActions

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from callcenter.db import session_scope, utcnow
 from callcenter.models import AgentState, AgentStatus, CallbackStatus, CallbackTask, CallStatus, Queue, QueueKind, User
-from callcenter.services import callbacks
+from callcenter.services.calls import callbacks
 
 from . import data
 from .conftest import AuthActions

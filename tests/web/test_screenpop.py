@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from callcenter.db import utcnow
 from callcenter.models import AuditEntry, Call, CallStatus, Customer, TicketStatus, TicketType, Tier
-from callcenter.services import screenpop
-from callcenter.services.masking import mask_phone, phone_for
+from callcenter.services.calls import screenpop
+from callcenter.services.people.masking import mask_phone, phone_for
 
 from . import data
 

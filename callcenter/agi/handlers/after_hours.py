@@ -9,7 +9,7 @@ With an empty queue status the caller hears after_hours.yaml (closed greeting wi
 opening hours); with one (TIMEOUT, JOINEMPTY, ...) no_answer.yaml ("our agents are
 busy"). ``?mode=voicemail`` (or CC_ROUTE_REASON=ivr_voicemail, set when the daytime
 menu's "leave a message" key was pressed) skips the menu and goes straight to the
-message. Every call ends with a callback task (see ``callcenter.ivr.after_hours``),
+message. Every call ends with a callback task (see ``callcenter.services.calls.after_hours``),
 written even when the caller hangs up half-way; a partial message is kept when it
 holds audio.
 """
@@ -20,9 +20,12 @@ from dataclasses import dataclass
 
 from callcenter.agi import variables as V
 from callcenter.agi.channel import AGIChannel, AGIHangup
+from callcenter.agi.flow_runner import play_prompt, run_flow
 from callcenter.agi.registry import AGIContext, route
-from callcenter.ivr import FlowError, cached_flows, run_flow
-from callcenter.ivr.after_hours import (
+from callcenter.ivr.flow import FlowError
+from callcenter.ivr.loader import cached_flows
+from callcenter.ivr.sounds import prompt_sound
+from callcenter.services.calls.after_hours import (
     MESSAGE_FORMAT,
     MESSAGE_MAX_MS,
     MESSAGE_SILENCE_S,
@@ -34,9 +37,7 @@ from callcenter.ivr.after_hours import (
     message_target,
     prepare_message_dir,
 )
-from callcenter.ivr.engine import play_prompt
-from callcenter.ivr.sounds import prompt_sound
-from callcenter.services.routing import RouteReason
+from callcenter.services.calls.routing import RouteReason
 
 FLOW = "after_hours"
 NO_ANSWER_FLOW = "no_answer"

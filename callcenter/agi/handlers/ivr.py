@@ -17,9 +17,10 @@ import re
 
 from callcenter.agi import variables as V
 from callcenter.agi.channel import AGIChannel
+from callcenter.agi.flow_runner import run_flow
 from callcenter.agi.registry import AGIContext, route
 from callcenter.config import Settings
-from callcenter.ivr import FlowError, run_flow
+from callcenter.ivr.flow import FlowError
 
 _FLOW_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 

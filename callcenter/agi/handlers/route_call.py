@@ -7,7 +7,7 @@ and hands the decision to the dialplan as channel variables
 (callcenter/agi/variables.py). A line without an IVR flow costs one unit of work
 under the route budget (``routing.route_and_record``); a line with one is planned,
 then the flow talks to the caller, then the decision is recorded in a second unit of
-work. All rules live in ``callcenter.services.routing``; this module only moves data
+work. All rules live in ``callcenter.services.calls.routing``; this module only moves data
 between the channel and the service.
 
 Failures: a caller who hangs up gets a consistent calls row (status hung_up, the IVR
@@ -25,8 +25,8 @@ import threading
 
 from callcenter.agi.channel import AGIChannel, AGIHangup, AGIRequest
 from callcenter.agi.registry import AGIContext, route
-from callcenter.services import routing
-from callcenter.services.routing import IvrOutcome, RouteRequest
+from callcenter.services.calls import routing
+from callcenter.services.calls.routing import IvrOutcome, RouteRequest
 
 # Header keys Asterisk writes after agi_calleridname: a newline forged into the caller
 # name can fake them, and the parser keeps the first (forged) value.
@@ -144,7 +144,7 @@ async def _record(ctx: AGIContext, plan, decision, ivr):
 async def _run_ivr(channel: AGIChannel, ctx: AGIContext, flow: str) -> IvrOutcome:
     """Run the flow; a broken flow (missing file, bad prompt) must not cost the call
     its route, so it is logged and the call goes on as if the line had no IVR."""
-    from callcenter.ivr import run_flow  # imported on first use: the IVR is optional
+    from callcenter.agi.flow_runner import run_flow
 
     try:
         return await run_flow(channel, ctx.settings, flow)

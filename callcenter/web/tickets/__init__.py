@@ -2,7 +2,7 @@
 screen-pop), edit, close, reopen, notes; the notifications page; JSON for the console.
 
 Views only parse the request, call one service and render: the rules live in
-``callcenter.services.tickets``. Agents, supervisors and admins work on tickets; QA
+``callcenter.services.tickets.tickets``. Agents, supervisors and admins work on tickets; QA
 inspectors read them (phone numbers masked unless their role is in
 ``settings.unmasked_roles``). Opening a ticket is recorded in the audit log.
 

@@ -8,7 +8,8 @@ from flask import jsonify, request, url_for
 from flask_login import current_user
 
 from callcenter.models import TICKET_TYPE_LABELS, Ticket, TicketType
-from callcenter.services import notifications, ticket_fields, tickets
+from callcenter.services.tickets import fields as ticket_fields
+from callcenter.services.tickets import notifications, tickets
 from callcenter.web.context import panel, unit_of_work
 from callcenter.web.roles import roles_required
 from callcenter.web.tickets import bp, forms, present

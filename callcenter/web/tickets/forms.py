@@ -9,7 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from callcenter.models import TICKET_TYPE_LABELS, Customer, Role, Ticket, TicketType, User
-from callcenter.services import ticket_fields, tickets
+from callcenter.services.tickets import fields as ticket_fields
+from callcenter.services.tickets import tickets
 from callcenter.timeutil import to_utc_naive
 from callcenter.web.context import panel
 from callcenter.web.tickets import present

@@ -9,11 +9,11 @@ from flask_login import current_user
 
 from callcenter.db import utcnow
 from callcenter.models import TICKET_TYPE_LABELS, TicketStatus, TicketType
-from callcenter.services import audit, notifications, tickets
+from callcenter.services.people import audit
+from callcenter.services.tickets import notifications, tickets
 from callcenter.web.context import panel, unit_of_work
 from callcenter.web.roles import AGENT, SUPERVISOR, roles_required
 from callcenter.web.tickets import bp, forms, present
-
 
 # --- lists and detail --------------------------------------------------------------------------
 

@@ -12,8 +12,9 @@ from sqlalchemy.orm import Session
 
 from callcenter.db import utcnow
 from callcenter.models import TICKET_TYPE_LABELS, Customer, SurveyRequest, Ticket, TicketStatus, TicketType, User
-from callcenter.services import escalation, notifications, ticket_fields, tickets
-from callcenter.services.masking import phone_for
+from callcenter.services.people.masking import phone_for
+from callcenter.services.tickets import escalation, notifications, tickets
+from callcenter.services.tickets import fields as ticket_fields
 from callcenter.timeutil import to_local
 from callcenter.web.context import panel
 from callcenter.web.roles import ADMIN, AGENT, ALL_ROLES, SUPERVISOR

@@ -53,8 +53,8 @@ from sqlalchemy.orm import Session, selectinload
 
 from callcenter.db import session_scope
 from callcenter.models import Customer, CustomerPhone, Tier
-from callcenter.services import phones
-from callcenter.services.customers import FIELD_LIMITS, CustomerError, add_numbers, parse_tier
+from callcenter.services.people import phones
+from callcenter.services.people.customers import FIELD_LIMITS, CustomerError, add_numbers, parse_tier
 
 FIELDS = ("name", "phones", "tier", "area", "building", "unit", "room", "address", "notes",
           "important", "external_ref")

@@ -39,8 +39,9 @@ from callcenter.models import (
     Tier,
     User,
 )
-from callcenter.services import audit, customers, phones, tickets
-from callcenter.services.masking import phone_for
+from callcenter.services.people import audit, customers, phones
+from callcenter.services.people.masking import phone_for
+from callcenter.services.tickets import tickets
 from callcenter.timeutil import to_local
 
 HISTORY_LIMIT = 5

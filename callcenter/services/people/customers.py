@@ -3,9 +3,9 @@
 A customer may have several numbers and a number may belong to several customers
 (a household landline): lookups return every match, best tier first — routing uses
 the first, the screen-pop shows them all. Numbers are stored as E.164
-(``callcenter.services.phones``) next to what the user typed.
+(``callcenter.services.people.phones``) next to what the user typed.
 
-Bulk import from CSV/XLSX lives in ``callcenter.services.customer_import``.
+Bulk import from CSV/XLSX lives in ``callcenter.services.people.customer_import``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from callcenter.models import Customer, CustomerPhone, Tier
-from callcenter.services import phones
+from callcenter.services.people import phones
 
 TIER_RANK = {Tier.VIP: 0, Tier.MEMBER: 1, Tier.ORDINARY: 2}
 

@@ -28,7 +28,7 @@ from callcenter.ivr.flow import Flow, MenuNode
 from callcenter.ivr.loader import get_flow
 from callcenter.ivr.model import Action
 from callcenter.ivr.sounds import prompt_sound
-from callcenter.services.routing import IvrOutcome
+from callcenter.services.calls.routing import IvrOutcome
 
 log = logging.getLogger(__name__)
 

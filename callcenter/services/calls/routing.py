@@ -44,9 +44,8 @@ import functools
 import logging
 import re
 import secrets
-from dataclasses import dataclass, field, replace
-
 from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy import Connection, Integer, bindparam, case, exists, func, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -65,8 +64,9 @@ from callcenter.models import (
     TicketType,
     Tier,
 )
-from callcenter.services import calendar, phones
-from callcenter.services import lines as lines_service
+from callcenter.services.people import phones
+from callcenter.services.setup import calendar
+from callcenter.services.setup import lines as lines_service
 
 log = logging.getLogger(__name__)
 
@@ -357,7 +357,7 @@ def record_route(session: Session | Connection, plan: RoutePlan, decision: Route
 
     One row per uniqueid: a retried AGI for the same channel updates it (and keeps
     the pop key already handed out). The callback task of an after-hours call is
-    opened by the after_hours route (callcenter.ivr.after_hours), which knows whether
+    opened by the after_hours route (callcenter.services.calls.after_hours), which knows whether
     the caller left a message.
     """
     status = CallStatus.AFTER_HOURS if decision.action is RouteAction.AFTER_HOURS else CallStatus.ROUTED

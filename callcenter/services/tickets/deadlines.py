@@ -46,7 +46,7 @@ from sqlalchemy.orm import Session
 
 from callcenter.config import Settings
 from callcenter.models import Ticket, TicketType
-from callcenter.services import calendar
+from callcenter.services.setup import calendar
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Scheduler jobs (APScheduler 3) and the scheduler that runs them.
 
-Job functions are referenced as ``"callcenter.jobs:<name>"`` text and take no
+Job functions are referenced as ``"callcenter.scheduler.jobs:<name>"`` text and take no
 arguments (or picklable ones), so any job store can hold them. What a job needs at
 run time — the settings and the event bus — is handed over once by
 ``make_scheduler`` (``configure``); a job run outside a scheduler falls back to
@@ -34,7 +34,7 @@ from sqlalchemy.engine import make_url
 from callcenter.bus import EventBus, make_bus
 from callcenter.config import Settings, get_settings
 from callcenter.db import engine_for, session_scope
-from callcenter.services import escalation, notifications
+from callcenter.services.tickets import escalation, notifications
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ class ScheduledJob:
 
 
 SCHEDULE: list[ScheduledJob] = [
-    ScheduledJob("escalation_sweep", "callcenter.jobs:escalation_sweep", lambda s: s.escalation_sweep_s),
+    ScheduledJob("escalation_sweep", "callcenter.scheduler.jobs:escalation_sweep", lambda s: s.escalation_sweep_s),
 ]
 
 

@@ -29,6 +29,7 @@ from sqlalchemy import Connection, bindparam, func, select
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session
 
+from callcenter.db import utcnow
 from callcenter.models import (
     BusinessHours,
     CalendarOverride,
@@ -40,7 +41,6 @@ from callcenter.models import (
     Queue,
     QueueKind,
 )
-from callcenter.db import utcnow
 from callcenter.models.lines import CONFIG_VERSION_ID, ConfigVersion
 
 log = logging.getLogger(__name__)

@@ -39,8 +39,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 from callcenter.config import Settings
 from callcenter.db import utcnow
 from callcenter.models import Role, Ticket, TicketHistory, TicketStatus, User
-from callcenter.services import deadlines, notifications
-from callcenter.services.ticket_signals import ticket_escalated
+from callcenter.services.tickets import deadlines, notifications
+from callcenter.services.tickets.signals import ticket_escalated
 from callcenter.timeutil import to_local
 
 log = logging.getLogger(__name__)

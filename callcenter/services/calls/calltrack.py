@@ -27,8 +27,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from callcenter.models import Call, CallAgentLeg, CallbackReason, CallbackTask, CallStatus
-from callcenter.services import agents
-from callcenter.services.callbacks import create_callback
+from callcenter.services.calls.callbacks import create_callback
+from callcenter.services.people import agents
 
 # Row made from AMI facts alone (no routing decision was recorded for it).
 AMI_ONLY = "ami_only"

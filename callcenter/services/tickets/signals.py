@@ -1,6 +1,6 @@
 """Hooks other areas subscribe to (blinker signals, sent inside the caller's unit of work).
 
-    from callcenter.services.ticket_signals import ticket_closed
+    from callcenter.services.tickets.signals import ticket_closed
 
     @ticket_closed.connect
     def _on_closed(ticket, *, session, survey, **_):

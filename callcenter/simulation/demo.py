@@ -2,8 +2,8 @@
 telephone system.
 
 THIS IS A SIMULATION. No Asterisk runs: a simulated Asterisk places calls through the
-real FastAGI socket (``callcenter.agi.simulator``) and an AMI emulator
-(``callcenter.ami.emulator``, the one the tests use) plays the queue events; everything
+real FastAGI socket (``callcenter.simulation.calls``) and an AMI emulator
+(``callcenter.simulation.ami_emulator``, the one the tests use) plays the queue events; everything
 downstream is the real system: routing, IVR, the AMI listener, call records, callback
 tasks, the event bus and the agent console's screen-pop. With a real Asterisk, run
 ``callcenter serve`` instead.
@@ -25,10 +25,10 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from callcenter import migrate
-from callcenter.agi.simulator import SimulatedCall, run_session
-from callcenter.ami.emulator import EmulatorThread, MemberConfig, QueueConfig
 from callcenter.config import Settings
 from callcenter.db import session_scope
+from callcenter.simulation.ami_emulator import EmulatorThread, MemberConfig, QueueConfig
+from callcenter.simulation.calls import SimulatedCall, run_session
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,9 @@ def seed(settings: Settings, directory: Path) -> DemoAccounts:
     """Demo lines, queues, 24-hour opening (so every call reaches a queue), customers
     with an open complaint, agents and staff. Idempotent: a second start reuses them."""
     from callcenter.models import Customer, User
-    from callcenter.services import customers, lines, tickets, users
+    from callcenter.services.people import customers, users
+    from callcenter.services.setup import lines
+    from callcenter.services.tickets import tickets
 
     migrate.upgrade(settings.database_url)
     accounts_file = directory / "demo-accounts.txt"

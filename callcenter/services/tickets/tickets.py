@@ -35,13 +35,12 @@ from callcenter.models import (
     TicketType,
     User,
 )
-from callcenter.services import deadlines, escalation
-from callcenter.services.ticket_fields import FieldValidationError, validate_columns, validate_fields
-from callcenter.services.ticket_signals import (  # noqa: F401 - re-exported for subscribers
+from callcenter.services.tickets import deadlines, escalation
+from callcenter.services.tickets.fields import FieldValidationError, validate_columns, validate_fields
+from callcenter.services.tickets.signals import (
     survey_requested,
     ticket_closed,
     ticket_created,
-    ticket_escalated,
     ticket_reopened,
     ticket_updated,
 )

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from callcenter.db import utcnow
 from callcenter.models import CallbackReason, CallbackStatus, CallbackTask
-from callcenter.services import phones
+from callcenter.services.people import phones
 
 
 def create_callback(session: Session, *, number: str, reason: CallbackReason | str,

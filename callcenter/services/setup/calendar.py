@@ -32,8 +32,8 @@ from sqlalchemy.orm import Session
 
 from callcenter.config import Settings
 from callcenter.models import DayKind
-from callcenter.services import lines as lines_service
-from callcenter.services.lines import DAY_SECONDS, RoutingConfig
+from callcenter.services.setup import lines as lines_service
+from callcenter.services.setup.lines import DAY_SECONDS, RoutingConfig
 from callcenter.timeutil import to_local, to_utc_naive
 
 log = logging.getLogger(__name__)

@@ -22,8 +22,9 @@ from sqlalchemy.orm import Session
 from callcenter.config import Settings
 from callcenter.db import utcnow
 from callcenter.models import Call, CallbackReason, CallbackTask
-from callcenter.services import calendar, phones
-from callcenter.services.callbacks import create_callback
+from callcenter.services.calls.callbacks import create_callback
+from callcenter.services.people import phones
+from callcenter.services.setup import calendar
 from callcenter.timeutil import to_local
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,1 @@
+"""Quality assurance (质检): recordings, fair samples for inspectors, scorecards, appeals."""

@@ -1,0 +1,1 @@
+"""Supervisors' figures: KPIs with published definitions and the reports built on them."""

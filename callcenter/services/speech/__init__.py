@@ -1,0 +1,1 @@
+"""Speech (Vosk): voice answers in menus and surveys, transcripts and language checks."""

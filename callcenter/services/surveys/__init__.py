@@ -1,0 +1,1 @@
+"""Follow-up survey calls (回访): plans, calling windows, attempts and their outcomes."""
