@@ -106,7 +106,7 @@ def seeded_database() -> Path:
     from callcenter import migrate
     from callcenter.db import engine_for, session_scope
     from callcenter.services.people import phones
-    from callcenter.services.setup import lines
+    from callcenter.services.setup import defaults
 
     building = path.with_suffix(".building")
     building.unlink(missing_ok=True)
@@ -114,7 +114,7 @@ def seeded_database() -> Path:
     started = time.perf_counter()
     migrate.upgrade(url)
     with session_scope(url) as session:
-        lines.setup_defaults(session)
+        defaults.setup_defaults(session)
     engine_for(url).dispose()           # no pooled connection may keep a WAL open
     assert phones.normalize(caller_number(1), "CN") == "+86" + caller_number(1)
     con = sqlite3.connect(building)
@@ -181,21 +181,11 @@ async def drain(pid: int, limit: float = 30.0) -> None:
 def serve(db_url: str, conn, overrides: dict | None = None, workers: int = 1) -> None:
     import logging
 
-    from callcenter.agi import server as agi_server
-    from callcenter.agi.registry import Route, default_registry
+    from callcenter.agi.handlers import ROUTES
+    from callcenter.agi.process import freeze_startup_objects, run_loop
+    from callcenter.agi.registry import Registry, Route
     from callcenter.agi.server import FastAGIServer
     from callcenter.config import Settings
-
-    # A release before the event-loop choice and the frozen start-up objects runs as it did
-    # (so that this script can measure it for comparison).
-    def freeze_startup_objects():
-        if hasattr(agi_server, "freeze_startup_objects"):
-            agi_server.freeze_startup_objects()
-
-    def run_loop(main, settings):
-        if hasattr(agi_server, "run_loop"):
-            return agi_server.run_loop(main, settings)
-        return asyncio.run(main())
 
     logging.basicConfig(level=logging.WARNING)
 
@@ -210,13 +200,13 @@ def serve(db_url: str, conn, overrides: dict | None = None, workers: int = 1) ->
         await ctx.run_db(int)
         await channel.set_variables(TRANSPORT_VARIABLES)
 
-    registry = default_registry()
+    registry = Registry(ROUTES)
     registry.add(Route("bench_floor", floor))
     registry.add(Route("bench_transport", transport))
     settings = Settings(database_url=db_url, agi_host="127.0.0.1", agi_port=0, **(overrides or {}))
 
     if workers > 1:
-        from callcenter.agi.server import listening_socket, run_workers
+        from callcenter.agi.process import listening_socket, run_workers
 
         sock = listening_socket(settings, "127.0.0.1", 0)
         conn.send(sock.getsockname()[1])
@@ -657,11 +647,11 @@ def seed_postgres(url: str) -> None:
 
     from callcenter import migrate
     from callcenter.db import engine_for, session_scope
-    from callcenter.services.setup import lines
+    from callcenter.services.setup import defaults
 
     migrate.upgrade(url)
     with session_scope(url) as session:
-        lines.setup_defaults(session)
+        defaults.setup_defaults(session)
     tiers = "(ARRAY['vip','member','ordinary'])[CASE WHEN i % 100 < 5 THEN 1 WHEN i % 100 < 20 THEN 2 ELSE 3 END]"
     with engine_for(url).begin() as conn:
         conn.execute(text(

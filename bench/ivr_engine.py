@@ -20,9 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from callcenter.agi.channel import AGIChannel, AGIReply, AGIRequest
+from callcenter.agi.channel import AGIChannel
 from callcenter.agi.flow_runner import run_flow
-from callcenter.agi.protocol import parse_reply
+from callcenter.agi.protocol import AGIReply, AGIRequest, parse_reply
 from callcenter.config import Settings
 from callcenter.ivr.loader import cached_flows, clear_cache, flow_files, load_flows
 

@@ -62,14 +62,14 @@ def seed(url: str) -> None:
 
     from callcenter.db import session_scope
     from callcenter.models import Call, Customer, CustomerPhone, Ticket, User
-    from callcenter.services.setup import lines
+    from callcenter.services.setup import defaults, hours
 
     rng = random.Random(7)
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     tiers = ["vip"] * 5 + ["member"] * 15 + ["ordinary"] * 80
     with session_scope(url) as session:
-        lines.setup_defaults(session)
-        lines.set_hours(session, None, range(7), lines.parse_intervals("00:00-24:00"))
+        defaults.setup_defaults(session)
+        hours.set_hours(session, None, range(7), hours.parse_intervals("00:00-24:00"))
         session.execute(insert(User), [dict(username="bench", password_hash="x", role="agent",
                                              display_name="bench", created_at=now, updated_at=now)])
     for start in range(1, CUSTOMERS + 1, 10_000):
@@ -170,7 +170,7 @@ def main() -> int:
     from callcenter.models import Customer
     from callcenter.services.calls import routing
     from callcenter.services.people import phones
-    from callcenter.services.setup import lines
+    from callcenter.services.setup import lines, routing_config
 
     if args.postgres:
         url = args.postgres
@@ -275,7 +275,7 @@ def main() -> int:
     with session_scope(url) as session:
         start = time.process_time()
         for _ in range(200):
-            lines.load_config(session)
+            routing_config.load_config(session)
         print(f"  configuration load alone: {(time.process_time() - start) / 200 * 1e6:.0f} µs")
 
     numbers = [new_caller() for _ in range(5_000)]

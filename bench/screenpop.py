@@ -124,8 +124,8 @@ def settings_env(url: str, ami_port: int, bus: str, threads: int) -> dict[str, s
 
 def serve_all_in_one() -> None:
     """``_serve``: the embedded default - web panel + AMI listener in one process."""
-    from callcenter.ami.listener import start_listener_thread
-    from callcenter.bus import InProcessBus
+    from callcenter.ami.process import start_listener_thread
+    from callcenter.bus.core import InProcessBus
     from callcenter.config import Settings
     from callcenter.web import create_app
     from callcenter.web.server import ServerThread
@@ -278,7 +278,8 @@ def private_pg_database(admin_url: str):
 
 
 def measure(mode: str, agents: int, interval_ms: float, rounds: int, database: str, pg_url: str) -> list[dict]:
-    from callcenter.simulation.ami_emulator import EmulatorThread, MemberConfig, QueueConfig
+    from callcenter.simulation.ami.state import MemberConfig, QueueConfig
+    from callcenter.simulation.ami.thread import EmulatorThread
 
     workdir = Path(tempfile.mkdtemp(prefix=f"screenpop-{mode}-"))
     url, drop = (None, None)

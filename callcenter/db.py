@@ -112,6 +112,13 @@ def session_scope_on(engine: Engine) -> Iterator[Session]:
 
 
 @contextlib.contextmanager
+def session_scope_from(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """session_scope on a session factory handed in (a process part given its own, e.g. a test's)."""
+    with _scope(factory()) as session:
+        yield session
+
+
+@contextlib.contextmanager
 def _scope(session: Session) -> Iterator[Session]:
     try:
         yield session

@@ -23,7 +23,8 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from callcenter import migrate
-from callcenter.bus import EventBus, make_bus
+from callcenter.bus import make_bus
+from callcenter.bus.core import EventBus
 from callcenter.config import Settings
 from callcenter.db import session_scope
 
@@ -49,11 +50,11 @@ def prepare(settings: Settings, instance_path: Path = Path("instance")) -> First
     first = FirstRun()
     from callcenter.models import Line, User
     from callcenter.services.people import users
-    from callcenter.services.setup import lines
+    from callcenter.services.setup import defaults
 
     with session_scope(settings.database_url) as session:
         if session.scalar(select(func.count(Line.id))) == 0:
-            first.configured = lines.setup_defaults(session)
+            first.configured = defaults.setup_defaults(session)
         if session.scalar(select(func.count(User.id))) == 0:
             password = secrets.token_urlsafe(12)
             users.create_user(session, username="admin", password=password, role="admin",
@@ -114,14 +115,14 @@ class AllInOne:
         self._lock = contextlib.ExitStack()
 
     def start(self) -> AllInOne:
-        from callcenter.agi.server import start_in_thread
+        from callcenter.agi.process import start_in_thread
         from callcenter.web import create_app
         from callcenter.web.server import ServerThread
 
         try:
             self.agi = start_in_thread(self.settings)
             if self.with_ami:
-                from callcenter.ami.listener import start_listener_thread
+                from callcenter.ami.process import start_listener_thread
 
                 self.ami = start_listener_thread(self.settings, self.bus)
             if self.with_scheduler:

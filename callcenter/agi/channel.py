@@ -9,8 +9,11 @@ else (quoting, reply parsing, error mapping) lives here and in ``protocol``.
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import NoReturn
+
+from callcenter.agi import protocol
+from callcenter.agi.protocol import AGIReply, AGIRequest
 
 
 class AGIError(Exception):
@@ -30,21 +33,6 @@ class AGIConnectionLost(AGIHangup):
 
 
 @dataclass(frozen=True)
-class AGIReply:
-    """One parsed reply: ``200 result=1 (value) endpos=123`` → code 200, result "1", data "value"."""
-
-    code: int
-    result: str = ""
-    data: str | None = None          # the text in parentheses, None when absent
-    endpos: int | None = None
-    raw: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.code == 200
-
-
-@dataclass(frozen=True)
 class StreamResult:
     digit: str | None                # the escape digit pressed, if any
     endpos: int | None
@@ -54,23 +42,6 @@ class StreamResult:
 class DigitsResult:
     digits: str                      # what the caller typed (may be "")
     timed_out: bool                  # GET DATA returned "(timeout)"
-
-
-@dataclass
-class AGIRequest:
-    """The AGI header Asterisk sends first (``agi_*`` lines) plus the parsed route."""
-
-    env: dict[str, str] = field(default_factory=dict)   # keys without the agi_ prefix
-    route: str = ""                                      # e.g. "route_call" (no query string)
-    query: dict[str, str] = field(default_factory=dict)  # parsed ?a=b of agi_network_script
-    args: list[str] = field(default_factory=list)        # agi_arg_1..N in order
-    # Signs of lines forged by a newline inside a value (duplicate or out-of-order keys,
-    # colon-less lines); empty for every header Asterisk writes on its own.
-    anomalies: list[str] = field(default_factory=list)
-
-    def get(self, key: str, default: str = "") -> str:
-        value = self.env.get(key, default)
-        return default if value == "unknown" else value
 
 
 # How long a helper waits, after a media command answered ``result=-1``, for Asterisk to
@@ -205,5 +176,3 @@ def _digit(reply: AGIReply) -> str | None:
         raise AGIError(f"not a digit code: {reply.raw!r}", reply) from None
     return chr(code) if code > 0 else None
 
-
-from callcenter.agi import protocol  # noqa: E402  (protocol imports the reply types above)

@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
-from callcenter.agi.registry import RouteBudgetExceeded
+from callcenter.agi.dbwork import RouteBudgetExceeded
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -22,9 +22,44 @@ agree byte for byte. The facts below come from real Asterisk 22 captures and fro
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
-from callcenter.agi.channel import AGIReply, AGIRequest
+from callcenter.encoding import decode_network_text
+
+# --- what travels --------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AGIReply:
+    """One parsed reply: ``200 result=1 (value) endpos=123`` → code 200, result "1", data "value"."""
+
+    code: int
+    result: str = ""
+    data: str | None = None          # the text in parentheses, None when absent
+    endpos: int | None = None
+    raw: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.code == 200
+
+
+@dataclass
+class AGIRequest:
+    """The AGI header Asterisk sends first (``agi_*`` lines) plus the parsed route."""
+
+    env: dict[str, str] = field(default_factory=dict)   # keys without the agi_ prefix
+    route: str = ""                                      # e.g. "route_call" (no query string)
+    query: dict[str, str] = field(default_factory=dict)  # parsed ?a=b of agi_network_script
+    args: list[str] = field(default_factory=list)        # agi_arg_1..N in order
+    # Signs of lines forged by a newline inside a value (duplicate or out-of-order keys,
+    # colon-less lines); empty for every header Asterisk writes on its own.
+    anomalies: list[str] = field(default_factory=list)
+
+    def get(self, key: str, default: str = "") -> str:
+        value = self.env.get(key, default)
+        return default if value == "unknown" else value
+
 
 # --- limits ----------------------------------------------------------------------------
 # res_agi reads commands with fgets() into an 8192-byte buffer: the line, "\n" included,
@@ -108,11 +143,21 @@ def encode_command(line: str) -> bytes:
 
 
 def decode_line(raw: bytes) -> str:
-    """A received line as text: UTF-8, invalid bytes replaced (they are caller data,
-    and a lone surrogate would break the database later); a stray CR dropped."""
+    """A received line as text (``callcenter.encoding``: UTF-8, else GBK as older
+    carriers send caller names, else invalid bytes replaced: they are caller data, and a
+    lone surrogate would break the database later); a stray CR dropped."""
     if raw.endswith(b"\r"):
         raw = raw[:-1]
-    return raw.decode("utf-8", "replace")
+    return decode_network_text(raw)[0]
+
+
+def decode_lines(data: bytes) -> str:
+    """Complete lines received together, as text: one decode for the whole chunk when it
+    is UTF-8 (the usual case), else line by line as ``decode_line`` does."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return "\n".join(decode_network_text(raw)[0] for raw in data.split(b"\n"))
 
 
 # --- header -----------------------------------------------------------------------------

@@ -35,16 +35,12 @@ from typing import Any, BinaryIO
 from asterisk import agi as pyst_agi
 
 from callcenter.agi import protocol
-from callcenter.agi.channel import AGIChannel, AGIConnectionLost, AGIReply, AGIRequest
-from callcenter.agi.registry import (
-    FAILED,
-    AGIContext,
-    DbRunner,
-    Registry,
-    RouteBudgetExceeded,
-    default_registry,
-    run_route,
-)
+from callcenter.agi.channel import AGIChannel, AGIConnectionLost
+from callcenter.agi.context import AGIContext
+from callcenter.agi.dbwork import DbRunner, RouteBudgetExceeded
+from callcenter.agi.handlers import default_registry
+from callcenter.agi.protocol import AGIReply, AGIRequest
+from callcenter.agi.registry import FAILED, Registry, run_route
 
 log = logging.getLogger("callcenter.agi.script")
 

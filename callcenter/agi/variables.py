@@ -5,6 +5,10 @@ routing variables *before* calling the AGI, so a call that meets a dead or slow
 callcenter still reaches a queue; route_call overwrites them with its decision.
 """
 
+from __future__ import annotations
+
+from callcenter.services.calls.routing import RouteDecision
+
 # --- set by route_call --------------------------------------------------------------
 ROUTE = "CC_ROUTE"                # what the dialplan does next: queue | after_hours
 QUEUE = "CC_QUEUE"                # Asterisk queue name for Queue()
@@ -30,3 +34,19 @@ AFTER_HOURS_VARIABLES = (CALLBACK_TASK,)
 
 ROUTE_VARIABLES = (ROUTE, QUEUE, QUEUE_PRIO, ROUTE_REASON, CUSTOMER_ID, POP_KEY,
                    CATEGORY, CALL_ID, TIER, LINE_KIND)
+
+
+def decision_variables(decision: RouteDecision) -> dict[str, str]:
+    """route_call's decision as the channel variables the dialplan reads."""
+    return {
+        ROUTE: decision.action.value,
+        QUEUE: decision.queue,
+        QUEUE_PRIO: str(decision.priority),
+        ROUTE_REASON: decision.reason,
+        CUSTOMER_ID: "" if decision.customer_id is None else str(decision.customer_id),
+        POP_KEY: decision.pop_key,
+        CATEGORY: decision.category,
+        CALL_ID: "" if decision.call_id is None else str(decision.call_id),
+        TIER: decision.tier or "unknown",
+        LINE_KIND: decision.line_kind or "unknown",
+    }

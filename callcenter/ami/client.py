@@ -1,6 +1,6 @@
 """A long-running asyncio AMI client: connect, log in, read events, send actions, reconnect.
 
-Why our own client (measured against ``callcenter.simulation.ami_emulator``, see the README):
+Why our own client (measured against ``callcenter.simulation.ami``, see the README):
 pyst2's manager shares a mutable default between calls (duplicate ActionIDs) and races
 in ``close()``; panoramisk 1.4's Manager never resolves the future of a ``QueueAdd``
 (it waits for a list that never comes), decodes each TCP read separately with
@@ -125,6 +125,7 @@ class ClientStats:
     disconnects: int = 0
     events: int = 0
     malformed: int = 0
+    recoded: int = 0           # messages kept after a field needed another encoding
     ping_timeouts: int = 0
     last_error: str = ""
 
@@ -426,11 +427,14 @@ class AMIClient:
 
     # --- incoming -------------------------------------------------------------------
     def _dispatch(self, message: Message) -> None:
-        if message.defects:
+        if message.broken:
             self.stats.malformed += 1
             log.warning("AMI %s: malformed message skipped (%s): %s", self.where,
                         "; ".join(message.defects), message.fields[:4])
             return
+        if message.defects:
+            self.stats.recoded += 1
+            log.info("AMI %s: %s (kept)", self.where, "; ".join(message.defects))
         action_id = message.action_id
         # OriginateResponse is an event with a "Response:" field: Event decides.
         if message.is_response and not message.is_event:

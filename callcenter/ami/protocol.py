@@ -7,8 +7,11 @@ What Asterisk 22 actually sends (see the AMI transcripts):
 - field order is meaningful to people reading captures but not to the protocol; keys
   are case-insensitive (``Uniqueid`` in channel events, ``UniqueID`` in ``Cdr``);
 - a key can repeat (``Output:`` lines of a Command response, ``Variable:`` in Originate);
-- values are raw UTF-8 (Chinese caller names, pause reasons), an empty value keeps the
-  space (``AccountCode: ``).
+- values are raw bytes, normally UTF-8 (Chinese caller names, pause reasons); a caller
+  name from an older carrier or PBX can be GBK, which Asterisk passes on untouched. Each
+  line is decoded on its own: UTF-8, else GB18030 (a superset of GBK), else UTF-8 with
+  the bad bytes replaced, so one odd field never costs the event; an empty value keeps
+  the space (``AccountCode: ``).
 
 The parser is incremental and works on bytes: a UTF-8 character split across two TCP
 reads is decoded only once its line is complete, so nothing is lost at read
@@ -20,6 +23,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Union
+
+from callcenter.encoding import GBK, REPLACED, decode_network_text
 
 BANNER_PREFIX = "Asterisk Call Manager/"
 EOL = b"\r\n"
@@ -39,11 +44,16 @@ class AMIProtocolError(Exception):
 class Message:
     """One AMI message: an ordered list of (key, value) pairs with case-insensitive lookup."""
 
-    __slots__ = ("fields", "defects", "_index")
+    __slots__ = ("fields", "defects", "broken", "_index")
 
-    def __init__(self, fields: Iterable[tuple[str, str]] = (), defects: Iterable[str] = ()) -> None:
+    def __init__(self, fields: Iterable[tuple[str, str]] = (), defects: Iterable[str] = (),
+                 broken: bool | None = None) -> None:
         self.fields: list[tuple[str, str]] = list(fields)
+        # Everything odd about the message as it arrived (text re-decoded, lines dropped).
         self.defects: list[str] = list(defects)
+        # True when a line of it was lost (no "Key: "), so the message cannot be trusted;
+        # text that needed another encoding does not break a message.
+        self.broken = bool(self.defects) if broken is None else broken
         index: dict[str, str] = {}
         for key, value in self.fields:
             index.setdefault(key.lower(), value)
@@ -156,6 +166,7 @@ class MessageParser:
         self._buffer = bytearray()
         self._fields: list[tuple[str, str]] = []
         self._defects: list[str] = []
+        self._broken = False
         self._want_banner = expect_banner
         self._max_line = max_line
         self.banner: str | None = None
@@ -177,8 +188,8 @@ class MessageParser:
                 continue
             if not raw:
                 if self._fields or self._defects:
-                    out.append(Message(self._fields, self._defects))
-                    self._fields, self._defects = [], []
+                    out.append(Message(self._fields, self._defects, self._broken))
+                    self._fields, self._defects, self._broken = [], [], False
                 continue
             self._line(raw)
         del buf[:start]
@@ -187,20 +198,27 @@ class MessageParser:
         return out
 
     def _line(self, raw: bytes) -> None:
-        try:
-            line = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            line = raw.decode("utf-8", "replace")
-            self._defects.append(f"invalid UTF-8 in line {line[:60]!r}")
+        line = self._decode(raw)
         key, sep, value = line.partition(":")
         if not sep or not key or key != key.strip():
             self._defects.append(f"line without 'Key: ' {line[:60]!r}")
+            self._broken = True
             return
         if len(self._fields) >= MAX_FIELDS:
             self._defects.append("too many fields")
+            self._broken = True
             return
         # Asterisk always writes "Key: Value"; accept "Key:Value" too.
         self._fields.append((key, value[1:] if value.startswith(" ") else value))
+
+    def _decode(self, raw: bytes) -> str:
+        """One line's text (``callcenter.encoding``): only this line is affected."""
+        line, how = decode_network_text(raw)
+        if how == REPLACED:
+            self._defects.append(f"invalid UTF-8 in line {line[:60]!r}: undecodable bytes replaced")
+        elif how == GBK:
+            self._defects.append(f"invalid UTF-8 in line {line[:60]!r}: read as GBK")
+        return line
 
     @property
     def pending(self) -> bool:

@@ -22,7 +22,7 @@ from typing import Any
 
 import redis
 
-from callcenter.bus import BusUnavailable, EventBus
+from callcenter.bus.core import BusUnavailable, EventBus
 
 log = logging.getLogger(__name__)
 

@@ -209,14 +209,14 @@ def hours_set(line: str, weekdays: str, ranges: str) -> None:
     callcenter hours set 4008002000 all 00:00-24:00
     callcenter hours set 4008001000 1-5 08:30-12:00,13:30-18:00
     """
-    from callcenter.services.setup import lines
+    from callcenter.services.setup import hours
 
     with _unit_of_work() as (session, _settings):
-        days = lines.parse_weekdays(weekdays)
-        intervals = lines.parse_intervals(ranges)
-        lines.set_hours(session, _line_arg(line), days, intervals)
-    names = ", ".join(lines.WEEKDAY_NAMES[d] for d in days)
-    spans = ", ".join(lines.format_interval(o, c) for o, c in intervals)
+        days = hours.parse_weekdays(weekdays)
+        intervals = hours.parse_intervals(ranges)
+        hours.set_hours(session, _line_arg(line), days, intervals)
+    names = ", ".join(hours.WEEKDAY_NAMES[d] for d in days)
+    spans = ", ".join(hours.format_interval(o, c) for o, c in intervals)
     click.echo(f"{_scope(line)}: {names} open {spans}")
 
 
@@ -225,22 +225,22 @@ def hours_set(line: str, weekdays: str, ranges: str) -> None:
 @click.argument("weekdays", required=False)
 def hours_clear(line: str, weekdays: str | None) -> None:
     """Close LINE on WEEKDAYS (all weekdays when omitted: the line then follows the default)."""
-    from callcenter.services.setup import lines
+    from callcenter.services.setup import hours
 
     with _unit_of_work() as (session, _settings):
-        days = lines.parse_weekdays(weekdays) if weekdays else None
-        removed = lines.clear_hours(session, _line_arg(line), days)
+        days = hours.parse_weekdays(weekdays) if weekdays else None
+        removed = hours.clear_hours(session, _line_arg(line), days)
     click.echo(f"{_scope(line)}: {removed} opening range(s) removed")
 
 
 @hours_group.command("list")
 def hours_list() -> None:
     """Show the opening hours."""
-    from callcenter.services.setup import lines
+    from callcenter.services.setup import hours
 
     with _unit_of_work() as (session, _settings):
-        rows = [["default" if h.line is None else h.line.number, lines.WEEKDAY_NAMES[h.weekday],
-                 lines.format_interval(h.opens, h.closes)] for h in lines.list_hours(session)]
+        rows = [["default" if h.line is None else h.line.number, hours.WEEKDAY_NAMES[h.weekday],
+                 hours.format_interval(h.opens, h.closes)] for h in hours.list_hours(session)]
     if not rows:
         click.echo("no opening hours configured: every working day is open around the clock "
                    "(callcenter hours set default mon-fri 09:00-18:00)")
@@ -265,7 +265,7 @@ def calendar_group() -> None:
 
 
 def _add_days(kind: str, day: str, to: str | None, line: str | None, name: str) -> None:
-    from callcenter.services.setup import lines
+    from callcenter.services.setup import hours
 
     first, last = _date(day), _date(to) if to else _date(day)
     if last < first:
@@ -275,7 +275,7 @@ def _add_days(kind: str, day: str, to: str | None, line: str | None, name: str) 
     with _unit_of_work() as (session, _settings):
         current = first
         while current <= last:
-            lines.add_override(session, current, kind, line_number=line, name=name)
+            hours.add_override(session, current, kind, line_number=line, name=name)
             current += dt.timedelta(days=1)
     span = first.isoformat() if first == last else f"{first.isoformat()}..{last.isoformat()}"
     click.echo(f"{span}: {kind} for {_scope(line or 'default')}" + (f" ({name})" if name else ""))
@@ -316,10 +316,10 @@ def workday_add(day: str, to: str | None, line: str | None, name: str) -> None:
 @click.option("--line", default=None)
 def calendar_remove(day: str, line: str | None) -> None:
     """Remove the local exception on DAY (the national calendar applies again)."""
-    from callcenter.services.setup import lines
+    from callcenter.services.setup import hours
 
     with _unit_of_work() as (session, _settings):
-        lines.remove_override(session, _date(day), line_number=line)
+        hours.remove_override(session, _date(day), line_number=line)
     click.echo(f"{day}: local exception for {_scope(line or 'default')} removed")
 
 
@@ -327,12 +327,12 @@ def calendar_remove(day: str, line: str | None) -> None:
 @click.option("--year", type=int, default=None)
 def calendar_list(year: int | None) -> None:
     """List the local exceptions."""
-    from callcenter.services.setup import lines
+    from callcenter.services.setup import hours, lines
 
     with _unit_of_work() as (session, _settings):
         numbers = {ln.id: ln.number for ln in lines.list_lines(session)}
         rows = [[o.day.isoformat(), o.kind.value, numbers.get(o.line_id, "default"), o.name]
-                for o in lines.list_overrides(session, year=year)]
+                for o in hours.list_overrides(session, year=year)]
     if not rows:
         click.echo("no local exceptions: the national calendar applies")
         return
@@ -345,7 +345,7 @@ def calendar_status() -> None:
     import importlib.metadata
 
     from callcenter.db import utcnow
-    from callcenter.services.setup import calendar, lines
+    from callcenter.services.setup import calendar, hours
     from callcenter.timeutil import to_local
 
     with _unit_of_work() as (session, settings):
@@ -354,12 +354,12 @@ def calendar_status() -> None:
         version = importlib.metadata.version("chinesecalendar")
         click.echo(f"national calendar: chinesecalendar {version}, years {first}-{last}")
         click.echo(f"today ({settings.timezone}): {today.isoformat()}")
-        overrides = lines.list_overrides(session)
+        overrides = hours.list_overrides(session)
         for year in (today.year, today.year + 1):
             local = sum(1 for o in overrides if o.day.year == year)
             state = "covered" if year <= last else "NOT COVERED"
             click.echo(f"  {year}: {state}; {local} local exception(s)")
-        has_hours = bool(lines.list_hours(session))
+        has_hours = bool(hours.list_hours(session))
         click.echo("opening hours: " + ("configured (callcenter hours list)" if has_hours else
                                         "none: working days are open around the clock"))
     for warning in calendar.coverage_report(today):
@@ -371,15 +371,15 @@ def calendar_status() -> None:
 @click.option("--line", default=None)
 def calendar_day(day: str, line: str | None) -> None:
     """Explain DAY: working or not, why, and the opening hours that apply."""
-    from callcenter.services.setup import calendar, lines
+    from callcenter.services.setup import calendar, hours, lines, routing_config
 
     with _unit_of_work() as (session, settings):
         line_id = lines.get_line(session, line).id if line else None
-        config = lines.current_config(session)
+        config = routing_config.current_config(session)
         intervals, info = calendar.intervals_on(config, settings, _date(day), line_id)
     kind = "working day" if info.working else ("holiday" if info.holiday else "day off")
     extra = " (swapped weekend working day, 调休)" if info.swapped else ""
-    click.echo(f"{info.day.isoformat()} {lines.WEEKDAY_NAMES[info.day.weekday()]}: {kind}{extra}"
+    click.echo(f"{info.day.isoformat()} {hours.WEEKDAY_NAMES[info.day.weekday()]}: {kind}{extra}"
                + (f" — {info.name}" if info.name else "") + f" [{info.source}]")
     spans = ", ".join(f"{_hhmm(o)}-{_hhmm(c)}" for o, c in intervals) or "closed"
     click.echo(f"{_scope(line or 'default')}: {spans}")
@@ -404,12 +404,12 @@ def duty_group() -> None:
 @click.option("--note", default="", help="Who is on duty, phone ...")
 def duty_add(queue: str, starts: str, ends: str, note: str) -> None:
     """Add a duty shift."""
-    from callcenter.services.setup import lines
+    from callcenter.services.setup import hours
     from callcenter.timeutil import to_utc_naive
 
     start_local, end_local = _local_datetime(starts), _local_datetime(ends)
     with _unit_of_work() as (session, settings):
-        shift, overlaps = lines.add_duty_shift(session, queue, to_utc_naive(start_local, settings.timezone),
+        shift, overlaps = hours.add_duty_shift(session, queue, to_utc_naive(start_local, settings.timezone),
                                                to_utc_naive(end_local, settings.timezone), note)
         click.echo(f"duty shift {shift.id} on {queue}: {start_local:%Y-%m-%d %H:%M} → {end_local:%Y-%m-%d %H:%M}")
         for other in overlaps:
@@ -422,13 +422,13 @@ def duty_add(queue: str, starts: str, ends: str, note: str) -> None:
 def duty_list(show_all: bool) -> None:
     """List current and future duty shifts."""
     from callcenter.db import utcnow
-    from callcenter.services.setup import lines
+    from callcenter.services.setup import hours
 
     with _unit_of_work() as (session, settings):
         now = utcnow()
         rows = [[str(s.id), s.queue.name, _local(settings, s.starts_at), _local(settings, s.ends_at),
                  "now" if s.starts_at <= now < s.ends_at else "", s.note]
-                for s in lines.list_duty_shifts(session, ending_after=None if show_all else now)]
+                for s in hours.list_duty_shifts(session, ending_after=None if show_all else now)]
     if not rows:
         click.echo("no duty shifts")
         return
@@ -439,10 +439,10 @@ def duty_list(show_all: bool) -> None:
 @click.argument("shift_id", type=int)
 def duty_remove(shift_id: int) -> None:
     """Remove a duty shift."""
-    from callcenter.services.setup import lines
+    from callcenter.services.setup import hours
 
     with _unit_of_work() as (session, _settings):
-        lines.remove_duty_shift(session, shift_id)
+        hours.remove_duty_shift(session, shift_id)
     click.echo(f"duty shift {shift_id} removed")
 
 
@@ -460,10 +460,10 @@ def setup_defaults() -> None:
     """Create the example queues (vip, general_q, duty), lines (VIP 4008002000,
     ordinary 4008001000 with IVR flow main) and site hours Mon–Fri 09:00–18:00 —
     matching asterisk_conf/. Existing entries are left as they are."""
-    from callcenter.services.setup import lines
+    from callcenter.services.setup import defaults
 
     with _unit_of_work() as (session, _settings):
-        done = lines.setup_defaults(session)
+        done = defaults.setup_defaults(session)
     for item in done:
         click.echo(item)
     if not done:

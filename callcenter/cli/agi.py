@@ -32,13 +32,13 @@ def agi(host: str | None, port: int | None, workers: int) -> None:
     """Run the FastAGI server until SIGTERM/SIGINT (then finish calls in progress)."""
     import logging
 
-    from callcenter.agi import server
+    from callcenter.agi import process
 
     if logging.getLogger().level > logging.INFO:
         # Start-up and shutdown lines are worth seeing; per-call logging stays off.
         logging.getLogger("callcenter.agi").setLevel(logging.INFO)
     try:
-        server.run(get_settings(), host=host, port=port, workers=workers)
+        process.run(get_settings(), host=host, port=port, workers=workers)
     except OSError as exc:
         raise click.ClickException(f"cannot listen: {exc}") from exc
 
@@ -50,7 +50,7 @@ def agi(host: str | None, port: int | None, workers: int) -> None:
 def install_agi_scripts(dest: Path, python: str) -> None:
     """Write per-call AGI scripts into DEST (e.g. /var/lib/asterisk/agi-bin):
     callcenter_agi.py (route named by the first argument) and one <route>.py per route."""
-    from callcenter.agi.registry import default_registry
+    from callcenter.agi.handlers import default_registry
 
     dest.mkdir(parents=True, exist_ok=True)
     scripts = {"callcenter_agi.py": SCRIPT_TEMPLATE.format(python=python, title="named by the first argument",

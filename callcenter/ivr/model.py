@@ -10,16 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-# The request types of the business (REQUIREMENTS.md), as the ASCII ids the dialplan
-# and the tickets use.  Flow files may write either the id or the Chinese name.
-CATEGORIES: dict[str, str] = {
-    "consultation": "咨询",
-    "complaint": "投诉",
-    "repair": "报修",
-    "suggestion": "建议",
-    "order": "订单/退换货",
-    "human": "人工",
-}
+from callcenter.labels import CATEGORIES
+
 _CATEGORY_ALIASES: dict[str, str] = {
     **{label: cid for cid, label in CATEGORIES.items()},
     "订单": "order",

@@ -187,22 +187,36 @@ class _GraphCheck:
     def _compile_node(self, node_id: str, node: Node) -> MenuNode | None:
         base: Location = ("nodes", node_id)
         before = len(self.report.problems)
-        is_root = node_id == self.spec.root
         if not IDENT_PATTERN.match(node_id):
             self.report.add("node ids are letters, digits and _ and start with a letter",
                             node=node_id, location=base)
+        self._check_node_prompts(node_id, node, base)
+        keys = self._node_keys(node_id, node, base)
+        default = self._node_default(node_id, node, base)
+        if len(self.report.problems) != before or default is None:
+            return None
+        defaults = self.spec.defaults
+        return MenuNode(
+            id=node_id, say=tuple(node.say), prompt=node.prompt, keys=keys, default=default,
+            timeout_ms=int(round((node.timeout_s or defaults.timeout_s) * 1000)),
+            retries=defaults.retries if node.retries is None else node.retries,
+            invalid_prompt=node.invalid_prompt or defaults.invalid_prompt,
+            no_input_prompt=node.no_input_prompt or defaults.no_input_prompt,
+        )
+
+    def _check_node_prompts(self, node_id: str, node: Node, base: Location) -> None:
         for index, prompt_id in enumerate(node.say):
             self._check_prompt_ref(prompt_id, node_id, base + ("say", index), "'say'")
         if node.prompt is not None:
             self._check_prompt_ref(node.prompt, node_id, base + ("prompt",), "'prompt'")
-        defaults = self.spec.defaults
-        invalid_prompt = node.invalid_prompt or defaults.invalid_prompt
-        no_input_prompt = node.no_input_prompt or defaults.no_input_prompt
         for field in ("invalid_prompt", "no_input_prompt"):
             if getattr(node, field) is not None:     # inherited ones are checked once, in run()
                 self._check_prompt_ref(getattr(node, field), node_id, base + (field,), f"'{field}'")
 
+    def _node_keys(self, node_id: str, node: Node, base: Location) -> dict[str, Action]:
+        """The node's own keys plus the flow's common keys, each checked."""
         keys: dict[str, Action] = {}
+        is_root = node_id == self.spec.root
         if node.prompt is None:
             if node.keys:
                 self.report.add("has keys but no menu 'prompt' to offer them", node=node_id,
@@ -210,47 +224,43 @@ class _GraphCheck:
             if not node.say:
                 self.report.add("has neither a menu 'prompt' nor anything to 'say'", node=node_id,
                                 location=base)
-        else:
-            for key, action in self.spec.common_keys.items():
-                if action.kind == "back" and is_root:
-                    continue   # nothing to go back to from the root; documented in the README
-                keys[key] = action
-            for key, action in node.keys.items():
-                location = base + ("keys", key)
-                self._check_key(key, node_id, location, label="key")
-                if key in self.spec.common_keys and not (
-                        is_root and self.spec.common_keys[key].kind == "back"):
-                    self.report.add(
-                        f"key '{key}' collides with common key '{key}' "
-                        f"({self.spec.common_keys[key].describe()}); remove one of them",
-                        node=node_id, location=location)
-                self._check_action(action, node_id, location, f"key '{key}'", is_default=False)
-                if action.kind == "back" and is_root:
-                    self.report.add(f"key '{key}' goes back, but '{node_id}' is the root "
-                                    "(there is nothing to go back to)", node=node_id, location=location)
-                keys[key] = action
-            if not keys:
-                self.report.add("has a menu 'prompt' but no keys", node=node_id, location=base)
+            return keys
+        for key, action in self.spec.common_keys.items():
+            if action.kind == "back" and is_root:
+                continue   # nothing to go back to from the root; documented in the README
+            keys[key] = action
+        for key, action in node.keys.items():
+            location = base + ("keys", key)
+            self._check_key(key, node_id, location, label="key")
+            if key in self.spec.common_keys and not (
+                    is_root and self.spec.common_keys[key].kind == "back"):
+                self.report.add(
+                    f"key '{key}' collides with common key '{key}' "
+                    f"({self.spec.common_keys[key].describe()}); remove one of them",
+                    node=node_id, location=location)
+            self._check_action(action, node_id, location, f"key '{key}'", is_default=False)
+            if action.kind == "back" and is_root:
+                self.report.add(f"key '{key}' goes back, but '{node_id}' is the root "
+                                "(there is nothing to go back to)", node=node_id, location=location)
+            keys[key] = action
+        if not keys:
+            self.report.add("has a menu 'prompt' but no keys", node=node_id, location=base)
+        return keys
 
-        default = node.default or defaults.default
+    def _node_default(self, node_id: str, node: Node, base: Location) -> Action | None:
+        """What happens when the caller does nothing: the node's, else the flow's default."""
+        default = node.default or self.spec.defaults.default
         if default is None:
             self.report.add("no default action for a caller who does nothing "
                             "(set 'default' on the node or under 'defaults')", node=node_id, location=base)
-        else:
-            location = base + ("default",) if node.default else ("defaults", "default")
-            if node.default is not None:    # the inherited one is checked once, in run()
-                self._check_action(default, node_id, location, "default", is_default=True)
-            if default.kind == "back" and is_root:
-                self.report.add(f"default goes back, but '{node_id}' is the root", node=node_id,
-                                location=location)
-        if len(self.report.problems) != before or default is None:
             return None
-        return MenuNode(
-            id=node_id, say=tuple(node.say), prompt=node.prompt, keys=keys, default=default,
-            timeout_ms=int(round((node.timeout_s or defaults.timeout_s) * 1000)),
-            retries=defaults.retries if node.retries is None else node.retries,
-            invalid_prompt=invalid_prompt, no_input_prompt=no_input_prompt,
-        )
+        location = base + ("default",) if node.default else ("defaults", "default")
+        if node.default is not None:    # the inherited one is checked once, in run()
+            self._check_action(default, node_id, location, "default", is_default=True)
+        if default.kind == "back" and node_id == self.spec.root:
+            self.report.add(f"default goes back, but '{node_id}' is the root", node=node_id,
+                            location=location)
+        return default
 
     def _check_key(self, key: str, node_id: str | None, location: Location, label: str) -> None:
         if key == "#":

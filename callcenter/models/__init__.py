@@ -21,7 +21,6 @@ from callcenter.models.lines import (
     QueueKind,
 )
 from callcenter.models.tickets import (
-    TICKET_TYPE_LABELS,
     AuditEntry,
     Notification,
     SurveyRequest,
@@ -37,6 +36,6 @@ __all__ = [
     "AgentState", "AgentStatus", "AuditEntry", "Base", "BusinessHours", "CalendarOverride",
     "Call", "CallAgentLeg", "CallStatus", "CallbackReason", "CallbackStatus", "CallbackTask",
     "Customer", "CustomerPhone", "DayKind", "DutyShift", "Line", "LineKind", "Notification",
-    "Queue", "QueueKind", "Role", "SurveyRequest", "SurveyStatus", "TICKET_TYPE_LABELS",
+    "Queue", "QueueKind", "Role", "SurveyRequest", "SurveyStatus",
     "Ticket", "TicketHistory", "TicketStatus", "TicketType", "Tier", "User",
 ]

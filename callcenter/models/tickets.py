@@ -22,14 +22,6 @@ class TicketType(str, enum.Enum):
     ORDER = "order"                # 订单/退换货
 
 
-TICKET_TYPE_LABELS = {
-    TicketType.CONSULTATION: "咨询",
-    TicketType.COMPLAINT: "投诉",
-    TicketType.REPAIR: "报修",
-    TicketType.SUGGESTION: "建议",
-    TicketType.ORDER: "订单/退换货",
-}
-
 
 class TicketStatus(str, enum.Enum):
     OPEN = "open"

@@ -31,7 +31,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from callcenter.bus import EventBus, make_bus
+from callcenter.bus import make_bus
+from callcenter.bus.core import EventBus
 from callcenter.config import Settings, get_settings
 from callcenter.db import engine_for, session_scope
 from callcenter.services.tickets import escalation, notifications

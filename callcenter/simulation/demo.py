@@ -3,7 +3,7 @@ telephone system.
 
 THIS IS A SIMULATION. No Asterisk runs: a simulated Asterisk places calls through the
 real FastAGI socket (``callcenter.simulation.calls``) and an AMI emulator
-(``callcenter.simulation.ami_emulator``, the one the tests use) plays the queue events; everything
+(``callcenter.simulation.ami``, the one the tests use) plays the queue events; everything
 downstream is the real system: routing, IVR, the AMI listener, call records, callback
 tasks, the event bus and the agent console's screen-pop. With a real Asterisk, run
 ``callcenter serve`` instead.
@@ -27,7 +27,8 @@ from sqlalchemy import func, select
 from callcenter import migrate
 from callcenter.config import Settings
 from callcenter.db import session_scope
-from callcenter.simulation.ami_emulator import EmulatorThread, MemberConfig, QueueConfig
+from callcenter.simulation.ami.state import MemberConfig, QueueConfig
+from callcenter.simulation.ami.thread import EmulatorThread
 from callcenter.simulation.calls import SimulatedCall, run_session
 
 log = logging.getLogger(__name__)
@@ -89,7 +90,7 @@ def seed(settings: Settings, directory: Path) -> DemoAccounts:
     with an open complaint, agents and staff. Idempotent: a second start reuses them."""
     from callcenter.models import Customer, User
     from callcenter.services.people import customers, users
-    from callcenter.services.setup import lines
+    from callcenter.services.setup import defaults, hours
     from callcenter.services.tickets import tickets
 
     migrate.upgrade(settings.database_url)
@@ -97,9 +98,9 @@ def seed(settings: Settings, directory: Path) -> DemoAccounts:
     with session_scope(settings.database_url) as session:
         if session.scalar(select(func.count(User.id))) > 0 and accounts_file.is_file():
             return DemoAccounts(_read_accounts(accounts_file), accounts_file)
-        lines.setup_defaults(session)
+        defaults.setup_defaults(session)
         for number in ("4008002000", "4008001000"):
-            lines.set_hours(session, number, lines.parse_weekdays("all"), lines.parse_intervals("00:00-24:00"))
+            hours.set_hours(session, number, hours.parse_weekdays("all"), hours.parse_intervals("00:00-24:00"))
         passwords: dict[str, str] = {}
         for username, name, interface in DEMO_AGENTS:
             passwords[username] = secrets.token_urlsafe(8)
@@ -165,7 +166,7 @@ class CallGenerator:
         while not self._stop.wait(self.interval_s * self.random.uniform(0.6, 1.4)):
             try:
                 self.place_call()
-            except Exception:  # noqa: BLE001 - the demo keeps going; the log says what broke
+            except Exception:  # the demo keeps going; the log says what broke
                 log.exception("simulated call failed")
 
     def next_call(self) -> SimulatedCall:

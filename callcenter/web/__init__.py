@@ -10,6 +10,10 @@ For other areas that add views:
   put JavaScript in ``static/`` and load it with ``<script src defer>``);
 - guard every view with ``callcenter.web.roles.roles_required(...)`` (or ``public``);
   the access-matrix test rejects a view without a rule;
+- mark a view that serves an event stream with ``callcenter.web.sse.event_stream``: its
+  requests do not count as activity for idle expiry;
+- keep database queries in ``callcenter.services``: a view parses the request, calls a
+  service and renders;
 - use ``callcenter.web.context.unit_of_work()`` for the database and ``panel()`` for
   settings and the bus.
 The ticket views live in ``callcenter.web.tickets`` (blueprint ``bp``). The screen-pop
@@ -27,13 +31,15 @@ from typing import Any
 from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
-from callcenter.bus import EventBus, make_bus
+from callcenter.bus import make_bus
+from callcenter.bus.core import EventBus
 from callcenter.config import Settings, get_settings
+from callcenter.services.people.throttle import LoginThrottle
 from callcenter.web import security
 from callcenter.web.context import Panel
+from callcenter.web.login import login_manager
 from callcenter.web.roles import public
 from callcenter.web.sse import StreamRegistry, stream_limit
-from callcenter.web.throttle import LoginThrottle
 
 csrf = CSRFProtect()
 
@@ -60,7 +66,7 @@ def create_app(settings: Settings | Mapping[str, Any] | None = None, bus: EventB
 
     from callcenter.web import admin, agent, auth, callbacks, customers, main, qa, supervisor, tickets
 
-    auth.login_manager.init_app(app)
+    login_manager.init_app(app)
     for module in (main, auth, agent, customers, callbacks, tickets, supervisor, qa, admin):
         app.register_blueprint(module.bp)
 

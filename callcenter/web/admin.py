@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import select
 
-from callcenter.models import Role, User
-from callcenter.services.people import audit, users
+from callcenter.models import Role
+from callcenter.services.people import users
 from callcenter.web.context import unit_of_work
 from callcenter.web.roles import ADMIN, roles_required
 
@@ -18,7 +17,7 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 @roles_required(ADMIN)
 def users_page():
     with unit_of_work() as s:
-        rows = list(s.scalars(select(User).order_by(User.username)))
+        rows = users.list_users(s)
     return render_template("admin/users.html", users=rows, roles=[r.value for r in Role])
 
 
@@ -28,12 +27,10 @@ def create_user():
     form = request.form
     try:
         with unit_of_work() as s:
-            user = users.create_user(
-                s, username=form.get("username", ""), password=form.get("password", ""),
+            user = users.admin_create_user(
+                s, admin_id=current_user.id, username=form.get("username", ""), password=form.get("password", ""),
                 role=form.get("role", ""), display_name=form.get("display_name", "").strip()[:100],
                 default_interface=form.get("default_interface", "").strip()[:80] or None)
-            audit.record(s, user_id=current_user.id, action=audit.CREATE, object_type="user", object_id=user.id,
-                         detail=f"{user.username} role={user.role.value}")
             flash(f"已创建用户 {user.username}")
     except users.UserError as exc:
         flash(f"未创建：{exc}", "error")
@@ -49,11 +46,8 @@ def set_active(user_id: int):
         flash("不能停用自己的账号 (you cannot deactivate yourself)", "error")
         return redirect(url_for("admin.users")), 303
     with unit_of_work() as s:
-        user = s.get(User, user_id)
+        user = users.admin_set_active(s, user_id, active, admin_id=current_user.id)
         if user is None:
             abort(404)
-        user.active = active
-        audit.record(s, user_id=current_user.id, action=audit.UPDATE, object_type="user", object_id=user.id,
-                     detail="activated" if active else "deactivated")
         flash(f"{user.username} {'已启用' if active else '已停用'}")
     return redirect(url_for("admin.users")), 303

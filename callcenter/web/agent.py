@@ -17,21 +17,18 @@ from typing import Any
 
 from flask import Blueprint, jsonify, render_template, request
 from flask_login import current_user
-from sqlalchemy import select
 
-from callcenter.bus import BusUnavailable, Event
-from callcenter.models import AgentState, Queue, User
+from callcenter.bus.core import BusUnavailable, Event
 from callcenter.services.calls import screenpop
-from callcenter.services.people import console
+from callcenter.services.people import console, users
 from callcenter.web import sse
-from callcenter.web.auth import STREAM_ENDPOINTS, session_deadline
+from callcenter.web.auth import session_deadline
 from callcenter.web.context import Panel, panel, unit_of_work
 from callcenter.web.roles import CALL_HANDLERS, roles_required
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("agent", __name__)
-STREAM_ENDPOINTS.add("agent.events")
 
 # Pops remembered per stream so a re-ring of the same call does not pop twice.
 POPPED_MEMORY = 64
@@ -48,8 +45,8 @@ def _input() -> dict[str, Any]:
 @roles_required(*CALL_HANDLERS)
 def console_page():
     with unit_of_work() as s:
-        state = s.get(AgentState, current_user.id)
-        queues = list(s.scalars(select(Queue.name).order_by(Queue.name)))
+        state = console.agent_state(s, current_user.id)
+        queues = console.queue_names(s)
         state_json = console.state_dict(state, current_user.default_interface)
     return render_template("agent/console.html", state=state_json, queues=queues,
                            pause_reasons=console.PAUSE_REASONS)
@@ -59,7 +56,7 @@ def console_page():
 @roles_required(*CALL_HANDLERS)
 def state():
     with unit_of_work() as s:
-        return jsonify(console.state_dict(s.get(AgentState, current_user.id), current_user.default_interface))
+        return jsonify(console.state_dict(console.agent_state(s, current_user.id), current_user.default_interface))
 
 
 @bp.route("/api/agent/interface", methods=["POST"])
@@ -68,7 +65,7 @@ def set_interface():
     interface = str(_input().get("interface", ""))
     try:
         with unit_of_work() as s:
-            user = s.get(User, current_user.id)
+            user = users.get_user(s, current_user.id)
             state_json = console.state_dict(console.sit_at(s, user, interface))
     except console.ConsoleError as exc:
         return jsonify(error=str(exc)), 409 if "in use" in str(exc) else 400
@@ -83,7 +80,7 @@ def action():
     data = _input()
     try:
         with unit_of_work() as s:
-            user = s.get(User, current_user.id)
+            user = users.get_user(s, current_user.id)
             message = console.action_request(console.state_for(s, user), str(data.get("action", "")),
                                              reason=str(data.get("reason", "")), queue=str(data.get("queue", "")))
     except console.ConsoleError as exc:
@@ -97,6 +94,7 @@ def action():
 
 
 @bp.route("/api/agent/events")
+@sse.event_stream
 @roles_required(*CALL_HANDLERS)
 def events():
     p = panel()
@@ -104,7 +102,7 @@ def events():
     if token is None:
         return jsonify(error="too many open consoles on this server; retrying"), 503, {"Retry-After": "5"}
     with unit_of_work() as s:
-        state = s.get(AgentState, current_user.id)
+        state = console.agent_state(s, current_user.id)
         interface = state.interface if state is not None else None
         state_json = console.state_dict(state, current_user.default_interface)
     subscription = p.bus.subscribe("agent", "notify", accept=mine(current_user.id, interface))
@@ -164,7 +162,7 @@ class AgentStream:
         if time.time() > self.deadline:
             return False
         with self.p.unit_of_work() as s:
-            return bool(s.scalar(select(User.active).where(User.id == self.user_id)))
+            return users.is_active(s, self.user_id)
 
     def handle(self, event: Event) -> Iterator[str]:
         if event.seq and event.seq <= self.last_seq:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from callcenter.models import CallbackStatus, CallbackTask
+from callcenter.labels import CALLBACK_REASONS, label
+from callcenter.models import CallbackStatus
 from callcenter.services.calls import callbacks
 from callcenter.services.people.masking import phone_for
 from callcenter.timeutil import to_local
@@ -13,8 +14,6 @@ from callcenter.web.context import panel, unit_of_work
 from callcenter.web.roles import CALL_HANDLERS, roles_required
 
 bp = Blueprint("callbacks", __name__, url_prefix="/callbacks")
-
-REASON_LABELS = {"abandoned": "放弃来电", "after_hours": "非工作时间", "voicemail": "留言", "route_failed": "路由失败"}
 
 
 @bp.route("/")
@@ -28,7 +27,7 @@ def index():
                 "number": phone_for(settings, current_user.role, t.number),
                 "customer": t.customer.name if t.customer else "",
                 "customer_id": t.customer_id,
-                "reason": REASON_LABELS.get(t.reason.value, t.reason.value),
+                "reason": label(CALLBACK_REASONS, t.reason),
                 "created_at": to_local(t.created_at, settings.timezone).strftime("%m-%d %H:%M"),
                 "due_at": to_local(t.due_at, settings.timezone).strftime("%m-%d %H:%M") if t.due_at else "",
                 "has_message": bool(t.message_file),
@@ -44,7 +43,7 @@ def index():
 def done(task_id: int):
     notes = request.form.get("notes", "").strip()[:1000]
     with unit_of_work() as s:
-        task = s.get(CallbackTask, task_id)
+        task = callbacks.get_callback(s, task_id)
         if task is None:
             abort(404)
         if task.status is not CallbackStatus.OPEN:

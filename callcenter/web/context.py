@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from flask import current_app
 from sqlalchemy.orm import Session
 
-from callcenter.bus import EventBus
+from callcenter.bus.core import EventBus
 from callcenter.config import Settings
 from callcenter.db import session_scope
+from callcenter.services.people.throttle import LoginThrottle
 from callcenter.web.sse import StreamRegistry
-from callcenter.web.throttle import LoginThrottle
 
 
 @dataclass

@@ -7,7 +7,8 @@ from __future__ import annotations
 from flask import Blueprint, abort, jsonify, render_template, request
 from flask_login import current_user
 
-from callcenter.services.calls import screenpop
+from callcenter.services.people import records, registration
+from callcenter.services.people import search as customer_search
 from callcenter.web.context import panel, unit_of_work
 from callcenter.web.roles import CALL_HANDLERS, roles_required
 
@@ -18,14 +19,14 @@ bp = Blueprint("customers", __name__)
 @roles_required(*CALL_HANDLERS)
 def search():
     with unit_of_work() as s:
-        return jsonify(screenpop.search(s, panel().settings, request.args.get("q", ""), role=current_user.role))
+        return jsonify(customer_search.search(s, panel().settings, request.args.get("q", ""), role=current_user.role))
 
 
 @bp.route("/customers/<int:customer_id>")
 @roles_required(*CALL_HANDLERS)
 def record(customer_id: int):
     with unit_of_work() as s:
-        data = screenpop.customer_record(s, panel().settings, customer_id, role=current_user.role,
+        data = records.customer_record(s, panel().settings, customer_id, role=current_user.role,
                                          user_id=current_user.id)
     if data is None:
         abort(404)
@@ -42,8 +43,8 @@ def create():
               ("name", "number", "tier", "area", "building", "unit", "room", "address", "linkedid")}
     try:
         with unit_of_work() as s:
-            customer = screenpop.register_caller(s, panel().settings, user_id=current_user.id, **fields)
+            customer = registration.register_caller(s, panel().settings, user_id=current_user.id, **fields)
             result = {"id": customer.id, "name": customer.name, "unit_address": customer.unit_address}
-    except screenpop.PopError as exc:
+    except registration.RegistrationError as exc:
         return jsonify(error=str(exc)), 400
     return jsonify(result), 201

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, render_template
 from flask_login import current_user
 
-from callcenter.services.calls.screenpop import CATEGORY_LABELS
+from callcenter.labels import CATEGORIES, label
 from callcenter.services.people import console
 from callcenter.services.people.masking import phone_for
 from callcenter.timeutil import to_local
@@ -26,7 +26,7 @@ def index():
                 "started_at": to_local(c.started_at, settings.timezone).strftime("%H:%M:%S"),
                 "number": phone_for(settings, current_user.role, c.caller_number),
                 "queue": c.queue,
-                "category": CATEGORY_LABELS.get(c.category, c.category),
+                "category": label(CATEGORIES, c.category),
                 "agent": c.answered_by_interface,
                 "talk_seconds": c.talk_seconds,
                 "recording": c.recording_file.rsplit("/", 1)[-1],

@@ -17,6 +17,7 @@ from flask import abort
 from flask_login import current_user
 
 from callcenter.models import Role
+from callcenter.web.login import login_manager
 
 PUBLIC = "public"
 AGENT, QA, SUPERVISOR, ADMIN = (r.value for r in (Role.AGENT, Role.QA, Role.SUPERVISOR, Role.ADMIN))
@@ -35,8 +36,6 @@ def roles_required(*roles: str) -> Callable:
         @functools.wraps(view)
         def wrapped(*args: Any, **kwargs: Any) -> Any:
             if not current_user.is_authenticated:
-                from callcenter.web.auth import login_manager
-
                 return login_manager.unauthorized()
             if current_user.role not in allowed:
                 abort(403)

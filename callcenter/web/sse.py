@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from callcenter.bus import Event, Subscription
+from callcenter.bus.core import Event, Subscription
 
 RETRY_MS = 2000
 DEFAULT_HEARTBEAT_S = 15.0
@@ -58,6 +58,18 @@ def parse_event_id(value: str | None) -> tuple[str, int] | None:
         return epoch, int(seq)
     except ValueError:
         return None
+
+
+
+def event_stream(view: Callable) -> Callable:
+    """Marks a view that serves an event stream. A stream is a connection that stays
+    open, not activity: its requests do not keep an idle session signed in (``auth``)."""
+    view.event_stream = True
+    return view
+
+
+def is_event_stream(view: Callable | None) -> bool:
+    return bool(getattr(view, "event_stream", False))
 
 
 class StreamRegistry:

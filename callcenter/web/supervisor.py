@@ -8,19 +8,16 @@ from collections.abc import Iterator
 
 from flask import Blueprint, jsonify, render_template
 from flask_login import current_user
-from sqlalchemy import select
 
-from callcenter.bus import Event
-from callcenter.models import User
-from callcenter.services.people import console
+from callcenter.bus.core import Event
+from callcenter.services.people import console, users
 from callcenter.services.people.masking import phone_for
 from callcenter.web import sse
-from callcenter.web.auth import STREAM_ENDPOINTS, session_deadline
+from callcenter.web.auth import session_deadline
 from callcenter.web.context import panel, unit_of_work
 from callcenter.web.roles import SUPERVISOR, roles_required
 
 bp = Blueprint("supervisor", __name__)
-STREAM_ENDPOINTS.add("supervisor.events")
 
 # What a supervisor's stream forwards of an agent event.
 FORWARDED = ("type", "interface", "queue", "linkedid", "member_name", "paused", "reason", "status", "success")
@@ -42,6 +39,7 @@ def overview():
 
 
 @bp.route("/api/supervisor/events")
+@sse.event_stream
 @roles_required(SUPERVISOR)
 def events():
     p = panel()
@@ -61,7 +59,7 @@ def events():
         if time.time() > deadline:
             return False
         with p.unit_of_work() as s:
-            return bool(s.scalar(select(User.active).where(User.id == user_id)))
+            return users.is_active(s, user_id)
 
     return sse.stream_response(p, subscription=subscription, token=token, opening=iter(()),
                                handle=handle, still_valid=still_valid)

@@ -145,7 +145,7 @@ def test_pyst2_api_hangup_line_eof_and_511():
 def test_install_agi_scripts_writes_runnable_scripts_for_every_route(tmp_path):
     from click.testing import CliRunner
 
-    from callcenter.agi.registry import default_registry
+    from callcenter.agi.handlers import default_registry
     from callcenter.cli import main as cli
 
     dest = tmp_path / "agi-bin"

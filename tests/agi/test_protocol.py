@@ -194,3 +194,11 @@ def test_assembler_gives_up_on_endless_reply():
 
 def test_invalid_utf8_is_replaced_not_fatal():
     assert protocol.decode_line(b"agi_calleridname: \xff\xfe\xe4\xb8\xad\r") == "agi_calleridname: \ufffd\ufffd中"
+
+
+def test_a_gbk_caller_name_in_the_header_is_read_as_gbk():
+    raw = b"agi_callerid: 13800138000\nagi_calleridname: \xcd\xf5\xcf\xbc\nagi_dnid: 4008001000\n"
+    lines = protocol.decode_lines(raw).split("\n")
+    assert lines[1] == "agi_calleridname: 王霞" and lines[2] == "agi_dnid: 4008001000"
+    assert protocol.decode_line(b"agi_calleridname: \xcd\xf5\xcf\xbc\r") == "agi_calleridname: 王霞"
+    assert protocol.decode_line(b"agi_calleridname: \xff\xfe") == "agi_calleridname: \ufffd\ufffd"

@@ -15,11 +15,11 @@ import pytest
 from sqlalchemy import select
 
 from callcenter.agi import variables as V
-from callcenter.agi.registry import default_registry
+from callcenter.agi.handlers import default_registry
 from callcenter.db import session_scope
 from callcenter.models import Call, CallStatus
 from callcenter.services.people import customers
-from callcenter.services.setup import lines
+from callcenter.services.setup import defaults
 
 from . import peers
 from .asterisk_args import command_argv
@@ -33,7 +33,7 @@ VIP_LINE = "4008002000"
 @pytest.fixture
 def seeded(settings):
     with session_scope(settings.database_url) as session:
-        lines.setup_defaults(session)
+        defaults.setup_defaults(session)
         customer = customers.create_customer(session, name="张三", numbers=["13800138000"], tier="vip")
         customer_id = customer.id
     return settings, customer_id

@@ -14,15 +14,9 @@ import time
 import pytest
 
 from callcenter.agi.channel import AGIHangup
+from callcenter.agi.process import freeze_startup_objects, loop_factory, run_loop, standard_event_loop, start_in_thread
 from callcenter.agi.registry import Registry
-from callcenter.agi.server import (
-    freeze_startup_objects,
-    loop_factory,
-    loop_name,
-    run_loop,
-    standard_event_loop,
-    start_in_thread,
-)
+from callcenter.agi.server import loop_name
 
 from . import peers
 from .conftest import agi_settings, running_server, settle
@@ -357,7 +351,7 @@ def test_cli_agi_serves_until_sigterm(tmp_path, event_loop_kind):
 def test_saturated_database_sheds_at_once_instead_of_queueing_past_the_budget():
     from concurrent.futures import ThreadPoolExecutor
 
-    from callcenter.agi.registry import RouteBudgetExceeded, executor_runner
+    from callcenter.agi.dbwork import RouteBudgetExceeded, executor_runner
 
     executor = ThreadPoolExecutor(1)
     runner = executor_runner(executor, budget_s=0.8, workers=1)

@@ -16,12 +16,12 @@ from sqlalchemy import select
 
 from callcenter.agi import server as agi_server
 from callcenter.agi import variables as V
-from callcenter.agi.registry import default_registry
+from callcenter.agi.handlers import default_registry
 from callcenter.config import Settings
 from callcenter.db import JOURNAL_SIZE_LIMIT, WalCheckpointer, session_scope
 from callcenter.models import Call
 from callcenter.services.people import customers
-from callcenter.services.setup import lines
+from callcenter.services.setup import defaults
 
 from . import peers
 from .conftest import running_server, settle
@@ -33,7 +33,7 @@ VIP_LINE = "4008002000"
 def seeded(sqlite_url, tmp_path):
     settings = Settings(database_url=sqlite_url, agi_route_budget_s=10.0)
     with session_scope(sqlite_url) as session:
-        lines.setup_defaults(session)
+        defaults.setup_defaults(session)
         customers.create_customer(session, name="张三", numbers=["13800138000"], tier="vip")
     return settings
 

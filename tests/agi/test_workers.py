@@ -24,7 +24,7 @@ from . import peers
 SERVER = textwrap.dedent("""
     import asyncio, logging, os, sys, time
     from pathlib import Path
-    from callcenter.agi import server
+    from callcenter.agi import process
     from callcenter.agi.registry import Registry
     from callcenter.config import Settings
 
@@ -46,7 +46,7 @@ SERVER = textwrap.dedent("""
         await channel.set_variable("CC_PID", str(os.getpid()))
 
     settings = Settings(database_url=f"sqlite:///{workdir}/cc.db", agi_host="127.0.0.1", agi_port=port)
-    server.run(settings, registry, workers=workers)
+    process.run(settings, registry, workers=workers)
 """)
 
 

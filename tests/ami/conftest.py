@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 
-from callcenter.ami.listener import ListenerThread, start_listener_thread
-from callcenter.bus import InProcessBus, Subscription
+from callcenter.ami.process import ListenerThread, start_listener_thread
+from callcenter.bus.core import InProcessBus, Subscription
 from callcenter.db import session_scope
 from callcenter.models import AgentState, AgentStatus, Call, CallStatus, Role, User
-from callcenter.simulation.ami_emulator import EmulatorThread, Recording
+from callcenter.simulation.ami.replay import Recording
+from callcenter.simulation.ami.thread import EmulatorThread
 
 TRANSCRIPTS = Path(__file__).parent.parent / "fixtures" / "transcripts" / "ami"
 SECRET = "test-ami-secret"

@@ -9,7 +9,8 @@ import time
 import pytest
 
 from callcenter.ami.protocol import Message, MessageParser, iter_messages
-from callcenter.simulation.ami_emulator import EmulatorThread, Recording
+from callcenter.simulation.ami.replay import Recording
+from callcenter.simulation.ami.thread import EmulatorThread
 
 from .conftest import SECRET, transcript
 

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from callcenter.ami.protocol import Message, build_message
-from callcenter.bus import InProcessBus
+from callcenter.bus.core import InProcessBus
 from callcenter.db import session_scope
 from callcenter.models import (
     AgentState,
@@ -22,7 +22,7 @@ from callcenter.models import (
     CallbackTask,
     CallStatus,
 )
-from callcenter.simulation.ami_emulator import Recording
+from callcenter.simulation.ami.replay import Recording
 
 from .conftest import bus_messages, routed_call, status_of, transcript, wait_until
 
@@ -454,7 +454,7 @@ class StuckBus(InProcessBus):
 
 
 def test_a_stuck_bus_does_not_stop_the_listener(emulator, agents, ami_settings):
-    from callcenter.ami.listener import start_listener_thread
+    from callcenter.ami.process import start_listener_thread
 
     bus = StuckBus()
     handle = start_listener_thread(ami_settings, bus, reconnect_min_s=0.05, reconcile_grace_s=0.0)
@@ -523,7 +523,7 @@ def test_events_wait_for_the_database_to_come_back(db_url, emulator, agents, lis
 
     # The server the shared fixtures use (tests/conftest.py).
     admin_url = os.environ.get("CALLCENTER_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-    caplog.set_level(logging.ERROR, logger="callcenter.ami.listener")
+    caplog.set_level(logging.ERROR, logger="callcenter.ami.worker")
     name = make_url(db_url).database
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     routed_call(db_url, uniqueid="1795344598.34", queue="general_q")
@@ -544,3 +544,24 @@ def test_events_wait_for_the_database_to_come_back(db_url, emulator, agents, lis
     assert len(callbacks(db_url)) == 1
     assert listener.stats.failed == 0
     assert any("database unreachable" in r.getMessage() for r in caplog.records)
+
+
+def test_a_gbk_caller_name_keeps_every_event_of_its_call(emulator, agents, listener, ami_settings, agent_feed):
+    """GBK names (王霞) still come from older carriers and PBXs: the call is followed all the same."""
+    db = ami_settings.database_url
+    routed_call(db, uniqueid="1795344550.26", queue="vip")
+    raw = b"".join(m.to_bytes() for m in events_of("3a1_queue_answered_caller_hangs_up"))
+    raw = raw.replace(b"CallerIDName: ", b"CallerIDName: \xcd\xf5\xcf\xbc")
+
+    def send() -> None:
+        for session in emulator.emulator.sessions:
+            session.write(raw)
+
+    emulator.call(send)
+    assert listener.sync(15)
+    call = call_row(db, "1795344550.26")
+    assert call.status == CallStatus.COMPLETED and call.talk_seconds == 13
+    assert call.caller_name.startswith("王霞")
+    called = [m for m in bus_messages(agent_feed) if m["type"] == "agent_called"]
+    assert len(called) == 1 and called[0]["caller_name"].startswith("王霞")
+    assert listener.listener.client.stats.malformed == 0

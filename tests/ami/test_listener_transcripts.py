@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 
 from callcenter.db import session_scope
 from callcenter.models import AgentState, AgentStatus, Call, CallAgentLeg, CallbackReason, CallbackTask, CallStatus
-from callcenter.simulation.ami_emulator import Recording
+from callcenter.simulation.ami.replay import Recording
 
 from .conftest import bus_messages, routed_call, status_of, transcript, wait_until
 

@@ -13,7 +13,7 @@ from callcenter.ami.protocol import (
     format_action,
     iter_messages,
 )
-from callcenter.simulation.ami_emulator import Recording
+from callcenter.simulation.ami.replay import Recording
 
 from .conftest import TRANSCRIPTS
 
@@ -137,3 +137,23 @@ def test_banner_version():
     assert banner_version("Asterisk Call Manager/11.0.0") == "11.0.0"
     assert banner_version("SSH-2.0-OpenSSH_9.2") is None
     assert banner_version(None) is None
+
+
+def test_a_gbk_caller_name_is_decoded_and_the_event_kept():
+    """Older carriers and PBXs still send GBK names (王霞); Asterisk passes the bytes on."""
+    data = b"Event: AgentCalled\r\nCallerIDName: \xcd\xf5\xcf\xbc\r\nQueue: vip\r\n\r\n"
+    [msg] = MessageParser().feed(data)
+    assert msg.get("CallerIDName") == "王霞" and msg.get("Queue") == "vip"
+    assert not msg.broken
+
+
+def test_undecodable_bytes_are_replaced_and_only_that_field_suffers():
+    data = b"Event: AgentCalled\r\nCallerIDName: Li \xff\xfe\r\nCallerIDNum: 13800138000\r\n\r\n"
+    [msg] = MessageParser().feed(data)
+    assert msg.get("CallerIDName").startswith("Li ") and "\ufffd" in msg.get("CallerIDName")
+    assert msg.get("CallerIDNum") == "13800138000" and not msg.broken
+
+
+def test_a_line_without_colon_breaks_the_message():
+    [msg] = MessageParser().feed(b"Event: AgentCalled\r\nno colon here\r\n\r\n")
+    assert msg.broken

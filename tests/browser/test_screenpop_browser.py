@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import select
 from werkzeug.security import generate_password_hash
 
-from callcenter.ami.listener import start_listener_thread
-from callcenter.bus import InProcessBus
+from callcenter.ami.process import start_listener_thread
+from callcenter.bus.core import InProcessBus
 from callcenter.config import Settings
 from callcenter.db import session_scope
 from callcenter.models import (
@@ -28,7 +28,7 @@ from callcenter.models import (
     Tier,
     User,
 )
-from callcenter.simulation.ami_emulator import EmulatorThread
+from callcenter.simulation.ami.thread import EmulatorThread
 from callcenter.web import create_app
 from callcenter.web.server import ServerThread
 

@@ -110,7 +110,7 @@ def test_agi_address_is_the_default_fastagi_server(plan):
 
 
 def test_agi_routes_in_the_dialplan_are_served(plan):
-    from callcenter.agi.registry import default_registry
+    from callcenter.agi.handlers import default_registry
 
     used = route_names(plan)
     assert {"route_call", "after_hours", "survey"} <= used
@@ -134,12 +134,12 @@ def queue_sections():
 
 
 def test_queues_are_the_example_queues():
-    from callcenter.services.setup import lines
+    from callcenter.services.setup import defaults
 
     queues = queue_sections()
     assert set(queues) == {"vip", "general_q", "duty"}
     assert {default("vip_queue"), default("default_queue")} <= set(queues)
-    assert {name for name, _, _ in lines.DEFAULT_QUEUES} == set(queues)
+    assert {name for name, _, _ in defaults.DEFAULT_QUEUES} == set(queues)
     assert "general" not in queues          # [general] is the global section
     for name, section in queues.items():
         keys = {k for k, _ in section.options}
@@ -159,7 +159,7 @@ def test_queue_members_are_agent_endpoints():
 
 
 def test_hotline_numbers_match_the_example_lines(plan):
-    from callcenter.services.setup import lines
+    from callcenter.services.setup import defaults
 
     _, priorities = plan
     hotline: dict[str, dict[str, str]] = {}
@@ -170,7 +170,7 @@ def test_hotline_numbers_match_the_example_lines(plan):
     prio = {"vip": default("priority_vip"), "ordinary": default("priority_normal")}
     expected = {number: {"LINE_QUEUE": queue, "LINE_PRIO": str(prio[str(kind.value)]),
                          "LINE_KIND": kind.value}
-                for number, _name, kind, queue, _duty, _flow in lines.DEFAULT_LINES}
+                for number, _name, kind, queue, _duty, _flow in defaults.DEFAULT_LINES}
     assert {k: v for k, v in hotline.items() if not k.startswith("_")} == expected
     assert expected["4008002000"]["LINE_QUEUE"] == "vip"
     assert expected["4008001000"]["LINE_QUEUE"] == "general_q"
@@ -178,7 +178,7 @@ def test_hotline_numbers_match_the_example_lines(plan):
     assert hotline["_[0-9+]."] == {"LINE_QUEUE": default("default_queue"),
                                    "LINE_PRIO": str(default("priority_normal")), "LINE_KIND": "unknown"}
     queues = queue_sections()
-    for number, _name, _kind, queue, duty, _flow in lines.DEFAULT_LINES:
+    for number, _name, _kind, queue, duty, _flow in defaults.DEFAULT_LINES:
         assert queue in queues and duty in queues, number
 
 

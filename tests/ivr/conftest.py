@@ -11,15 +11,8 @@ from unittest.mock import create_autospec
 
 import pytest
 
-from callcenter.agi.channel import (
-    AGIChannel,
-    AGIError,
-    AGIHangup,
-    AGIReply,
-    AGIRequest,
-    DigitsResult,
-    StreamResult,
-)
+from callcenter.agi.channel import AGIChannel, AGIError, AGIHangup, DigitsResult, StreamResult
+from callcenter.agi.protocol import AGIReply, AGIRequest
 from callcenter.config import Settings
 from callcenter.ivr import loader
 

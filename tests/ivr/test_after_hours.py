@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import func, select
 
 from callcenter.agi.channel import AGIHangup
+from callcenter.agi.context import AGIContext
 from callcenter.agi.handlers.after_hours import after_hours
-from callcenter.agi.registry import AGIContext
 from callcenter.db import session_scope
 from callcenter.ivr.flow import FlowError
 from callcenter.models import Call, CallbackReason, CallbackTask, Customer, Tier
@@ -103,9 +103,9 @@ def test_file_callback_from_the_calls_row(session, settings):
 
 
 def test_a_task_filed_at_night_is_due_after_the_next_opening(session, settings):
-    from callcenter.services.setup import lines
+    from callcenter.services.setup import hours
 
-    lines.set_hours(session, None, lines.parse_weekdays("mon-fri"), lines.parse_intervals("09:00-18:00"))
+    hours.set_hours(session, None, hours.parse_weekdays("mon-fri"), hours.parse_intervals("09:00-18:00"))
     session.commit()
     friday_night = dt.datetime(2026, 11, 27, 15, 0)        # Fri 23:00 in Shanghai
     task = file_after_hours_callback(session, settings, call_id=_call(session).id, uniqueid=UNIQUEID,

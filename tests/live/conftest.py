@@ -7,7 +7,7 @@ every test here is skipped with the reason shown.
 One private Asterisk per test session (``live``): the project's ``asterisk_conf/``
 with free loopback ports, pointed at a callcenter FastAGI server that runs in this
 process on an ephemeral port, on a migrated SQLite database holding the example
-lines and queues (``callcenter.services.setup.lines.setup_defaults``) opened around the
+lines and queues (``callcenter.services.setup.defaults.setup_defaults``) opened around the
 clock.
 """
 
@@ -69,16 +69,16 @@ def seed_routing(settings: Settings) -> None:
     every day: today and tomorrow are declared working days, so a national holiday
     does not close the lines while the tests run. No IVR on the ordinary line: the
     calls go straight to the queue."""
-    from callcenter.services.setup import lines
+    from callcenter.services.setup import defaults, hours, lines
     from callcenter.timeutil import to_local
 
     with session_scope(settings.database_url) as session:
-        lines.setup_defaults(session)
+        defaults.setup_defaults(session)
         lines.update_line(session, "4008001000", ivr_flow="")
-        lines.set_hours(session, None, range(7), lines.parse_intervals("00:00-24:00"))
+        hours.set_hours(session, None, range(7), hours.parse_intervals("00:00-24:00"))
         today = to_local(dt.datetime.now(dt.UTC).replace(tzinfo=None), settings.timezone).date()
         for day in (today, today + dt.timedelta(days=1)):
-            lines.add_override(session, day, "workday", name="live test")
+            hours.add_override(session, day, "workday", name="live test")
 
 
 def write_prompts(settings: Settings) -> None:
@@ -93,7 +93,7 @@ def write_prompts(settings: Settings) -> None:
 
 @pytest.fixture(scope="session")
 def live(asterisk_binary, sipp_available, request) -> Iterator[Live]:
-    from callcenter.agi.server import start_in_thread
+    from callcenter.agi.process import start_in_thread
 
     root = Path(tempfile.mkdtemp(prefix="cc-live-"))
     url = f"sqlite:///{root}/callcenter.db"

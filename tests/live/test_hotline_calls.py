@@ -154,13 +154,13 @@ def test_vip_and_ordinary_lines_reach_their_queues(live, phone):
 
 
 def test_closed_line_goes_to_the_after_hours_route(live, phone):
-    from callcenter.services.setup import lines
+    from callcenter.services.setup import hours
     from callcenter.timeutil import to_local
 
     today = to_local(dt.datetime.now(dt.UTC).replace(tzinfo=None), live.settings.timezone).date()
     with session_scope(live.settings.database_url) as session:
         for day in (today, today + dt.timedelta(days=1)):
-            lines.add_override(session, day, "holiday", line_number=ORDINARY_LINE, name="live test")
+            hours.add_override(session, day, "holiday", line_number=ORDINARY_LINE, name="live test")
     try:
         # The caller presses nothing and stays until the callcenter hangs up.
         call(live, "closed_line", [[ORDINARY_LINE, "13600136004", "After hours caller"]],
@@ -168,7 +168,7 @@ def test_closed_line_goes_to_the_after_hours_route(live, phone):
     finally:
         with session_scope(live.settings.database_url) as session:
             for day in (today, today + dt.timedelta(days=1)):
-                lines.remove_override(session, day, line_number=ORDINARY_LINE)
+                hours.remove_override(session, day, line_number=ORDINARY_LINE)
     [row] = calls_from(live, "13600136004")
     assert (row.queue, row.route_reason, row.status.value) == ("general_q", "holiday", "after_hours")
     [task] = callback_tasks(live, "13600136004")

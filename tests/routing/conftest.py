@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from callcenter.services.setup import lines
+from callcenter.services.setup import defaults, lines
 from callcenter.timeutil import to_utc_naive
 
 TZ = "Asia/Shanghai"
@@ -21,6 +21,6 @@ def at(year: int, month: int, day: int, hour: int = 10, minute: int = 0) -> dt.d
 def example_config(session):
     """vip / general_q / duty queues, lines 4008002000 (VIP) and 4008001000 (ordinary,
     IVR flow main), site hours Mon–Fri 09:00–18:00 — what setup-defaults creates."""
-    lines.setup_defaults(session)
+    defaults.setup_defaults(session)
     session.commit()
     return {line.number: line for line in lines.list_lines(session)}

@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from callcenter.services.setup import calendar, lines
+from callcenter.services.setup import calendar, hours, routing_config
 from callcenter.timeutil import to_local
 
 from .conftest import TZ, at
@@ -22,7 +22,7 @@ def local(instant: dt.datetime) -> dt.datetime:
 
 @pytest.fixture
 def site_hours(session):
-    lines.set_hours(session, None, range(5), [(dt.time(9), dt.time(18))])
+    hours.set_hours(session, None, range(5), [(dt.time(9), dt.time(18))])
     session.commit()
 
 
@@ -50,10 +50,10 @@ def test_national_calendar(session, settings):
 def test_local_overrides_beat_the_national_calendar_and_line_beats_site(session, settings, example_config):
     vip = example_config["4008002000"].id
     ordinary = example_config["4008001000"].id
-    lines.add_override(session, D(2026, 11, 23), "holiday", name="公司年会")           # a Monday
-    lines.add_override(session, D(2026, 11, 23), "workday", line_number="4008002000")
-    lines.add_override(session, D(2026, 11, 28), "workday", name="加班")              # a Saturday
-    lines.add_override(session, D(2026, 11, 28), "holiday", line_number="4008001000")
+    hours.add_override(session, D(2026, 11, 23), "holiday", name="公司年会")           # a Monday
+    hours.add_override(session, D(2026, 11, 23), "workday", line_number="4008002000")
+    hours.add_override(session, D(2026, 11, 28), "workday", name="加班")              # a Saturday
+    hours.add_override(session, D(2026, 11, 28), "holiday", line_number="4008001000")
     session.commit()
     assert not calendar.is_working_day(session, settings, D(2026, 11, 23))
     assert not calendar.is_working_day(session, settings, D(2026, 11, 23), ordinary)
@@ -62,7 +62,7 @@ def test_local_overrides_beat_the_national_calendar_and_line_beats_site(session,
     assert calendar.is_working_day(session, settings, D(2026, 11, 28), vip)
     assert not calendar.is_working_day(session, settings, D(2026, 11, 28), ordinary)
     # a local workday inside a national holiday
-    lines.add_override(session, D(2026, 10, 2), "workday")
+    hours.add_override(session, D(2026, 10, 2), "workday")
     session.commit()
     assert calendar.is_working_day(session, settings, D(2026, 10, 2))
 
@@ -89,19 +89,19 @@ def test_opening_state_with_site_hours(session, settings, site_hours):
 
 
 def test_swapped_saturday_uses_mondays_hours(session, settings, site_hours):
-    lines.set_hours(session, None, [0], [(dt.time(8), dt.time(12))])   # short Mondays
+    hours.set_hours(session, None, [0], [(dt.time(8), dt.time(12))])   # short Mondays
     session.commit()
     assert calendar.opening_state(session, settings, at(2026, 10, 10, 8, 30)) == (True, "")
     assert calendar.opening_state(session, settings, at(2026, 10, 10, 13)) == (False, "after_hours")
     # an ordinary Saturday with hours of its own opens by them
-    lines.set_hours(session, None, [5], [(dt.time(9), dt.time(12))])
+    hours.set_hours(session, None, [5], [(dt.time(9), dt.time(12))])
     session.commit()
     assert calendar.opening_state(session, settings, at(2026, 11, 21, 10))[0]
 
 
 def test_line_hours_replace_the_site_default(session, settings, example_config):
-    lines.set_hours(session, "4008002000", range(7), lines.parse_intervals("00:00-24:00"))
-    lines.set_hours(session, "4008001000", range(5), lines.parse_intervals("09:00-12:00,13:30-18:00"))
+    hours.set_hours(session, "4008002000", range(7), hours.parse_intervals("00:00-24:00"))
+    hours.set_hours(session, "4008001000", range(5), hours.parse_intervals("09:00-12:00,13:30-18:00"))
     session.commit()
     vip, ordinary = example_config["4008002000"].id, example_config["4008001000"].id
     assert calendar.opening_state(session, settings, at(2026, 11, 21, 3), vip) == (True, "")
@@ -121,7 +121,7 @@ def test_without_any_hours_working_days_are_open_all_day(session, settings):
 
 
 def test_local_holiday_closes_with_reason_holiday(session, settings, site_hours):
-    lines.add_override(session, D(2026, 11, 24), "holiday", name="台风停工")
+    hours.add_override(session, D(2026, 11, 24), "holiday", name="台风停工")
     session.commit()
     assert calendar.opening_state(session, settings, at(2026, 11, 24, 10)) == (False, "holiday")
 
@@ -153,8 +153,8 @@ def test_add_working_days(session, settings):
 
 
 def test_add_working_days_respects_local_overrides(session, settings, example_config):
-    lines.add_override(session, D(2026, 11, 23), "holiday")
-    lines.add_override(session, D(2026, 11, 24), "holiday", line_number="4008001000")
+    hours.add_override(session, D(2026, 11, 23), "holiday")
+    hours.add_override(session, D(2026, 11, 24), "holiday", line_number="4008001000")
     session.commit()
     start = at(2026, 11, 20, 10)
     assert calendar.add_working_days(session, settings, start, 1) == at(2026, 11, 24, 10)
@@ -187,11 +187,11 @@ def test_end_of_working_day(session, settings, site_hours):
 
 def test_end_of_working_day_with_lunch_break_and_without_hours(session, settings, example_config):
     # no line hours → site default from example_config (09:00-18:00); give the line a lunch break
-    lines.set_hours(session, "4008001000", range(5), lines.parse_intervals("08:30-12:00,13:30-17:30"))
+    hours.set_hours(session, "4008001000", range(5), hours.parse_intervals("08:30-12:00,13:30-17:30"))
     session.commit()
     line = example_config["4008001000"].id
     assert calendar.end_of_working_day(session, settings, at(2026, 11, 23, 12, 45), line) == at(2026, 11, 23, 17, 30)
-    lines.clear_hours(session, None)
+    hours.clear_hours(session, None)
     session.commit()
     # line without hours and no site default: a working day ends at midnight
     ordinary_end = calendar.end_of_working_day(session, settings, at(2026, 11, 23, 10))
@@ -206,8 +206,8 @@ def test_next_opening(session, settings, site_hours):
 
 def test_a_calendar_that_never_opens_is_reported(session, settings, monkeypatch):
     # Open on Sundays only, and the one Sunday in reach is a local holiday.
-    lines.set_hours(session, None, [6], [(dt.time(9), dt.time(10))])
-    lines.add_override(session, D(2026, 11, 29), "holiday")
+    hours.set_hours(session, None, [6], [(dt.time(9), dt.time(10))])
+    hours.add_override(session, D(2026, 11, 29), "holiday")
     session.commit()
     monkeypatch.setattr(calendar, "MAX_SCAN_DAYS", 10)
     with pytest.raises(calendar.CalendarError, match="no opening hours"):
@@ -242,12 +242,12 @@ def test_years_without_national_data_fall_back_to_weekdays_and_warn_once(
 
 
 def test_local_overrides_fill_the_years_without_national_data(session, settings, fresh_warnings):
-    lines.add_override(session, D(2027, 10, 1), "holiday", name="国庆节")
-    lines.add_override(session, D(2027, 9, 26), "workday", name="国庆调休")      # a Sunday
+    hours.add_override(session, D(2027, 10, 1), "holiday", name="国庆节")
+    hours.add_override(session, D(2027, 9, 26), "workday", name="国庆调休")      # a Sunday
     session.commit()
     assert calendar.opening_state(session, settings, at(2027, 10, 1, 10)) == (False, "holiday")
     assert calendar.is_working_day(session, settings, D(2027, 9, 26))
-    info = calendar.day_info(lines.current_config(session), D(2027, 9, 26))
+    info = calendar.day_info(routing_config.current_config(session), D(2027, 9, 26))
     assert info.swapped and info.source == "site override"
 
 

@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 
 from callcenter.agi import variables as V
+from callcenter.agi.variables import decision_variables
 from callcenter.config import Settings
 from callcenter.services.calls.routing import IvrOutcome, RoutePlan, RouteRequest, decide
 
@@ -74,7 +75,7 @@ def test_routing_rules(changes, ivr, expected):
 
 def test_decision_carries_caller_and_category_to_the_dialplan():
     decision = decide(plan(line_kind="ordinary", **MEMBER), SETTINGS, IvrOutcome(category="complaint"))
-    variables = decision.channel_variables()
+    variables = decision_variables(decision)
     assert variables[V.ROUTE] == "queue"
     assert variables[V.QUEUE] == "vip" and variables[V.QUEUE_PRIO] == "10"
     assert variables[V.ROUTE_REASON] == "member_customer"
@@ -84,7 +85,7 @@ def test_decision_carries_caller_and_category_to_the_dialplan():
 
 
 def test_an_unknown_caller_shows_as_unknown():
-    variables = decide(plan(line_id=None, line_kind=None), SETTINGS).channel_variables()
+    variables = decision_variables(decide(plan(line_id=None, line_kind=None), SETTINGS))
     assert variables[V.TIER] == "unknown" and variables[V.LINE_KIND] == "unknown"
     assert variables[V.CUSTOMER_ID] == ""
 

@@ -15,7 +15,7 @@ from callcenter.models import Call, CallStatus
 from callcenter.services.calls import routing
 from callcenter.services.calls.routing import RouteRequest
 from callcenter.services.people import customers
-from callcenter.services.setup import lines
+from callcenter.services.setup import hours, routing_config
 
 from .conftest import at
 
@@ -68,20 +68,20 @@ def test_duty_shifts_are_read_from_the_snapshot_and_past_instants_from_the_table
     tomorrow = (now + dt.timedelta(days=1)).date()
     night = at(tomorrow.year, tomorrow.month, tomorrow.day, 23)     # closed every day of the week
     current = (now - dt.timedelta(hours=1), now + dt.timedelta(hours=1))
-    lines.add_duty_shift(session, "duty", *current)
-    lines.add_duty_shift(session, "duty", night - dt.timedelta(hours=1), night + dt.timedelta(hours=1))
-    lines.add_duty_shift(session, "duty", at(2020, 1, 1, 21), at(2020, 1, 1, 23))
+    hours.add_duty_shift(session, "duty", *current)
+    hours.add_duty_shift(session, "duty", night - dt.timedelta(hours=1), night + dt.timedelta(hours=1))
+    hours.add_duty_shift(session, "duty", at(2020, 1, 1, 21), at(2020, 1, 1, 23))
     session.commit()
     duty_id = example_config["4008002000"].duty_queue_id
     with engine_for(settings.database_url).connect() as conn:
-        config = lines.current_config(conn)
+        config = routing_config.current_config(conn)
         assert config.duty_since <= now and current in config.duty_shifts[duty_id]
         assert len(config.duty_shifts[duty_id]) == 2            # the 2020 shift stays in the table
         for instant, staffed in ((now, True), (now + dt.timedelta(hours=2), False), (night, True),
                                  (night + dt.timedelta(hours=1), False), (at(2020, 1, 1, 22), True),
                                  (at(2020, 1, 1, 23), False)):
-            assert lines.duty_staffed(conn, duty_id, instant, config) is staffed, instant
-            assert lines.duty_staffed(conn, duty_id, instant) is staffed, instant     # the table agrees
+            assert routing_config.duty_staffed(conn, duty_id, instant, config) is staffed, instant
+            assert routing_config.duty_staffed(conn, duty_id, instant) is staffed, instant     # the table agrees
     # A closed VIP line with someone on duty goes to the duty queue, in one transaction.
     with engine_for(settings.database_url).begin() as conn:
         plan, decision = routing.route_and_record(conn, settings, req("1.4", "4008002000", now=night))
@@ -92,11 +92,11 @@ def test_a_new_duty_shift_reaches_the_next_call(session, settings, example_confi
     duty_id = example_config["4008002000"].duty_queue_id
     future = utcnow() + dt.timedelta(days=30)
     with engine_for(settings.database_url).connect() as conn:
-        assert not lines.duty_staffed(conn, duty_id, future, lines.current_config(conn))
-    lines.add_duty_shift(session, "duty", future - dt.timedelta(hours=1), future + dt.timedelta(hours=1))
+        assert not routing_config.duty_staffed(conn, duty_id, future, routing_config.current_config(conn))
+    hours.add_duty_shift(session, "duty", future - dt.timedelta(hours=1), future + dt.timedelta(hours=1))
     session.commit()
     with engine_for(settings.database_url).connect() as conn:
-        assert lines.duty_staffed(conn, duty_id, future, lines.current_config(conn))
+        assert routing_config.duty_staffed(conn, duty_id, future, routing_config.current_config(conn))
 
 
 def test_driver_statements_store_what_the_orm_stores(session, settings, example_config):

@@ -15,7 +15,7 @@ from callcenter.db import session_factory
 from callcenter.models import Line, LineKind
 from callcenter.services.calls import routing
 from callcenter.services.calls.routing import RouteRequest
-from callcenter.services.setup import lines
+from callcenter.services.setup import defaults, hours, lines, routing_config
 
 from .conftest import at
 
@@ -39,9 +39,9 @@ def _request(dialled="4008001000", now=None):
     (lambda s: lines.add_line(s, "4008003000", kind="vip", queue="vip", ivr_flow="../etc/passwd"), "IVR flow"),
     (lambda s: lines.update_line(s, "4008009999", name="x"), "unknown line"),
     (lambda s: lines.remove_queue(s, "vip"), "used by line"),
-    (lambda s: lines.remove_override(s, dt.date(2026, 12, 1)), "no calendar override"),
-    (lambda s: lines.add_duty_shift(s, "duty", at(2026, 12, 1, 18), at(2026, 12, 1, 9)), "end after"),
-    (lambda s: lines.remove_duty_shift(s, 999), "no duty shift"),
+    (lambda s: hours.remove_override(s, dt.date(2026, 12, 1)), "no calendar override"),
+    (lambda s: hours.add_duty_shift(s, "duty", at(2026, 12, 1, 18), at(2026, 12, 1, 9)), "end after"),
+    (lambda s: hours.remove_duty_shift(s, 999), "no duty shift"),
 ])
 def test_bad_configuration_is_refused_with_a_clear_message(session, example_config, call, message):
     with pytest.raises(lines.LineError, match=message):
@@ -53,25 +53,25 @@ def test_bad_configuration_is_refused_with_a_clear_message(session, example_conf
     ("fri-mon", [0, 4, 5, 6]), ("周一-周五", [0, 1, 2, 3, 4]), ("Monday", [0]), ("weekend", [5, 6]),
 ])
 def test_weekday_syntax(text_, days):
-    assert lines.parse_weekdays(text_) == days
+    assert hours.parse_weekdays(text_) == days
 
 
 @pytest.mark.parametrize("bad", ["", "funday", "1-2-3", "8", "mon-"])
 def test_bad_weekdays(bad):
     with pytest.raises(lines.LineError):
-        lines.parse_weekdays(bad)
+        hours.parse_weekdays(bad)
 
 
 def test_interval_syntax():
-    assert lines.parse_intervals("09:00-18:00") == [(dt.time(9), dt.time(18))]
-    assert lines.parse_intervals("13:30-18:00, 8:30-12:00") == [(dt.time(8, 30), dt.time(12)),
+    assert hours.parse_intervals("09:00-18:00") == [(dt.time(9), dt.time(18))]
+    assert hours.parse_intervals("13:30-18:00, 8:30-12:00") == [(dt.time(8, 30), dt.time(12)),
                                                                 (dt.time(13, 30), dt.time(18))]
-    assert lines.parse_intervals("00:00-24:00") == [(dt.time(0), dt.time(0))]
+    assert hours.parse_intervals("00:00-24:00") == [(dt.time(0), dt.time(0))]
     for bad, message in [("18:00-09:00", "closes before it opens"), ("9-18", "HH:MM"),
                          ("09:00-12:00,11:00-13:00", "overlap"), ("25:00-26:00", "bad time"),
                          ("09:00-24:30", "bad time"), ("", "no time range")]:
         with pytest.raises(lines.LineError, match=message):
-            lines.parse_intervals(bad)
+            hours.parse_intervals(bad)
 
 
 def test_setup_defaults_matches_the_dialplan_and_is_idempotent(session, example_config):
@@ -79,9 +79,9 @@ def test_setup_defaults_matches_the_dialplan_and_is_idempotent(session, example_
     assert (vip.kind, vip.queue.name, vip.duty_queue.name, vip.ivr_flow) == (LineKind.VIP, "vip", "duty", "")
     assert (ordinary.kind, ordinary.queue.name, ordinary.duty_queue.name, ordinary.ivr_flow) == \
         (LineKind.ORDINARY, "general_q", "duty", "main")
-    assert [(h.weekday, h.opens, h.closes) for h in lines.list_hours(session)] == \
+    assert [(h.weekday, h.opens, h.closes) for h in hours.list_hours(session)] == \
         [(d, dt.time(9), dt.time(18)) for d in range(5)]
-    assert lines.setup_defaults(session) == []
+    assert defaults.setup_defaults(session) == []
 
 
 def test_a_line_with_history_is_deactivated_not_deleted(session, settings, example_config):
@@ -97,11 +97,11 @@ def test_a_line_with_history_is_deactivated_not_deleted(session, settings, examp
 
 
 def test_overlapping_duty_shifts_are_reported(session, example_config):
-    _, overlaps = lines.add_duty_shift(session, "duty", at(2026, 12, 24, 9), at(2026, 12, 24, 18))
+    _, overlaps = hours.add_duty_shift(session, "duty", at(2026, 12, 24, 9), at(2026, 12, 24, 18))
     assert overlaps == []
-    second, overlaps = lines.add_duty_shift(session, "duty", at(2026, 12, 24, 17), at(2026, 12, 24, 22))
+    second, overlaps = hours.add_duty_shift(session, "duty", at(2026, 12, 24, 17), at(2026, 12, 24, 22))
     assert len(overlaps) == 1
-    _, overlaps = lines.add_duty_shift(session, "duty", at(2026, 12, 24, 22), at(2026, 12, 25, 9))
+    _, overlaps = hours.add_duty_shift(session, "duty", at(2026, 12, 24, 22), at(2026, 12, 25, 9))
     assert [o.id for o in overlaps] == []       # touching is not overlapping
 
 
@@ -110,7 +110,7 @@ def test_overlapping_duty_shifts_are_reported(session, example_config):
 def test_configuration_is_cached_until_something_changes(db_url, settings, example_config):
     factory = session_factory(db_url)
     with factory() as one, factory() as two:
-        assert lines.current_config(one) is lines.current_config(two)
+        assert routing_config.current_config(one) is routing_config.current_config(two)
 
 
 def test_a_committed_change_is_used_by_the_next_call(db_url, settings, example_config):
@@ -124,7 +124,7 @@ def test_a_committed_change_is_used_by_the_next_call(db_url, settings, example_c
         assert routing.plan_route(router, settings, _request()).line_kind == "vip"
         router.rollback()
         with factory() as admin:
-            lines.add_override(admin, dt.date(2026, 11, 23), "holiday")
+            hours.add_override(admin, dt.date(2026, 11, 23), "holiday")
             admin.commit()
         plan = routing.plan_route(router, settings, _request())
         assert (plan.is_open, plan.closed_reason) == (False, "holiday")
@@ -133,10 +133,10 @@ def test_a_committed_change_is_used_by_the_next_call(db_url, settings, example_c
 def test_bulk_orm_statements_move_the_token_too(db_url, settings, example_config):
     factory = session_factory(db_url)
     with factory() as session:
-        before = lines.current_config(session)
+        before = routing_config.current_config(session)
         session.execute(update(Line).where(Line.number == "4008001000").values(ivr_flow="other"))
         session.commit()
-        after = lines.current_config(session)
+        after = routing_config.current_config(session)
         assert after is not before and after.lines_by_number["4008001000"].ivr_flow == "other"
 
 
@@ -144,21 +144,21 @@ def test_an_uncommitted_change_never_reaches_the_cache(db_url, settings, example
     factory = session_factory(db_url)
     with factory() as admin:
         lines.update_line(admin, "4008001000", kind="vip")
-        assert lines.current_config(admin).lines_by_number["4008001000"].kind == "vip"   # its own view
+        assert routing_config.current_config(admin).lines_by_number["4008001000"].kind == "vip"   # its own view
         admin.rollback()
     with factory() as router:
-        assert lines.current_config(router).lines_by_number["4008001000"].kind == "ordinary"
+        assert routing_config.current_config(router).lines_by_number["4008001000"].kind == "ordinary"
 
 
 def test_raw_sql_changes_show_after_max_age(db_url, settings, example_config, monkeypatch):
     factory = session_factory(db_url)
     with factory() as session:
-        lines.current_config(session)
+        routing_config.current_config(session)
         session.execute(text("UPDATE lines SET name = 'renamed' WHERE number = '4008001000'"))
         session.commit()
-        assert lines.current_config(session).lines_by_number["4008001000"].name != "renamed"
-        monkeypatch.setattr(lines, "MAX_AGE_S", 0.0)
-        assert lines.current_config(session).lines_by_number["4008001000"].name == "renamed"
+        assert routing_config.current_config(session).lines_by_number["4008001000"].name != "renamed"
+        monkeypatch.setattr(routing_config, "MAX_AGE_S", 0.0)
+        assert routing_config.current_config(session).lines_by_number["4008001000"].name == "renamed"
 
 
 # --- the admin CLI -----------------------------------------------------------------------------------
@@ -219,7 +219,7 @@ def test_admin_cli_end_to_end(cli, session, settings):
 
     # what the router sees now
     ordinary = lines.get_line(session, "4008001000").id
-    config = lines.current_config(session)
+    config = routing_config.current_config(session)
     assert config.lines_by_number.get("4008003000") is None        # inactive
     assert config.overrides[(dt.date(2026, 12, 24), None)][0].value == "holiday"
     assert config.overrides[(dt.date(2026, 12, 27), ordinary)][0].value == "workday"

@@ -14,12 +14,15 @@ from sqlalchemy import select
 
 from callcenter.agi import protocol
 from callcenter.agi import variables as V
-from callcenter.agi.channel import AGIChannel, AGIHangup, AGIReply, DigitsResult, StreamResult
-from callcenter.agi.registry import AGIContext, default_registry, run_route
+from callcenter.agi.channel import AGIChannel, AGIHangup, DigitsResult, StreamResult
+from callcenter.agi.context import AGIContext
+from callcenter.agi.handlers import default_registry
+from callcenter.agi.protocol import AGIReply
+from callcenter.agi.registry import run_route
 from callcenter.db import session_scope
 from callcenter.models import Call, CallStatus
 from callcenter.services.people import customers
-from callcenter.services.setup import lines
+from callcenter.services.setup import defaults, lines
 
 FLOW = """\
 description: test menu
@@ -85,7 +88,7 @@ def flows(settings, tmp_path):
 @pytest.fixture
 def seeded(flows):
     with session_scope(flows.database_url) as session:
-        lines.setup_defaults(session)
+        defaults.setup_defaults(session)
         lines.add_queue(session, "complaints_q", "general")
         vip = customers.create_customer(session, name="李四", numbers=["13900139000"], tier="vip")
         vip_id = vip.id

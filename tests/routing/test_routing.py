@@ -8,11 +8,12 @@ import re
 import pytest
 from sqlalchemy import func, select
 
+from callcenter.agi.variables import decision_variables
 from callcenter.models import Call, CallStatus, Customer, Ticket, TicketStatus, TicketType
 from callcenter.services.calls import routing
 from callcenter.services.calls.routing import IvrOutcome, RouteAction, RouteRequest
 from callcenter.services.people import customers, users
-from callcenter.services.setup import lines
+from callcenter.services.setup import hours, lines, routing_config
 
 from .conftest import at
 
@@ -166,14 +167,14 @@ def test_open_complaint_of_any_customer_of_the_number_raises_priority(session, s
 def test_closed_line_goes_to_its_duty_queue_while_staffed(session, settings, example_config):
     lines.add_queue(session, "other_duty", "duty")
     hour = dt.timedelta(hours=1)
-    lines.add_duty_shift(session, "other_duty", NATIONAL_DAY - hour, NATIONAL_DAY + hour)
+    hours.add_duty_shift(session, "other_duty", NATIONAL_DAY - hour, NATIONAL_DAY + hour)
     session.commit()
     plan = routing.plan_route(session, settings, request(now=NATIONAL_DAY))
     assert plan.duty_queue is None
     decision = routing.decide(plan, settings)
     assert (decision.action, decision.reason) == (RouteAction.AFTER_HOURS, "holiday")
 
-    lines.add_duty_shift(session, "duty", NATIONAL_DAY - dt.timedelta(hours=2), NATIONAL_DAY + dt.timedelta(hours=6))
+    hours.add_duty_shift(session, "duty", NATIONAL_DAY - dt.timedelta(hours=2), NATIONAL_DAY + dt.timedelta(hours=6))
     session.commit()
     plan = routing.plan_route(session, settings, request(now=NATIONAL_DAY))
     assert (plan.duty_queue, plan.ivr_flow) == ("duty", "main")
@@ -208,7 +209,7 @@ def test_record_route_writes_the_whole_row(session, settings, example_config):
     assert call.recording_file == "calls/x.wav"
     assert call.screen_pop_key == decision.pop_key
     assert re.fullmatch(r"[A-Za-z0-9_\-]{32,}", decision.pop_key)
-    assert decision.channel_variables()["CC_CALL_ID"] == str(call.id)
+    assert decision_variables(decision)["CC_CALL_ID"] == str(call.id)
 
 
 def test_pop_keys_are_unguessable_and_unique(session, settings, example_config):
@@ -294,7 +295,7 @@ def test_a_hostile_number_never_matches_a_customer(session, settings, example_co
 # --- the fallback --------------------------------------------------------------------------------------
 
 def test_fallback_needs_no_database_and_keeps_the_line_when_known(session, settings, example_config):
-    lines.clear_cache()
+    routing_config.clear_cache()
     cold = routing.fallback_decision(settings, "4008002000")
     assert (cold.queue, cold.priority, cold.reason) == ("general_q", 0, "fallback")
     routing.plan_route(session, settings, request())       # warms this process's configuration cache

@@ -86,10 +86,10 @@ def test_unusable_ivr_flows_are_reported_and_calls_still_route(fresh, tmp_path):
 
 
 def _open_around_the_clock(settings: Settings, number: str) -> None:
-    from callcenter.services.setup import lines
+    from callcenter.services.setup import hours
 
     with session_scope(settings.database_url) as session:
-        lines.set_hours(session, number, lines.parse_weekdays("all"), lines.parse_intervals("00:00-24:00"))
+        hours.set_hours(session, number, hours.parse_weekdays("all"), hours.parse_intervals("00:00-24:00"))
 
 
 def test_all_in_one_routes_a_call_and_serves_the_panel(fresh, tmp_path):

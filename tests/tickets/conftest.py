@@ -9,7 +9,7 @@ import re
 import pytest
 from werkzeug.security import generate_password_hash
 
-from callcenter.bus import InProcessBus
+from callcenter.bus.core import InProcessBus
 from callcenter.models import BusinessHours, Customer, CustomerPhone, Role, User
 from callcenter.web import create_app
 

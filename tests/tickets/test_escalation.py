@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from callcenter.bus import InProcessBus
+from callcenter.bus.core import InProcessBus
 from callcenter.db import session_factory
 from callcenter.models import Notification, Role, Ticket, TicketHistory, User
 from callcenter.services.tickets import escalation, notifications

@@ -277,3 +277,28 @@ def test_every_type_has_a_working_form_and_page(browser, settings, kind, form):
     assert detail.status_code == 200
     edit = agent.get(response.location + "/edit")
     assert edit.status_code == 200 and 'name="status"' in edit.get_data(as_text=True)
+
+
+# --- searching by a number --------------------------------------------------------------------
+
+def test_a_masked_role_cannot_recover_a_number_digit_by_digit(browser, settings, people):
+    """qa sees 138****8000; a search by part of the number must not tell it the hidden digits."""
+    make_complaint(settings, people, subject="保洁投诉")
+    qa = browser("qa")
+    found = lambda q: "保洁投诉" in qa.get("/tickets/", query_string={"scope": "all", "q": q}).get_data(as_text=True)
+    assert not any(found(prefix) for prefix in ("1380", "13800", "138001", "1380013", "0013800"))
+    assert found("13800138000")                       # the whole number: nothing is revealed
+    assert found("保洁")                               # words still search as before
+    sup = browser("sup")                               # a role that sees numbers searches freely
+    assert "保洁投诉" in sup.get("/tickets/", query_string={"scope": "all", "q": "380013"}).get_data(as_text=True)
+
+
+def test_ticket_search_takes_wildcards_and_nul_literally(browser, settings, people):
+    make_complaint(settings, people, subject="保洁投诉")
+    sup = browser("sup")
+    for query in ("%", "_", "%\x00%", "_\x00"):
+        page = sup.get("/tickets/", query_string={"scope": "all", "q": query}).get_data(as_text=True)
+        assert "保洁投诉" not in page, query
+    # A query that is nothing but a NUL is no query: the list as without one, not an error.
+    response = sup.get("/tickets/", query_string={"scope": "all", "q": "\x00"})
+    assert response.status_code == 200 and "保洁投诉" in response.get_data(as_text=True)

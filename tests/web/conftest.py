@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pytest
 from werkzeug.security import generate_password_hash
 
-from callcenter.bus import InProcessBus
+from callcenter.bus.core import InProcessBus
 from callcenter.db import session_scope
 from callcenter.models import Role, User
 from callcenter.web import create_app

@@ -20,7 +20,7 @@ import tempfile
 import pytest
 from werkzeug.routing import IntegerConverter, PathConverter
 
-from callcenter.bus import InProcessBus
+from callcenter.bus.core import InProcessBus
 from callcenter.config import Settings
 from callcenter.web import create_app
 from callcenter.web.roles import PUBLIC, access_of

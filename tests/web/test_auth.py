@@ -10,7 +10,7 @@ import time
 import pytest
 from sqlalchemy import select
 
-from callcenter.bus import InProcessBus
+from callcenter.bus.core import InProcessBus
 from callcenter.db import session_scope
 from callcenter.models import AuditEntry, User
 from callcenter.web import create_app
@@ -52,7 +52,7 @@ def test_no_database_connection_is_held_while_the_password_hash_runs(client, aut
     """The hash is slow on purpose; a shift's agents signing in at once must not hold
     every pooled connection while it runs (PostgreSQL's pool is smaller than the web
     threads)."""
-    import callcenter.web.auth as auth_module
+    import callcenter.services.people.users as auth_module
     from callcenter.db import engine_for
 
     pool = engine_for(settings.database_url).pool

@@ -12,7 +12,8 @@ import uuid
 
 import pytest
 
-from callcenter.bus import BusUnavailable, InProcessBus, make_bus
+from callcenter.bus import make_bus
+from callcenter.bus.core import BusUnavailable, InProcessBus
 from callcenter.config import Settings
 
 REDIS_URL = os.environ.get("CALLCENTER_TEST_REDIS", "redis://127.0.0.1:6379/0")

@@ -8,10 +8,10 @@ import time
 import pytest
 from sqlalchemy import select
 
-from callcenter.ami.listener import start_listener_thread
+from callcenter.ami.process import start_listener_thread
 from callcenter.db import session_scope
 from callcenter.models import AgentState, AgentStatus, User
-from callcenter.simulation.ami_emulator import EmulatorThread
+from callcenter.simulation.ami.thread import EmulatorThread
 
 from . import data
 from .conftest import AuthActions

@@ -1,4 +1,4 @@
-"""services.screenpop: the pop payload, search (简/繁), new customers, masking, audit."""
+"""The screen-pop payload, search (简/繁), new customers, masking, audit."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from sqlalchemy import select
 from callcenter.db import utcnow
 from callcenter.models import AuditEntry, Call, CallStatus, Customer, TicketStatus, TicketType, Tier
 from callcenter.services.calls import screenpop
+from callcenter.services.people import records, registration, search
 from callcenter.services.people.masking import mask_phone, phone_for
 
 from . import data
@@ -122,7 +123,7 @@ def test_phone_for_follows_settings(settings):
 
 @pytest.mark.parametrize("query", ["王秀英", "王秀", "秀英", "13800138000", "138 0013 8000", "0138000"])
 def test_search_finds_the_customer(session, settings, scene, query):
-    result = screenpop.search(session, settings, query, role="agent")
+    result = search.search(session, settings, query, role="agent")
     assert [c["name"] for c in result["customers"]] == ["王秀英"]
 
 
@@ -130,36 +131,36 @@ def test_search_accepts_traditional_and_simplified(session, settings):
     data.customer(session, name="張偉", number="+8613600000001")   # stored traditional
     data.customer(session, name="刘丽", number="+8613600000002")   # stored simplified
     session.commit()
-    assert [c["name"] for c in screenpop.search(session, settings, "张伟", role="agent")["customers"]] == ["張偉"]
-    assert [c["name"] for c in screenpop.search(session, settings, "劉麗", role="agent")["customers"]] == ["刘丽"]
+    assert [c["name"] for c in search.search(session, settings, "张伟", role="agent")["customers"]] == ["張偉"]
+    assert [c["name"] for c in search.search(session, settings, "劉麗", role="agent")["customers"]] == ["刘丽"]
 
 
 def test_search_by_ticket_number_and_id(session, settings, users, scene):
     ticket = data.ticket(session, users["agent"], scene["customer"].id, "电梯异响")
     session.commit()
-    by_number = screenpop.search(session, settings, ticket.number.lower(), role="agent")
+    by_number = search.search(session, settings, ticket.number.lower(), role="agent")
     assert [t["id"] for t in by_number["tickets"]] == [ticket.id]
     assert by_number["tickets"][0]["customer_name"] == "王秀英"
-    by_id = screenpop.search(session, settings, str(ticket.id), role="agent")
+    by_id = search.search(session, settings, str(ticket.id), role="agent")
     assert ticket.id in [t["id"] for t in by_id["tickets"]]
 
 
 def test_search_treats_like_wildcards_as_text(session, settings, scene):
-    assert screenpop.search(session, settings, "%", role="agent")["customers"] == []
-    assert screenpop.search(session, settings, "_", role="agent")["customers"] == []
-    assert screenpop.search(session, settings, "   ", role="agent") == {"query": "", "customers": [], "tickets": []}
+    assert search.search(session, settings, "%", role="agent")["customers"] == []
+    assert search.search(session, settings, "_", role="agent")["customers"] == []
+    assert search.search(session, settings, "   ", role="agent") == {"query": "", "customers": [], "tickets": []}
 
 
 def test_search_masks_numbers_for_masked_roles(session, settings, scene):
     masked = settings.model_copy(update={"unmasked_roles": []})
-    hit = screenpop.search(session, masked, "王秀英", role="agent")["customers"][0]
+    hit = search.search(session, masked, "王秀英", role="agent")["customers"][0]
     assert hit["phones"][0]["number"] == "+86 138****8000"
 
 
 def test_register_caller_creates_the_customer_and_links_the_call(session, settings, users):
     data.call(session, "new-1", customer_id=None, number="13912345678", e164="+8613912345678")
     session.commit()
-    cust = screenpop.register_caller(session, settings, name=" 赵敏 ", number="139-1234-5678", building="5",
+    cust = registration.register_caller(session, settings, name=" 赵敏 ", number="139-1234-5678", building="5",
                                      unit="1", room="302", linkedid="new-1", user_id=users["agent"])
     session.commit()
     assert cust.name == "赵敏" and cust.unit_address == "5栋-1单元-302"
@@ -178,21 +179,21 @@ def test_register_caller_creates_the_customer_and_links_the_call(session, settin
     (dict(name="赵敏", number="13912345678", building="1" * 33), "building"),
 ])
 def test_register_caller_refuses_bad_input_and_writes_nothing(session, settings, fields, message):
-    with pytest.raises(screenpop.PopError, match=message):
-        screenpop.register_caller(session, settings, **fields)
+    with pytest.raises(registration.RegistrationError, match=message):
+        registration.register_caller(session, settings, **fields)
     session.rollback()
     assert session.scalar(select(Customer)) is None
 
 
 def test_customer_record_is_audited(session, settings, users, scene):
-    record = screenpop.customer_record(session, settings, scene["customer"].id, role="supervisor",
+    record = records.customer_record(session, settings, scene["customer"].id, role="supervisor",
                                        user_id=users["supervisor"])
     session.commit()
     assert record["customer"]["name"] == "王秀英"
     assert [t["subject"] for t in record["open_tickets"]] == ["厨房漏水"]
     entry = session.scalar(select(AuditEntry))
     assert (entry.user_id, entry.action) == (users["supervisor"], "view")
-    assert screenpop.customer_record(session, settings, 999999, role="agent", user_id=None) is None
+    assert records.customer_record(session, settings, 999999, role="agent", user_id=None) is None
 
 
 def test_active_call_for_interface(session, settings, scene):
@@ -204,3 +205,19 @@ def test_active_call_for_interface(session, settings, scene):
     scene["call"].status = CallStatus.COMPLETED
     session.commit()
     assert screenpop.active_call_for_interface(session, "PJSIP/1001") is None
+
+
+def test_search_takes_nul_and_wildcards_literally(session, settings, scene):
+    for query in ("\x00", "%\x00", "_\x00_", "\x00%"):
+        assert search.search(session, settings, query, role="agent")["customers"] == [], repr(query)
+
+
+def test_a_masked_role_finds_a_customer_by_the_whole_number_only(session, settings, scene):
+    masked = settings.model_copy(update={"unmasked_roles": ["admin"]})
+    number = scene["customer"].phones[0].e164
+    national = number.removeprefix("+86")
+    assert search.search(session, masked, national[:7], role="agent")["customers"] == []
+    assert search.search(session, masked, national[3:], role="agent")["customers"] == []
+    [hit] = search.search(session, masked, national, role="agent")["customers"]
+    assert hit["id"] == scene["customer"].id
+    assert search.search(session, settings, national[:7], role="agent")["customers"]

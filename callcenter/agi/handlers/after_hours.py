@@ -20,8 +20,9 @@ from dataclasses import dataclass
 
 from callcenter.agi import variables as V
 from callcenter.agi.channel import AGIChannel, AGIHangup
+from callcenter.agi.context import AGIContext
 from callcenter.agi.flow_runner import play_prompt, run_flow
-from callcenter.agi.registry import AGIContext, route
+from callcenter.agi.registry import Route
 from callcenter.ivr.flow import FlowError
 from callcenter.ivr.loader import cached_flows
 from callcenter.ivr.sounds import prompt_sound
@@ -59,7 +60,6 @@ class _Visit:
     message_file: str = ""
 
 
-@route(FLOW)
 async def after_hours(channel: AGIChannel, ctx: AGIContext) -> None:
     settings = ctx.settings
     request = channel.request
@@ -176,3 +176,6 @@ async def _call_id(channel: AGIChannel) -> int | None:
         return int(reply.data) if reply.result == "1" and reply.data else None
     except ValueError:
         return None
+
+
+ROUTE = Route(FLOW, after_hours)

@@ -17,8 +17,9 @@ import re
 
 from callcenter.agi import variables as V
 from callcenter.agi.channel import AGIChannel
+from callcenter.agi.context import AGIContext
 from callcenter.agi.flow_runner import run_flow
-from callcenter.agi.registry import AGIContext, route
+from callcenter.agi.registry import Route
 from callcenter.config import Settings
 from callcenter.ivr.flow import FlowError
 
@@ -44,7 +45,6 @@ def flow_name(channel: AGIChannel) -> str:
     return name
 
 
-@route("ivr", fallback=fallback_variables)
 async def ivr(channel: AGIChannel, ctx: AGIContext) -> None:
     outcome = await run_flow(channel, ctx.settings, flow_name(channel))
     ctx.log.info("ivr %s: %s %s via %s", flow_name(channel), outcome.action, outcome.category,
@@ -55,3 +55,6 @@ async def ivr(channel: AGIChannel, ctx: AGIContext) -> None:
         V.IVR_ACTION: outcome.action,
         V.IVR_PATH: ",".join(outcome.path),
     })
+
+
+ROUTE = Route("ivr", ivr, fallback=fallback_variables)

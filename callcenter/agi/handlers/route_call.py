@@ -23,8 +23,11 @@ from __future__ import annotations
 import re
 import threading
 
-from callcenter.agi.channel import AGIChannel, AGIHangup, AGIRequest
-from callcenter.agi.registry import AGIContext, route
+from callcenter.agi.channel import AGIChannel, AGIHangup
+from callcenter.agi.context import AGIContext
+from callcenter.agi.protocol import AGIRequest
+from callcenter.agi.registry import Route
+from callcenter.agi.variables import decision_variables
 from callcenter.services.calls import routing
 from callcenter.services.calls.routing import IvrOutcome, RouteRequest
 
@@ -63,10 +66,9 @@ async def _fallback(channel: AGIChannel, ctx: AGIContext) -> None:
     request = channel.request
     dialled = "" if request.anomalies else (request.get("extension") or request.get("dnid"))
     decision = routing.fallback_decision(ctx.settings, dialled)
-    await channel.set_variables(decision.channel_variables())
+    await channel.set_variables(decision_variables(decision))
 
 
-@route("route_call", fallback=_fallback)
 async def route_call(channel: AGIChannel, ctx: AGIContext) -> None:
     request = route_request(channel.request, ctx.log)
     decided = _Decided()
@@ -83,7 +85,7 @@ async def route_call(channel: AGIChannel, ctx: AGIContext) -> None:
     ivr: IvrOutcome | None = None
     try:
         if recorded is not None:     # no IVR flow: decided and recorded already
-            await channel.set_variables(recorded.channel_variables())
+            await channel.set_variables(decision_variables(recorded))
             return
         if plan.ivr_flow:
             ivr = await _run_ivr(channel, ctx, plan.ivr_flow)
@@ -94,7 +96,7 @@ async def route_call(channel: AGIChannel, ctx: AGIContext) -> None:
             return
         decision = routing.decide(plan, ctx.settings, ivr)
         decision = await _record(ctx, plan, decision, ivr)
-        await channel.set_variables(decision.channel_variables())
+        await channel.set_variables(decision_variables(decision))
     except AGIHangup as exc:
         partial = ivr or IvrOutcome(path=list(getattr(exc, "ivr_path", None) or []), action="hangup")
         await ctx.run_in_transaction(routing.record_hangup, plan, partial)
@@ -153,3 +155,6 @@ async def _run_ivr(channel: AGIChannel, ctx: AGIContext, flow: str) -> IvrOutcom
     except Exception as exc:  # noqa: BLE001 - any IVR failure still routes the call
         ctx.log.exception("IVR flow %r failed; routing without it", flow)
         return IvrOutcome(path=[*(getattr(exc, "ivr_path", None) or []), "error"], action="queue")
+
+
+ROUTE = Route("route_call", route_call, fallback=_fallback)

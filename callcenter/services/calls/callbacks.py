@@ -57,3 +57,7 @@ def complete_callback(session: Session, task: CallbackTask, user_id: int | None,
     task.done_at = utcnow()
     if notes:
         task.notes = (task.notes + "\n" + notes).strip()
+
+
+def get_callback(session: Session, task_id: int) -> CallbackTask | None:
+    return session.get(CallbackTask, task_id)

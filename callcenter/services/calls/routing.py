@@ -51,7 +51,6 @@ from sqlalchemy import Connection, Integer, bindparam, case, exists, func, selec
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from callcenter.agi import variables as V
 from callcenter.config import Settings
 from callcenter.db import DriverStatement, utcnow
 from callcenter.models import (
@@ -65,8 +64,7 @@ from callcenter.models import (
     Tier,
 )
 from callcenter.services.people import phones
-from callcenter.services.setup import calendar
-from callcenter.services.setup import lines as lines_service
+from callcenter.services.setup import calendar, routing_config
 
 log = logging.getLogger(__name__)
 
@@ -149,19 +147,6 @@ class RouteDecision:
     pop_key: str = ""
     call_id: int | None = None
 
-    def channel_variables(self) -> dict[str, str]:
-        return {
-            V.ROUTE: self.action.value,
-            V.QUEUE: self.queue,
-            V.QUEUE_PRIO: str(self.priority),
-            V.ROUTE_REASON: self.reason,
-            V.CUSTOMER_ID: "" if self.customer_id is None else str(self.customer_id),
-            V.POP_KEY: self.pop_key,
-            V.CATEGORY: self.category,
-            V.CALL_ID: "" if self.call_id is None else str(self.call_id),
-            V.TIER: self.tier or "unknown",
-            V.LINE_KIND: self.line_kind or "unknown",
-        }
 
 
 TIER_RANK = {Tier.VIP: 0, Tier.MEMBER: 1, Tier.ORDINARY: 2}
@@ -192,7 +177,7 @@ def plan_route(session: Session | Connection, settings: Settings, request: Route
         open_complaint = any(c[3] for c in customers)
     else:
         token = _TOKEN.first(conn, {})[0]
-    config = lines_service.current_config(conn, token or "")
+    config = routing_config.current_config(conn, token or "")
     best = customers[0] if customers else None
 
     line = config.line_for_number(request.dialled)
@@ -202,7 +187,7 @@ def plan_route(session: Session | Connection, settings: Settings, request: Route
         is_open, closed_reason = calendar.state_at(config, settings, now, line.id)
         duty_queue = None
         if not is_open and line.duty_queue_id is not None \
-                and lines_service.duty_staffed(conn, line.duty_queue_id, now, config):
+                and routing_config.duty_staffed(conn, line.duty_queue_id, now, config):
             duty_queue = line.duty_queue
         ivr_flow = line.ivr_flow if (is_open or duty_queue) else ""
 
@@ -271,7 +256,7 @@ def _caller_history_statement():
         .limit(bindparam("enough", type_=Integer))
         .subquery()
     )
-    return select(lines_service.config_token_query(),
+    return select(routing_config.config_token_query(),
                   select(func.count()).select_from(earlier).scalar_subquery())
 
 
@@ -289,7 +274,7 @@ def _customers_statement():
 
 
 def _token_statement():
-    return select(lines_service.config_token_query())
+    return select(routing_config.config_token_query())
 
 
 _CALLER_HISTORY = DriverStatement(_caller_history_statement)
@@ -484,7 +469,7 @@ def fallback_decision(settings: Settings, dialled: str = "") -> RouteDecision:
     """
     line = None
     try:
-        config = lines_service.cached_config(settings.database_url)
+        config = routing_config.cached_config(settings.database_url)
         line = config.line_for_number(dialled) if config is not None and dialled else None
     except Exception:  # noqa: BLE001 - the fallback itself must never fail
         log.debug("no cached configuration for the fallback route", exc_info=True)

@@ -213,3 +213,14 @@ def recorded_calls(session: Session, settings: Settings, now: dt.datetime | None
         select(Call).where(Call.started_at >= start, Call.started_at < end, Call.recording_file != "")
         .order_by(Call.started_at.desc()).limit(limit)
     ))
+
+
+# --- what the agent console reads ---------------------------------------------------------
+def agent_state(session: Session, user_id: int) -> AgentState | None:
+    """The agent's stored console state (None before they first sat at a phone)."""
+    return session.get(AgentState, user_id)
+
+
+def queue_names(session: Session) -> list[str]:
+    """Every configured queue, by name (the console's join/leave choices)."""
+    return list(session.scalars(select(Queue.name).order_by(Queue.name)))

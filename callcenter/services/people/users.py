@@ -1,12 +1,16 @@
-"""Panel users: creation, password hashing and checking."""
+"""Panel users: creation, password hashing and checking, what the panel looks up about
+its users, and the administrator's audited changes. The sign-in policy is ``signin``."""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from callcenter.models import Role, User
+from callcenter.services.people import audit
 
 MIN_PASSWORD_LENGTH = 8
 
@@ -43,3 +47,55 @@ def set_password(user: User, password: str) -> None:
 
 def verify_password(user: User, password: str) -> bool:
     return check_password_hash(user.password_hash, password)
+
+
+# --- what the panel asks about its users ------------------------------------------------
+
+def get_user(session: Session, user_id: int) -> User | None:
+    return session.get(User, user_id)
+
+
+def active_user(session: Session, user_id: int) -> User | None:
+    """The user while the account is active: a deactivated account's open sessions end."""
+    user = session.get(User, user_id)
+    return user if user is not None and user.active else None
+
+
+def is_active(session: Session, user_id: int) -> bool:
+    """Is this account (still) active? False for an unknown id."""
+    return bool(session.scalar(select(User.active).where(User.id == user_id)))
+
+
+def list_users(session: Session) -> list[User]:
+    """Every panel user, by username (the administrator's list)."""
+    return list(session.scalars(select(User).order_by(User.username)))
+
+
+def display_names(session: Session, ids: Iterable[int]) -> dict[int, str]:
+    """Shown name (display name, else username) of each of these users that exists."""
+    wanted = set(ids)
+    if not wanted:
+        return {}
+    return {u.id: u.display_name or u.username for u in session.scalars(select(User).where(User.id.in_(wanted)))}
+
+
+def admin_create_user(session: Session, *, admin_id: int, username: str, password: str, role: str | Role,
+                      display_name: str = "", default_interface: str | None = None) -> User:
+    """``create_user`` on an administrator's behalf, recorded in the audit log."""
+    user = create_user(session, username=username, password=password, role=role, display_name=display_name,
+                       default_interface=default_interface)
+    audit.record(session, user_id=admin_id, action=audit.CREATE, object_type="user", object_id=user.id,
+                 detail=f"{user.username} role={user.role.value}")
+    return user
+
+
+def admin_set_active(session: Session, user_id: int, active: bool, *, admin_id: int) -> User | None:
+    """Deactivate or reactivate an account on an administrator's behalf, recorded in the
+    audit log; None when there is no such user."""
+    user = session.get(User, user_id)
+    if user is None:
+        return None
+    user.active = active
+    audit.record(session, user_id=admin_id, action=audit.UPDATE, object_type="user", object_id=user.id,
+                 detail="activated" if active else "deactivated")
+    return user

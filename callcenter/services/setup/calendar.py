@@ -32,8 +32,8 @@ from sqlalchemy.orm import Session
 
 from callcenter.config import Settings
 from callcenter.models import DayKind
-from callcenter.services.setup import lines as lines_service
-from callcenter.services.setup.lines import DAY_SECONDS, RoutingConfig
+from callcenter.services.setup import routing_config
+from callcenter.services.setup.routing_config import DAY_SECONDS, RoutingConfig
 from callcenter.timeutil import to_local, to_utc_naive
 
 log = logging.getLogger(__name__)
@@ -162,13 +162,13 @@ def state_at(config: RoutingConfig, settings: Settings, when: dt.datetime,
 def is_working_day(session: Session, settings: Settings, day: dt.date, line_id: int | None = None) -> bool:
     """National calendar (chinese-calendar: holidays off, swapped weekend workdays on),
     then local CalendarOverride rows (line-specific beat site-wide)."""
-    return day_info(lines_service.current_config(session), day, line_id).working
+    return day_info(routing_config.current_config(session), day, line_id).working
 
 
 def opening_state(session: Session, settings: Settings, when: dt.datetime,
                   line_id: int | None = None) -> tuple[bool, str]:
     """(is_open, closed_reason) at instant ``when``; closed_reason "" | "after_hours" | "holiday"."""
-    return state_at(lines_service.current_config(session), settings, when, line_id)
+    return state_at(routing_config.current_config(session), settings, when, line_id)
 
 
 def add_working_days(session: Session, settings: Settings, start: dt.datetime, days: int,
@@ -181,7 +181,7 @@ def add_working_days(session: Session, settings: Settings, start: dt.datetime, d
     """
     if days < 0:
         raise ValueError("days must not be negative")
-    config = lines_service.current_config(session)
+    config = routing_config.current_config(session)
     local = to_local(start, settings.timezone).replace(tzinfo=None)
     day, counted = local.date(), 0
     for _ in range(MAX_SCAN_DAYS):
@@ -197,7 +197,7 @@ def end_of_working_day(session: Session, settings: Settings, when: dt.datetime,
                        line_id: int | None = None) -> dt.datetime:
     """Closing time of the business day containing ``when`` (or of the next working
     day when ``when`` is after closing / on a day off)."""
-    config = lines_service.current_config(session)
+    config = routing_config.current_config(session)
     local = to_local(when, settings.timezone).replace(tzinfo=None)
     seconds_now = local.hour * 3600 + local.minute * 60 + local.second
     day = local.date()
@@ -215,7 +215,7 @@ def end_of_working_day(session: Session, settings: Settings, when: dt.datetime,
 def next_opening(session: Session, settings: Settings, when: dt.datetime,
                  line_id: int | None = None) -> dt.datetime:
     """The first instant at or after ``when`` at which the line is open."""
-    return next_opening_in(lines_service.current_config(session), settings, when, line_id)
+    return next_opening_in(routing_config.current_config(session), settings, when, line_id)
 
 
 def next_opening_in(config: RoutingConfig, settings: Settings, when: dt.datetime,

@@ -51,15 +51,18 @@ from callcenter.services.setup import calendar
 
 @dataclasses.dataclass(frozen=True)
 class DeadlineRules:
-    urgent_hours: float = 2.0
-    non_urgent_working_days: int = 2
-    own_remit_same_day: bool = True
-    other_department_days: int = 3
-    department_response_hours: float = 8.0
-    invalid_complaint_working_days: int = 1
-    repair_onsite_hours: float = 8.0
-    repair_plan_days: int = 2
-    suggestion_working_days: int = 2
+    """The numbers of the rules above. Their one home is ``Settings`` (``deadline_<field>``,
+    with the rulebook's values as defaults): a rule set is always built from settings."""
+
+    urgent_hours: float
+    non_urgent_working_days: int
+    own_remit_same_day: bool
+    other_department_days: int
+    department_response_hours: float
+    invalid_complaint_working_days: int
+    repair_onsite_hours: float
+    repair_plan_days: int
+    suggestion_working_days: int
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DeadlineRules:

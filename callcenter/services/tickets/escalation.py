@@ -38,6 +38,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from callcenter.config import Settings
 from callcenter.db import utcnow
+from callcenter.labels import ESCALATION_LEVELS
 from callcenter.models import Role, Ticket, TicketHistory, TicketStatus, User
 from callcenter.services.tickets import deadlines, notifications
 from callcenter.services.tickets.signals import ticket_escalated
@@ -46,7 +47,6 @@ from callcenter.timeutil import to_local
 log = logging.getLogger(__name__)
 
 TOP_LEVEL = 2
-LEVEL_NAMES = {0: "客服专员 (receiving agent)", 1: "客服主管 (supervisor)", 2: "副总经理 (deputy general manager)"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,7 +106,7 @@ def _recipients(session: Session, ticket: Ticket, old_level: int, new_level: int
 
 
 def _message(ticket: Ticket, new_level: int, reason: str) -> str:
-    return f"工单 {ticket.number} 已升级至 {LEVEL_NAMES[new_level]}：{reason}"
+    return f"工单 {ticket.number} 已升级至 {ESCALATION_LEVELS[new_level]}：{reason}"
 
 
 def _apply(session: Session, settings: Settings, ticket: Ticket, old_level: int, new_level: int,

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import event, func, select, update
 from sqlalchemy.orm import Session
 
-from callcenter.bus import EventBus
+from callcenter.bus.core import EventBus
 from callcenter.db import utcnow
 from callcenter.models import Notification, Ticket
 

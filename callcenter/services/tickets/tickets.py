@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from callcenter.config import Settings
 from callcenter.db import utcnow
+from callcenter.encoding import clean_search_text
 from callcenter.models import (
     Customer,
     Role,
@@ -323,6 +324,42 @@ def update_ticket(session: Session, settings: Settings, ticket: Ticket, *, actor
     history row when nothing changed."""
     _require_writer(actor)
     now = now or utcnow()
+    _check_editable(ticket, changes)
+    kind = TicketType(ticket.type)
+    _normalise_changes(ticket, kind, changes)
+    if "assignee_id" in changes:
+        _check_assignee(session, changes["assignee_id"])
+    customer = _check_customer(session, changes["customer_id"]) if changes.get("customer_id") else None
+    # A transferred call: the agent now working on it becomes the assignee; the owner stays.
+    if (actor is not None and actor.role == Role.AGENT and "assignee_id" not in changes
+            and actor.id not in (ticket.owner_id, ticket.assignee_id)):
+        changes["assignee_id"] = actor.id
+
+    diff = _apply_changes(ticket, changes)
+    note = (note or "").strip()
+    if not diff and not note:
+        return ticket
+    if note:
+        diff["note"] = note
+    if DEADLINE_INPUTS & set(diff):
+        diff |= _apply_due(session, settings, ticket, _clock_start(session, ticket))
+    if {"department", "invalid"} & set(diff) or (kind is TicketType.REPAIR and "appointment_at" in diff):
+        passed_at = now if kind is TicketType.COMPLAINT else _clock_start(session, ticket)
+        diff |= _apply_department_due(settings, ticket, passed_at)
+    ticket.updated_at = now
+    _history(session, ticket, actor, "updated", diff, now)
+    session.flush()
+
+    if {"severity", "customer_id", "invalid"} & set(diff):
+        reason = _major_complaint_reason(ticket, customer or ticket.customer)
+        if reason:
+            escalation.escalate_to_top(session, settings, ticket, reason, actor=actor, now=now)
+    ticket_updated.send(ticket, session=session, actor=actor, changes=diff)
+    return ticket
+
+
+def _check_editable(ticket: Ticket, changes: dict[str, Any]) -> None:
+    """The owner never changes (首问负责制), only EDITABLE keys, never a closed ticket."""
     if "owner_id" in changes and changes["owner_id"] != ticket.owner_id:
         raise TicketError("the owner never changes: the agent who took the ticket stays responsible "
                           "(首问负责制); change the assignee instead", {"owner_id": "cannot change"})
@@ -332,8 +369,10 @@ def update_ticket(session: Session, settings: Settings, ticket: Ticket, *, actor
         raise TicketError(f"cannot change {', '.join(unknown)} here", {k: "not editable" for k in unknown})
     if ticket.status == TicketStatus.CLOSED:
         raise TicketError(f"ticket {ticket.number} is closed; reopen it first (with a reason)")
-    kind = TicketType(ticket.type)
 
+
+def _normalise_changes(ticket: Ticket, kind: TicketType, changes: dict[str, Any]) -> None:
+    """Clean and validate the requested values in place (status, text, fields per type)."""
     if "status" in changes:
         status = TicketStatus(changes["status"])
         if status == TicketStatus.CLOSED:
@@ -356,14 +395,10 @@ def update_ticket(session: Session, settings: Settings, ticket: Ticket, *, actor
                                if k in changes and changes[k] != getattr(ticket, k)})
     current = {k: getattr(ticket, k) for k in ("severity", "urgency", "contact_phone", "invalid")}
     _validated_columns(kind, current | {k: v for k, v in changes.items() if k in current})
-    if "assignee_id" in changes:
-        _check_assignee(session, changes["assignee_id"])
-    customer = _check_customer(session, changes["customer_id"]) if changes.get("customer_id") else None
-    # A transferred call: the agent now working on it becomes the assignee; the owner stays.
-    if (actor is not None and actor.role == Role.AGENT and "assignee_id" not in changes
-            and actor.id not in (ticket.owner_id, ticket.assignee_id)):
-        changes["assignee_id"] = actor.id
 
+
+def _apply_changes(ticket: Ticket, changes: dict[str, Any]) -> dict[str, Any]:
+    """Set what differs; returns the history diff (``key: [old, new]``, fields per key)."""
     diff: dict[str, Any] = {}
     for key, new in changes.items():
         old = getattr(ticket, key)
@@ -377,27 +412,7 @@ def update_ticket(session: Session, settings: Settings, ticket: Ticket, *, actor
         if old != new:
             diff[key] = [_plain(old), _plain(new)]
             setattr(ticket, key, new)
-    note = (note or "").strip()
-    if not diff and not note:
-        return ticket
-    if note:
-        diff["note"] = note
-
-    if DEADLINE_INPUTS & set(diff):
-        diff |= _apply_due(session, settings, ticket, _clock_start(session, ticket))
-    if {"department", "invalid"} & set(diff) or (kind is TicketType.REPAIR and "appointment_at" in diff):
-        passed_at = now if kind is TicketType.COMPLAINT else _clock_start(session, ticket)
-        diff |= _apply_department_due(settings, ticket, passed_at)
-    ticket.updated_at = now
-    _history(session, ticket, actor, "updated", diff, now)
-    session.flush()
-
-    if {"severity", "customer_id", "invalid"} & set(diff):
-        reason = _major_complaint_reason(ticket, customer or ticket.customer)
-        if reason:
-            escalation.escalate_to_top(session, settings, ticket, reason, actor=actor, now=now)
-    ticket_updated.send(ticket, session=session, actor=actor, changes=diff)
-    return ticket
+    return diff
 
 
 def close_ticket(session: Session, settings: Settings, ticket: Ticket, *, actor: User,
@@ -509,7 +524,12 @@ def overdue_condition(now: dt.datetime):
 
 
 def list_tickets(session: Session, *, scope: str, user: User, now: dt.datetime | None = None,
-                 type: str = "", query: str = "", limit: int = 50, offset: int = 0) -> list[Ticket]:
+                 type: str = "", query: str = "", limit: int = 50, offset: int = 0,
+                 partial_numbers: bool = False) -> list[Ticket]:
+    """A scope's tickets, deadlines first. ``query`` matches the number, the subject and
+    the contact phone; the phone by part of it only when ``partial_numbers`` (a role that
+    sees full numbers): for a masked role a partial match would reveal hidden digits,
+    so it finds a ticket by the whole number only."""
     if scope not in SCOPES:
         raise TicketError(f"unknown list {scope!r}; choose one of {', '.join(SCOPES)}")
     now = now or utcnow()
@@ -522,10 +542,12 @@ def list_tickets(session: Session, *, scope: str, user: User, now: dt.datetime |
         stmt = stmt.where(overdue_condition(now))
     if type:
         stmt = stmt.where(Ticket.type == TicketType(type))
+    query = clean_search_text(query)
     if query:
-        pattern = f"%{query.strip()}%"
-        stmt = stmt.where(or_(Ticket.number.like(pattern), Ticket.subject.like(pattern),
-                              Ticket.contact_phone.like(pattern)))
+        phone = (Ticket.contact_phone.contains(query, autoescape=True) if partial_numbers
+                 else Ticket.contact_phone == query)
+        stmt = stmt.where(or_(Ticket.number.contains(query, autoescape=True),
+                              Ticket.subject.contains(query, autoescape=True), phone))
     closed_last = (Ticket.status == TicketStatus.CLOSED)
     stmt = stmt.order_by(closed_last, Ticket.due_at.is_(None), Ticket.due_at, Ticket.id.desc())
     # The list shows each ticket's customer: one query for all of them.

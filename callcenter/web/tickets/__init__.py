@@ -11,14 +11,13 @@ The console links to ``tickets.new`` with ``customer_id``, ``linkedid``, ``phone
 available as JSON at ``/api/tickets/prefill`` and a ticket can be created with
 ``POST /api/tickets`` (JSON, ``X-CSRFToken`` header).
 
-Modules: ``present`` turns tickets into what templates show, ``forms`` reads submitted
+Modules: ``blueprint`` holds ``bp``, ``present`` turns tickets into what templates show, ``forms`` reads submitted
 forms and builds form contexts, ``pages`` and ``api`` are the routes.
 """
 
 from __future__ import annotations
 
-from flask import Blueprint
+from callcenter.web.tickets import api, pages  # noqa: F401  (their routes register on bp)
+from callcenter.web.tickets.blueprint import bp
 
-bp = Blueprint("tickets", __name__)
-
-from callcenter.web.tickets import api, pages  # noqa: E402,F401  (routes register on bp)
+__all__ = ["bp"]

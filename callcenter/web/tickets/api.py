@@ -7,18 +7,20 @@ from typing import Any
 from flask import jsonify, request, url_for
 from flask_login import current_user
 
-from callcenter.models import TICKET_TYPE_LABELS, Ticket, TicketType
+from callcenter.labels import TICKET_STATUSES, TICKET_TYPES, label
+from callcenter.models import Ticket, TicketType
 from callcenter.services.tickets import fields as ticket_fields
 from callcenter.services.tickets import notifications, tickets
 from callcenter.web.context import panel, unit_of_work
 from callcenter.web.roles import roles_required
-from callcenter.web.tickets import bp, forms, present
+from callcenter.web.tickets import forms, present
+from callcenter.web.tickets.blueprint import bp
 
 
 def _json_ticket(ticket: Ticket) -> dict[str, Any]:
     return {"id": ticket.id, "number": ticket.number, "type": ticket.type.value,
-            "type_label": TICKET_TYPE_LABELS[ticket.type], "subject": ticket.subject,
-            "status": ticket.status.value, "status_label": present.STATUS_LABELS[ticket.status.value],
+            "type_label": label(TICKET_TYPES, ticket.type), "subject": ticket.subject,
+            "status": ticket.status.value, "status_label": label(TICKET_STATUSES, ticket.status),
             "due_at": present.local(ticket.due_at), "url": url_for("tickets.view", ticket_id=ticket.id)}
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from callcenter.models import TICKET_TYPE_LABELS, Customer, Role, Ticket, TicketType, User
+from callcenter.labels import TICKET_STATUSES, TICKET_TYPES, label
+from callcenter.models import Ticket, TicketType
 from callcenter.services.tickets import fields as ticket_fields
-from callcenter.services.tickets import tickets
+from callcenter.services.tickets import lookups, tickets
 from callcenter.timeutil import to_utc_naive
 from callcenter.web.context import panel
 from callcenter.web.tickets import present
@@ -89,22 +89,19 @@ def form_values(form, ticket_type: TicketType, *, creating: bool) -> dict[str, A
 def form_context(session: Session, ticket_type: TicketType, values: dict[str, Any], *,
                   ticket: Ticket | None = None, errors: dict[str, str] | None = None,
                   existing: list[Ticket] | None = None) -> dict[str, Any]:
-    customer = session.get(Customer, values["customer_id"]) if values.get("customer_id") else None
+    customer = lookups.customer(session, values.get("customer_id"))
     assignees = [] if ticket is None else [
-        {"id": u.id, "name": u.display_name or u.username}
-        for u in session.scalars(select(User).where(User.active.is_(True),
-                                                    User.role.in_([Role.AGENT, Role.SUPERVISOR, Role.ADMIN]))
-                                 .order_by(User.display_name, User.id))]
+        {"id": u.id, "name": u.display_name or u.username} for u in lookups.assignees(session)]
     return {
-        "ticket_type": ticket_type.value, "type_label": TICKET_TYPE_LABELS[ticket_type],
+        "ticket_type": ticket_type.value, "type_label": label(TICKET_TYPES, ticket_type),
         "specs": ticket_fields.specs_for(ticket_type), "values": values, "errors": errors or {},
         "severities": ticket_fields.SEVERITIES, "urgencies": ticket_fields.URGENCIES,
         "customer": {"id": customer.id, "name": customer.name, "important": customer.important} if customer else None,
         "ticket": {"id": ticket.id, "number": ticket.number, "owner_id": ticket.owner_id} if ticket else None,
         "assignees": assignees,
         "existing": [{"id": t.id, "number": t.number, "subject": t.subject,
-                      "status_label": present.STATUS_LABELS[t.status.value]} for t in existing or []],
-        "types": [(t.value, TICKET_TYPE_LABELS[t]) for t in TicketType],
+                      "status_label": label(TICKET_STATUSES, t.status)} for t in existing or []],
+        "types": [(t.value, label(TICKET_TYPES, t)) for t in TicketType],
     }
 
 
@@ -112,7 +109,7 @@ def prefill(session: Session, args) -> tuple[TicketType | None, dict[str, Any], 
     """What the console knows about the popped call, as initial form values."""
     errors: dict[str, str] = {}
     customer_id = parse_int("customer_id", args.get("customer_id"), errors)
-    customer = session.get(Customer, customer_id) if customer_id else None
+    customer = lookups.customer(session, customer_id)
     linkedid = (args.get("linkedid") or "").strip()[:64]
     requested = (args.get("type") or args.get("category") or "").strip()
     ticket_type = TicketType(requested) if requested in {t.value for t in TicketType} else None

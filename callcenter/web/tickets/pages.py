@@ -8,12 +8,15 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from callcenter.db import utcnow
-from callcenter.models import TICKET_TYPE_LABELS, TicketStatus, TicketType
-from callcenter.services.people import audit
+from callcenter.labels import TICKET_TYPES, label
+from callcenter.models import TicketStatus, TicketType
+from callcenter.services.people import audit, users
+from callcenter.services.people.masking import sees_full_numbers
 from callcenter.services.tickets import notifications, tickets
 from callcenter.web.context import panel, unit_of_work
 from callcenter.web.roles import AGENT, SUPERVISOR, roles_required
-from callcenter.web.tickets import bp, forms, present
+from callcenter.web.tickets import forms, present
+from callcenter.web.tickets.blueprint import bp
 
 # --- lists and detail --------------------------------------------------------------------------
 
@@ -33,12 +36,13 @@ def index():
     with unit_of_work() as s:
         user = present.actor(s)
         found = tickets.list_tickets(s, scope=scope, user=user, now=now, type=ticket_type, query=query,
-                                     limit=present.PAGE_SIZE + 1, offset=(page - 1) * present.PAGE_SIZE)
-        names = present.user_names(s, {t.owner_id for t in found} | {t.assignee_id for t in found if t.assignee_id})
+                                     limit=present.PAGE_SIZE + 1, offset=(page - 1) * present.PAGE_SIZE,
+                                     partial_numbers=sees_full_numbers(panel().settings, current_user.role))
+        names = users.display_names(s, {t.owner_id for t in found} | {t.assignee_id for t in found if t.assignee_id})
         rows = [present.summary(t, names, now) for t in found[:present.PAGE_SIZE]]
     return render_template("tickets/index.html", rows=rows, scope=scope, scopes=scopes,
                            scope_labels=present.SCOPE_LABELS, ticket_type=ticket_type, q=query, page=page,
-                           has_next=len(found) > present.PAGE_SIZE, types=[(t.value, TICKET_TYPE_LABELS[t]) for t in TicketType],
+                           has_next=len(found) > present.PAGE_SIZE, types=[(t.value, label(TICKET_TYPES, t)) for t in TicketType],
                            can_write=present.can_write())
 
 

@@ -7,14 +7,15 @@ from typing import Any
 
 from flask import abort
 from flask_login import current_user
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from callcenter.db import utcnow
-from callcenter.models import TICKET_TYPE_LABELS, Customer, SurveyRequest, Ticket, TicketStatus, TicketType, User
+from callcenter.labels import ESCALATION_LEVELS, TICKET_STATUSES, TICKET_TYPES, label
+from callcenter.models import Ticket, TicketStatus, TicketType, User
+from callcenter.services.people import users
 from callcenter.services.people.masking import phone_for
-from callcenter.services.tickets import escalation, notifications, tickets
 from callcenter.services.tickets import fields as ticket_fields
+from callcenter.services.tickets import lookups, notifications, tickets
 from callcenter.timeutil import to_local
 from callcenter.web.context import panel
 from callcenter.web.roles import ADMIN, AGENT, ALL_ROLES, SUPERVISOR
@@ -22,7 +23,6 @@ from callcenter.web.roles import ADMIN, AGENT, ALL_ROLES, SUPERVISOR
 WRITERS = (AGENT, SUPERVISOR, ADMIN)
 READERS = tuple(sorted(ALL_ROLES))
 PAGE_SIZE = 50
-STATUS_LABELS = {"open": "待处理", "in_progress": "处理中", "closed": "已关闭", "reopened": "重新打开"}
 SCOPE_LABELS = {"mine": "我的工单", "open": "未结工单", "overdue": "逾期工单", "all": "全部工单"}
 # Agents work on the open queue; the full archive (closed tickets of everyone) is for
 # the roles that supervise or inspect.
@@ -98,9 +98,9 @@ def history_value(key: str, value: Any, names: dict[int, str], customers: dict[i
         except ValueError:
             return value
     if key == "status":
-        return STATUS_LABELS.get(value, value)
+        return label(TICKET_STATUSES, value)
     if key == "type":
-        return TICKET_TYPE_LABELS.get(TicketType(value), value) if value in {t.value for t in TicketType} else value
+        return label(TICKET_TYPES, value)
     if key == "paid":
         return paid_label(value)
     if key == "severity":
@@ -110,29 +110,23 @@ def history_value(key: str, value: Any, names: dict[int, str], customers: dict[i
     if key == "customer_id" and isinstance(value, int):
         return customers.get(value, f"#{value}")
     if key == "escalation_level":
-        return escalation.LEVEL_NAMES.get(value, str(value))
+        return label(ESCALATION_LEVELS, value)
     if isinstance(value, bool):
         return "是" if value else "否"
     return str(value)
-
-
-def user_names(session: Session, ids: set[int]) -> dict[int, str]:
-    if not ids:
-        return {}
-    return {u.id: u.display_name or u.username for u in session.scalars(select(User).where(User.id.in_(ids)))}
 
 
 def summary(ticket: Ticket, names: dict[int, str], now: dt.datetime) -> dict[str, Any]:
     missed = tickets.missed(ticket, now)
     return {
         "id": ticket.id, "number": ticket.number, "type": ticket.type.value,
-        "type_label": TICKET_TYPE_LABELS[ticket.type], "subject": ticket.subject,
-        "status": ticket.status.value, "status_label": STATUS_LABELS[ticket.status.value],
+        "type_label": label(TICKET_TYPES, ticket.type), "subject": ticket.subject,
+        "status": ticket.status.value, "status_label": label(TICKET_STATUSES, ticket.status),
         "customer": ticket.customer.name if ticket.customer else "", "customer_id": ticket.customer_id,
         "phone": phone(ticket.contact_phone), "created_at": local(ticket.created_at),
         "due_at": local(ticket.due_at), "promised_reply_at": local(ticket.promised_reply_at),
         "department_due_at": local(ticket.department_due_at),
-        "level": ticket.escalation_level, "level_label": escalation.LEVEL_NAMES[ticket.escalation_level],
+        "level": ticket.escalation_level, "level_label": label(ESCALATION_LEVELS, ticket.escalation_level),
         "owner": names.get(ticket.owner_id, ""), "assignee": names.get(ticket.assignee_id or 0, ""),
         "missed": missed, "overdue": any(missed.values()),
         "severity": ticket.severity, "urgency": ticket.urgency, "invalid": ticket.invalid,
@@ -170,11 +164,10 @@ def detail(session: Session, ticket: Ticket) -> dict[str, Any]:
             pair = (entry.changes or {}).get(key)
             if isinstance(pair, list):
                 ids.update(v for v in pair if isinstance(v, int))
-    names = user_names(session, ids - {0})
+    names = users.display_names(session, ids - {0})
     customer_ids = {v for entry in ticket.history for v in (entry.changes or {}).get("customer_id") or []
                     if isinstance(v, int)}
-    customers = {c.id: c.name for c in session.scalars(select(Customer).where(Customer.id.in_(customer_ids)))} \
-        if customer_ids else {}
+    customers = lookups.customer_names(session, customer_ids)
     data = summary(ticket, names, utcnow())
     specs = ticket_fields.specs_for(ticket.type)
     data.update(
@@ -188,8 +181,8 @@ def detail(session: Session, ticket: Ticket) -> dict[str, Any]:
         fields=[{"label": s.label, "value": field_value(s, (ticket.fields or {}).get(s.name))} for s in specs
                 if (ticket.fields or {}).get(s.name)],
         history=history_rows(ticket, names, customers),
-        surveys=[{"due_at": local(sv.due_at), "status": sv.status.value} for sv in session.scalars(
-            select(SurveyRequest).where(SurveyRequest.ticket_id == ticket.id).order_by(SurveyRequest.id))],
+        surveys=[{"due_at": local(sv.due_at), "status": sv.status.value}
+                 for sv in lookups.surveys_for_ticket(session, ticket.id)],
         closed=ticket.status == TicketStatus.CLOSED,
     )
     return data
@@ -211,7 +204,7 @@ def load(session: Session, ticket_id: int) -> Ticket:
 
 
 def actor(session: Session) -> User:
-    user = session.get(User, current_user.id)
+    user = users.get_user(session, current_user.id)
     if user is None:  # deleted between sign-in and now
         abort(403)
     return user

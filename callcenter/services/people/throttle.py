@@ -3,8 +3,12 @@ a key (a username, an IP address) is locked for ``lockout_s`` seconds.
 
 Keys are counted whether or not the username exists, so a locked account and a
 made-up name get the same answer and the answer reveals nothing. This counter lives in
-the process; the per-user lock is also written to the users table by the sign-in view,
-so it holds across web workers and restarts for real accounts.
+the process; the per-user lock is also written to the users table by the sign-in policy
+(``signin.attempt_sign_in``), so it holds across web workers and restarts for real
+accounts.
+
+It lives on the service side, next to the policy that uses it (it imports nothing of
+Flask); the web panel keeps one instance per process (``web.context.Panel.throttle``).
 """
 
 from __future__ import annotations

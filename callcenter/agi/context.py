@@ -1,0 +1,66 @@
+"""What a route handler gets besides the channel: the settings, a logger that names the
+call, and the database (see ``callcenter.agi.registry`` for the handler contract)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine
+
+from callcenter.agi.dbwork import DbRunner, in_session, in_transaction
+from callcenter.agi.inline import InlineBusy, InlineTransactions
+from callcenter.config import Settings
+from callcenter.db import engine_for
+
+T = TypeVar("T")
+log = logging.getLogger("callcenter.agi")
+
+
+class CallLog(logging.LoggerAdapter):
+    """Prefixes every message with the call's uniqueid, so one grep finds a call."""
+
+    def process(self, msg, kwargs):
+        return f"[{self.extra['uniqueid']}] {msg}", kwargs
+
+
+class AGIContext:
+    """What a handler gets besides the channel (see the module docstring)."""
+
+    __slots__ = ("settings", "log", "route", "_runner", "_engine", "_inline")
+
+    def __init__(self, settings: Settings, uniqueid: str, runner: DbRunner, route: str = "",
+                 engine: Engine | None = None, inline: InlineTransactions | None = None) -> None:
+        self.settings = settings
+        self.log = CallLog(log, {"uniqueid": uniqueid or "-"})
+        self.route = route
+        self._runner = runner
+        self._engine = engine
+        self._inline = inline
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = engine_for(self.settings.database_url)
+        return self._engine
+
+    async def run_db(self, fn: Callable[..., T], /, *args: Any, **kw: Any) -> T:
+        return await self._runner(fn, args, kw)
+
+    async def run_in_session(self, fn: Callable[..., T], /, *args: Any, **kw: Any) -> T:
+        """``fn(session, *args, **kw)`` in one unit of work (commit on success)."""
+        return await self._runner(in_session, (self.engine, fn, args, kw), {})
+
+    async def run_in_transaction(self, fn: Callable[..., T], /, *args: Any, **kw: Any) -> T:
+        """``fn(connection, *args, **kw)`` in one transaction (commit on success).
+
+        On the FastAGI server with SQLite it runs on the event-loop thread when it
+        needs no lock held elsewhere (callcenter.agi.inline), else in a database thread.
+        ``fn`` must be database work only, safe to run again after a rollback."""
+        if self._inline is not None:
+            try:
+                return self._inline.run(fn, args, kw)
+            except InlineBusy:
+                pass                 # another connection writes: wait for it in a thread
+        return await self._runner(in_transaction, (self.engine, fn, args, kw), {})

@@ -1,0 +1,75 @@
+"""Handing messages to the event bus on a thread of its own (the listener's third thread).
+
+Separate from the tracker because the bus may be slow (Redis far away) while the
+database is fast, or the other way round: a slow bus fills a bounded queue and drops
+with a count instead of blocking the tracker or the AMI reader. The bus topics the
+listener speaks on live here too: ``agent`` (what the console shows) and ``ami.action``
+(the panel's requests).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import threading
+from typing import Any
+
+from callcenter.bus.core import EventBus
+
+log = logging.getLogger(__name__)
+
+AGENT_TOPIC = "agent"
+ACTION_TOPIC = "ami.action"
+
+
+class BusPublisher:
+    """Hands payloads to the bus on its own thread; ``publish`` never blocks."""
+
+    def __init__(self, bus: EventBus, maxsize: int = 10000) -> None:
+        self.bus = bus
+        self._queue: queue.Queue[tuple[str, dict[str, Any]] | None] = queue.Queue(maxsize)
+        self._thread = threading.Thread(target=self._run, name="ami-bus-publisher", daemon=True)
+        self.published = 0
+        self.dropped = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def publish(self, topic: str, payload: dict[str, Any]) -> None:
+        try:
+            self._queue.put_nowait((topic, payload))
+        except queue.Full:
+            self.dropped += 1
+            if self.dropped in (1, 10, 100) or self.dropped % 1000 == 0:
+                log.error("event bus is not keeping up: %d messages dropped", self.dropped)
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            topic, payload = item
+            if isinstance(payload, threading.Event):
+                payload.set()  # a flush marker
+                continue
+            try:
+                self.bus.publish(topic, payload)
+                self.published += 1
+            except Exception:  # a bus outage must not stop the publisher
+                log.exception("publishing on the event bus failed; message dropped")
+
+    def flush(self, timeout: float) -> bool:
+        """Wait until everything handed over so far has reached the bus."""
+        done = threading.Event()
+        try:
+            self._queue.put(("", done), timeout=timeout)  # type: ignore[arg-type]
+        except queue.Full:
+            return False
+        return done.wait(timeout)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if self._thread.is_alive():
+            with contextlib.suppress(queue.Full):
+                self._queue.put(None, timeout=timeout)
+            self._thread.join(timeout)

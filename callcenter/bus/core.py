@@ -1,0 +1,177 @@
+"""Event bus between the AMI listener, the scheduler and the web workers.
+
+Topics in use (payloads are JSON-serialisable dicts):
+  ``agent``      AMI facts about agents and calls the console shows: AgentCalled (the
+                 screen-pop trigger), AgentConnect/Complete/RingNoAnswer, member pause
+                 state. Carries at least ``type``, ``interface``, ``linkedid``.
+  ``ami.action`` requests from the web panel for the AMI connection owner (QueuePause,
+                 QueueAdd, QueueRemove), so a web worker never needs its own AMI login.
+  ``notify``     panel notifications (ticket escalated ...), carries ``user_id``.
+
+``InProcessBus`` is the embedded default (one process). ``RedisBus`` (callcenter.bus.redis)
+carries the same topics across processes for sites that run several web workers.
+
+Every message a bus hands to its local subscribers gets a sequence number (``Event.seq``,
+increasing within one bus object, whose random ``epoch`` names it). The bus keeps the
+last ``history`` messages, so a browser that reconnects with ``Last-Event-ID`` gets what
+it missed from ``replay()`` when it comes back to the same process in time; otherwise
+``replay()`` says it cannot know (None) and the caller recovers from the database.
+"""
+
+from __future__ import annotations
+
+import abc
+import collections
+import itertools
+import logging
+import queue
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+@dataclass(frozen=True)
+class Event:
+    seq: int
+    topic: str
+    payload: dict[str, Any]
+
+
+class BusUnavailable(RuntimeError):
+    """The shared bus cannot be reached; the message was not published."""
+
+
+Accept = Callable[[str, dict[str, Any]], bool]
+
+
+class Subscription:
+    """A subscriber's mailbox. Iterate with ``get(timeout)``; close when done.
+
+    ``accept(topic, payload)``, when given, is asked in the publishing thread whether
+    this subscriber wants a message at all: a hundred agent consoles each waiting for
+    their own phone then sleep through everybody else's calls instead of all waking up
+    for every event.
+    """
+
+    def __init__(self, bus: EventBus, topics: tuple[str, ...], maxsize: int = 1000,
+                 accept: Accept | None = None) -> None:
+        self._bus = bus
+        self.topics = topics
+        self.accept = accept
+        self._queue: queue.Queue[Event] = queue.Queue(maxsize=maxsize)
+        self.dropped = 0
+        self.closed = False
+
+    def deliver(self, topic: str, payload: dict[str, Any], seq: int = 0) -> None:
+        try:
+            self._queue.put_nowait(Event(seq, topic, payload))
+        except queue.Full:
+            # A stuck subscriber must not block the publisher (the AMI reader).
+            self.dropped += 1
+
+    def get_event(self, timeout: float | None = None) -> Event | None:
+        """Next event with its sequence number, or None after ``timeout`` seconds."""
+        try:
+            return self._queue.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def get(self, timeout: float | None = None) -> tuple[str, dict[str, Any]] | None:
+        """Next (topic, payload), or None after ``timeout`` seconds without one."""
+        event = self.get_event(timeout)
+        return None if event is None else (event.topic, event.payload)
+
+    def drain(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        while True:
+            try:
+                event = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            yield event.topic, event.payload
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._bus._unsubscribe(self)
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class EventBus(abc.ABC):
+    def __init__(self, history: int = 512) -> None:
+        self._lock = threading.Lock()
+        self._subscribers: list[Subscription] = []
+        self.epoch = uuid.uuid4().hex[:12]
+        self._seq = itertools.count(1)
+        self._history: collections.deque[Event] = collections.deque(maxlen=history)
+
+    @abc.abstractmethod
+    def publish(self, topic: str, payload: dict[str, Any]) -> None:
+        """Deliver to every subscriber of ``topic`` (in every process, for a shared bus)."""
+
+    def subscribe(self, *topics: str, maxsize: int = 1000, accept: Accept | None = None) -> Subscription:
+        sub = Subscription(self, topics, maxsize, accept)
+        with self._lock:
+            self._subscribers.append(sub)
+        return sub
+
+    def subscriber_count(self) -> int:
+        with self._lock:
+            return len(self._subscribers)
+
+    def _unsubscribe(self, sub: Subscription) -> None:
+        with self._lock:
+            if sub in self._subscribers:
+                self._subscribers.remove(sub)
+
+    def _fan_out(self, topic: str, payload: dict[str, Any]) -> None:
+        with self._lock:
+            # Numbering, recording and choosing targets under one lock: a subscriber
+            # sees messages in sequence order and replay() never skips one.
+            seq = next(self._seq)
+            self._history.append(Event(seq, topic, payload))
+            targets = [s for s in self._subscribers if topic in s.topics]
+        for sub in targets:
+            if sub.accept is not None and not _accepts(sub, topic, payload):
+                continue
+            sub.deliver(topic, payload, seq)
+
+    def replay(self, topics: Iterable[str], epoch: str, after_seq: int) -> list[Event] | None:
+        """Messages on ``topics`` after ``after_seq``, or None when they are unknowable.
+
+        None means the id came from another bus object (another worker, a restart) or
+        messages after it have already left the history window.
+        """
+        wanted = set(topics)
+        with self._lock:
+            if epoch != self.epoch:
+                return None
+            history = list(self._history)
+        if history and history[0].seq > after_seq + 1:
+            return None
+        return [e for e in history if e.seq > after_seq and e.topic in wanted]
+
+    def close(self) -> None:  # pragma: no cover - trivial
+        pass
+
+
+def _accepts(sub: Subscription, topic: str, payload: dict[str, Any]) -> bool:
+    try:
+        return bool(sub.accept(topic, payload))
+    except Exception:  # noqa: BLE001 - a broken filter must not stop the publisher
+        log.exception("subscription filter failed; delivering the message")
+        return True
+
+
+class InProcessBus(EventBus):
+    """All publishers and subscribers live in this process (the embedded default)."""
+
+    def publish(self, topic: str, payload: dict[str, Any]) -> None:
+        self._fan_out(topic, payload)
