@@ -9,8 +9,8 @@ Three threads, so that nothing slow ever stops the AMI reader:
   panel actions;
 - the tracker thread (:class:`~callcenter.ami.worker.EventWorker`): applies queued
   events to the database in arrival order, a batch per transaction, through
-  :class:`~callcenter.ami.tracker.EventTracker` (``services.calltrack`` and
-  ``services.agents``); retries while the database is unreachable; logs and skips an
+  :class:`~callcenter.ami.tracker.EventTracker` (``services.calls.calltrack`` and
+  ``services.people.agents``); retries while the database is unreachable; logs and skips an
   event it cannot apply; publishes only after the commit, so the console never gets
   a screen-pop for a row it cannot read yet;
 - the publisher thread (:class:`~callcenter.ami.publisher.BusPublisher`): hands

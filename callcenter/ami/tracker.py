@@ -1,7 +1,7 @@
 """One AMI event → service calls inside the caller's transaction.
 
 :class:`EventTracker` knows what each event means for the records (through
-``services.calltrack`` and ``services.agents``) and returns the bus messages to publish
+``services.calls.calltrack`` and ``services.people.agents``) and returns the bus messages to publish
 once the transaction commits. It opens no session, runs no thread and never retries:
 that is :mod:`callcenter.ami.worker`'s job, so the mapping can be read (and tested) on
 its own.
@@ -30,7 +30,7 @@ from callcenter.ami.protocol import Message
 from callcenter.ami.publisher import AGENT_TOPIC
 from callcenter.models import AgentStatus
 from callcenter.services.calls import calltrack
-from callcenter.services.people import agents, phones
+from callcenter.services.people import agents
 
 RELEVANT_EVENTS = frozenset({
     "QueueCallerJoin", "QueueCallerAbandon", "AgentCalled", "AgentConnect", "AgentComplete",
@@ -73,7 +73,7 @@ def caller_ref(msg: Message, region: str = "CN") -> calltrack.CallerRef:
     return calltrack.CallerRef(
         uniqueid=msg.get("Uniqueid"), linkedid=msg.get("Linkedid"), channel=msg.get("Channel"),
         caller_number=number, caller_name=_clean(msg.get("CallerIDName")),
-        dialled_number=exten if exten.lstrip("+").isdigit() else "", caller_e164=phones.normalize(number, region))
+        dialled_number=exten if exten.lstrip("+").isdigit() else "", caller_e164=None, region=region)
 
 
 class _Bounded(collections.OrderedDict):
@@ -153,7 +153,7 @@ class EventTracker:
         return {"type": "caller_abandon", "interface": "", "linkedid": call.linkedid,
                 "uniqueid": call.uniqueid, "queue": queue_name or call.queue, "hold_time": hold_s,
                 "caller_number": call.caller_number, "caller_name": call.caller_name, "call_id": call.id,
-                "hangup_side": call.hangup_side,
+                "pop_key": call.screen_pop_key, "hangup_side": call.hangup_side,
                 "callback_task_id": change.callback.id if change.callback is not None else None, **extra}
 
     def _on_HangupRequest(self, session: Session, msg: Message, at: dt.datetime, out: list) -> None:
@@ -215,7 +215,8 @@ class EventTracker:
         call = change.call
         payload = {"type": kind, "interface": msg.get("Interface"), "linkedid": call.linkedid,
                    "uniqueid": call.uniqueid, "queue": msg.get("Queue"), "member_name": msg.get("MemberName"),
-                   "call_id": call.id, "user_id": update.user_id if update else None,
+                   "call_id": call.id, "pop_key": call.screen_pop_key,
+                   "user_id": update.user_id if update else None,
                    "agent_status": update.status.value if update and update.status else None}
         payload.update(extra)
         return payload

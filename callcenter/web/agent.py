@@ -3,8 +3,10 @@ event stream that pushes the screen-pop.
 
 The stream subscribes to the bus and keeps only what concerns this agent's interface
 (or answers to this agent's own requests). An ``agent_called`` becomes a ``pop`` event
-built from the database by ``services.screenpop``; a second AgentCalled for the same
-linkedid (a re-ring, a transfer back) sends ``ring`` instead of a second pop.
+built from the database by ``services.calls.screenpop``; a second AgentCalled for the
+same call (a re-ring, a transfer back) sends ``ring`` instead of a second pop. A pop is
+known by one key from route_call to the browser: the call's pop key (``CC_POP_KEY``,
+``calls.screen_pop_key``), which the listener's events carry.
 """
 
 from __future__ import annotations
@@ -124,6 +126,12 @@ def mine(user_id: int, interface: str | None):
     return accept
 
 
+def pop_key(payload: dict[str, Any]) -> str:
+    """The pop a call event belongs to: the key route_call gave the call (carried by the
+    listener's events), or the linkedid for a call nobody recorded."""
+    return str(payload.get("pop_key") or payload.get("linkedid") or "")
+
+
 class AgentStream:
     """What one agent's console receives."""
 
@@ -185,34 +193,38 @@ class AgentStream:
                                     "ok": bool(ok), "message": str(payload.get("message") or "")},
                                    event="action", id=eid)
         elif kind in CALL_EVENTS:
-            yield sse.format_event({"type": kind, "linkedid": str(payload.get("linkedid", ""))},
-                                   event="call", id=eid)
+            yield sse.format_event({"type": kind, "pop_key": pop_key(payload),
+                                    "linkedid": str(payload.get("linkedid", ""))}, event="call", id=eid)
         elif kind == "member_state" and payload.get("status"):
             # The listener's member_state carries the state it has just committed.
             yield sse.format_event(console.state_from_event(payload), event="state")
 
     def _pop(self, payload: dict[str, Any], event_id: str | None) -> Iterator[str]:
         linkedid = str(payload.get("linkedid") or "")
-        if not linkedid:
+        key = pop_key(payload)
+        if not key:
             return
-        if linkedid in self.popped:
-            self.popped.move_to_end(linkedid)
-            yield sse.format_event({"linkedid": linkedid}, event="ring", id=event_id)
+        if key in self.popped:
+            self.popped.move_to_end(key)
+            yield sse.format_event({"pop_key": key, "linkedid": linkedid}, event="ring", id=event_id)
             return
-        self.popped[linkedid] = None
+        self.popped[key] = None
         while len(self.popped) > POPPED_MEMORY:
             self.popped.popitem(last=False)
+        call_id = payload.get("call_id")
         try:
             with self.p.unit_of_work() as s:
                 pop = screenpop.build_pop(
                     s, self.p.settings, linkedid=linkedid, role=self.role, user_id=self.user_id,
+                    call_id=call_id if isinstance(call_id, int) else None,
                     caller_number=str(payload.get("caller_number") or ""),
                     caller_name=str(payload.get("caller_name") or ""),
                     interface=str(payload.get("interface") or ""), queue=str(payload.get("queue") or ""),
                     audit_now=False)
+            pop["pop_key"] = key             # the key the browser and later events use
         except Exception:  # noqa: BLE001 - the phone rings anyway: show at least the caller ID
             log.exception("screen-pop for %s failed; sending the caller ID only", linkedid)
-            pop = {"linkedid": linkedid, "degraded": True,
+            pop = {"pop_key": key, "linkedid": linkedid, "degraded": True,
                    "caller": {"number": "", "name": str(payload.get("caller_name") or "")},
                    "customer": None, "new_customer": None, "open_tickets": [], "last_calls": [],
                    "last_tickets": [], "other_customers": [], "line": {}, "ivr": {}}

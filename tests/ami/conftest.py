@@ -117,7 +117,8 @@ def routed_call(db_url: str, *, uniqueid: str, queue: str, caller: str = "138001
     with session_scope(db_url) as s:
         call = Call(uniqueid=uniqueid, linkedid=uniqueid, channel="", caller_number=caller,
                     caller_e164="+86" + caller, dialled_number=dialled, queue=queue, priority=priority,
-                    route_reason="vip_customer", status=CallStatus.ROUTED, ivr_path=["1"], category="consult")
+                    route_reason="vip_customer", status=CallStatus.ROUTED, ivr_path=["1"], category="consult",
+                    screen_pop_key=f"pop-{uniqueid}")
         s.add(call)
         s.flush()
         return call.id

@@ -69,7 +69,7 @@ def test_3a1_answered_caller_hangs_up(emulator, agents, listener, ami_settings, 
         "type": "agent_called", "interface": "PJSIP/agent1001", "linkedid": "1795344550.26",
         "uniqueid": "1795344550.26", "queue": "vip", "caller_number": "13800138000",
         "caller_name": "Test Caller", "member_name": "Agent 1001", "call_id": call_id,
-        "user_id": agents["PJSIP/agent1001"], "agent_status": "ringing", "dest_uniqueid": "1795344550.27"}]
+        "pop_key": "pop-1795344550.26", "user_id": agents["PJSIP/agent1001"], "agent_status": "ringing", "dest_uniqueid": "1795344550.27"}]
     kinds = [m["type"] for m in messages if m["type"] != "member_state"]
     assert kinds == ["agent_called", "agent_connect", "agent_complete"]
     complete = next(m for m in messages if m["type"] == "agent_complete")

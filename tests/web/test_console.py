@@ -292,3 +292,21 @@ def test_logout_pauses_the_phone(seated, auth, bus):
 
 def test_csrf_token_helper_sanity(client):
     assert len(csrf_token(client)) > 20
+
+
+def test_one_pop_per_pop_key_and_call_events_name_it(seated, bus, settings, users):
+    """A transfer puts the caller on another channel (another linkedid on some PBXs): the
+    pop key the listener carries keeps it one pop."""
+    with session_scope(settings.database_url) as s:
+        line = data.vip_line(s)
+        call_id = data.call(s, "L-9", line=line, category="repair").id
+    response, stream = open_stream(seated)
+    read_until(stream, lambda e: e.event == "state")
+    bus.publish("agent", agent_called("L-9", call_id=call_id, pop_key="KEY-9"))
+    bus.publish("agent", agent_called("L-9b", call_id=call_id, pop_key="KEY-9"))
+    bus.publish("agent", {"type": "agent_connect", "interface": "PJSIP/1001", "linkedid": "L-9b",
+                          "pop_key": "KEY-9"})
+    events = read_until(stream, lambda e: e.event == "call")
+    assert [(e.event, e.data.get("pop_key")) for e in events if e.event in ("pop", "ring", "call")] == [
+        ("pop", "KEY-9"), ("ring", "KEY-9"), ("call", "KEY-9")]
+    response.close()

@@ -221,3 +221,15 @@ def test_a_masked_role_finds_a_customer_by_the_whole_number_only(session, settin
     [hit] = search.search(session, masked, national, role="agent")["customers"]
     assert hit["id"] == scene["customer"].id
     assert search.search(session, settings, national[:7], role="agent")["customers"]
+
+
+def test_the_pop_is_found_by_its_row_and_carries_the_calls_one_key(session, settings, users, scene):
+    """The listener names the row (call_id): the builder reads it, not a search by linkedid,
+    and the pop is known by the key route_call gave the call, from the dialplan to the browser."""
+    call = scene["call"]
+    call.screen_pop_key = "k" * 32
+    session.commit()
+    pop = screenpop.build_pop(session, settings, linkedid="not-the-linkedid", call_id=call.id, role="agent")
+    assert (pop["call_id"], pop["pop_key"], pop["customer"]["name"]) == (call.id, "k" * 32, "王秀英")
+    unknown = screenpop.build_pop(session, settings, linkedid="9.9", role="agent", caller_number="13900000000")
+    assert unknown["pop_key"] == "9.9" and unknown["call_id"] is None

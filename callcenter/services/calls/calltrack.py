@@ -21,6 +21,7 @@ receive time says nothing about a call that was replayed or reconciled later.
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -28,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from callcenter.models import Call, CallAgentLeg, CallbackReason, CallbackTask, CallStatus
 from callcenter.services.calls.callbacks import create_callback
-from callcenter.services.people import agents
+from callcenter.services.people import agents, phones
 
 # Row made from AMI facts alone (no routing decision was recorded for it).
 AMI_ONLY = "ami_only"
@@ -49,7 +50,12 @@ OPEN = frozenset({CallStatus.ROUTING, CallStatus.ROUTED, CallStatus.QUEUED, Call
 
 @dataclass(frozen=True)
 class CallerRef:
-    """The caller's channel as a queue event describes it."""
+    """The caller's channel as a queue event describes it.
+
+    The caller's number is normalised once, by route_call, and stored on the row. The
+    listener's refs leave ``caller_e164`` as None ("not worked out"): it is computed
+    (``e164()``) only for a row the listener creates or completes itself. "" means the
+    number is known not to be a valid one."""
 
     uniqueid: str
     linkedid: str = ""
@@ -57,7 +63,14 @@ class CallerRef:
     caller_number: str = ""
     caller_name: str = ""
     dialled_number: str = ""
-    caller_e164: str = ""  # the caller number normalised, when it is a valid one
+    caller_e164: str | None = ""
+    region: str = "CN"
+
+    def e164(self) -> str:
+        """The caller number normalised (E.164), "" when it is not a valid number."""
+        if self.caller_e164 is None:
+            return phones.normalize(self.caller_number, self.region)
+        return self.caller_e164
 
 
 @dataclass
@@ -82,10 +95,11 @@ def find_call(session: Session, uniqueid: str, linkedid: str = "") -> Call | Non
 
 def _fill(call: Call, ref: CallerRef) -> None:
     for attr, value in (("channel", ref.channel), ("caller_number", ref.caller_number),
-                        ("caller_name", ref.caller_name), ("dialled_number", ref.dialled_number),
-                        ("caller_e164", ref.caller_e164)):
+                        ("caller_name", ref.caller_name), ("dialled_number", ref.dialled_number)):
         if value and not getattr(call, attr):
             setattr(call, attr, value)
+    if not call.caller_e164 and ref.caller_number:
+        call.caller_e164 = ref.e164()
 
 
 def get_or_create_call(session: Session, ref: CallerRef, *, at: dt.datetime, queue: str = "") -> tuple[Call, bool]:
@@ -94,9 +108,11 @@ def get_or_create_call(session: Session, ref: CallerRef, *, at: dt.datetime, que
         _fill(call, ref)
         return call, False
     call = Call(uniqueid=ref.uniqueid, linkedid=ref.linkedid or ref.uniqueid, channel=ref.channel,
-                caller_number=ref.caller_number, caller_name=ref.caller_name, caller_e164=ref.caller_e164,
+                caller_number=ref.caller_number, caller_name=ref.caller_name, caller_e164=ref.e164(),
                 dialled_number=ref.dialled_number, queue=queue, started_at=at,
-                status=CallStatus.ROUTED, route_reason=AMI_ONLY, ivr_path=[])
+                status=CallStatus.ROUTED, route_reason=AMI_ONLY, ivr_path=[],
+                # the pop's key, as route_call gives one to every call it routes
+                screen_pop_key=secrets.token_urlsafe(24))
     # If the AGI handler commits the same uniqueid at this very moment, the flush raises
     # IntegrityError; the caller's transaction is then rolled back and the event applied
     # again, and finds that row (no SAVEPOINT: pysqlite's are unreliable on 3.11).

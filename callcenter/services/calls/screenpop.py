@@ -41,32 +41,48 @@ def call_for_linkedid(session: Session, linkedid: str) -> Call | None:
                           .order_by(Call.id).limit(1))
 
 
-def build_pop(session: Session, settings: Settings, *, linkedid: str, role: str,
+def _call(session: Session, call_id: int | None, linkedid: str) -> Call | None:
+    call = session.get(Call, call_id, options=[joinedload(Call.line)]) if call_id else None
+    return call if call is not None else call_for_linkedid(session, linkedid)
+
+
+def _customers(session: Session, call: Call | None, e164: str) -> list[Customer]:
+    """The customer route_call found for the call, else those of the number now."""
+    if call is not None and call.customer_id is not None:
+        customer = session.get(Customer, call.customer_id, options=[selectinload(Customer.phones)])
+        if customer is not None:
+            return [customer]
+    return customers.customers_for_e164(session, e164)
+
+
+def build_pop(session: Session, settings: Settings, *, linkedid: str, role: str, call_id: int | None = None,
               user_id: int | None = None, caller_number: str = "", caller_name: str = "",
               interface: str = "", queue: str = "", audit_now: bool = True) -> dict[str, Any]:
     """The pop for one ringing call, as ``role`` may see it.
+
+    ``call_id`` (what the AMI listener publishes) names the calls row; without it the
+    row is found by ``linkedid``. The caller's number is the one route_call normalised
+    and stored on the row, and the customer the one it found: neither is worked out
+    again here, except for a call whose row has no customer (the caller may have been
+    registered since, from another pop).
 
     Audited when it shows a customer: in the same unit of work, or - with
     ``audit_now=False`` - by the caller through ``record_pop_view`` right after the pop
     went out (the console stream does that so the agent does not wait for a write).
     """
-    call = call_for_linkedid(session, linkedid)
+    call = _call(session, call_id, linkedid)
     number = caller_number or (call.caller_number if call else "")
     name = caller_name or (call.caller_name if call else "")
     e164 = (call.caller_e164 if call and call.caller_e164 else "") or phones.normalize(number, settings.phone_region)
-
-    matches: list[Customer] = []
-    if call is not None and call.customer_id is not None:
-        customer = session.get(Customer, call.customer_id, options=[selectinload(Customer.phones)])
-        if customer is not None:
-            matches = [customer]
-    if not matches:
-        matches = customers.customers_for_number(session, number, settings.phone_region)
+    matches = _customers(session, call, e164)
     customer = matches[0] if matches else None
 
     line = call.line if call else None
     kind_label = label(LINE_KINDS, line.kind, "") if line else ""
     pop: dict[str, Any] = {
+        # The pop's one key, from route_call (CC_POP_KEY) through the listener to the
+        # browser; a call nobody recorded is known by its linkedid alone.
+        "pop_key": (call.screen_pop_key if call else "") or linkedid,
         "linkedid": linkedid,
         "call_id": call.id if call else None,
         "interface": interface,
@@ -124,10 +140,12 @@ def active_call_for_interface(session: Session, interface: str) -> dict[str, Any
         if call is None or call.status not in (CallStatus.QUEUED, CallStatus.RINGING, CallStatus.ANSWERED):
             return None
         return {"type": "agent_called", "interface": interface, "linkedid": call.linkedid,
+                "call_id": call.id, "pop_key": call.screen_pop_key,
                 "uniqueid": call.uniqueid, "queue": call.queue, "caller_number": call.caller_number,
                 "caller_name": call.caller_name, "member_name": ""}
     leg, call = row
     return {"type": "agent_called", "interface": interface, "linkedid": call.linkedid,
+            "call_id": call.id, "pop_key": call.screen_pop_key,
             "uniqueid": leg.dest_uniqueid, "queue": leg.queue or call.queue,
             "caller_number": call.caller_number, "caller_name": call.caller_name,
             "member_name": leg.member_name}

@@ -4,7 +4,7 @@ reports for them, the queue requests the console sends, and the live queue overv
 The web panel never talks to Asterisk itself. A console request becomes an
 ``ami.action`` message on the event bus (``action_request``); the AMI listener executes
 it and answers with ``agent`` events (``action_result``, ``member_state``). The listener
-is also the one writer of ``AgentState.status`` (``services.agents``); the panel writes
+is also the one writer of ``AgentState.status`` (``services.people.agents``); the panel writes
 only where the agent sits (``sit_at``/``leave``) and reads the rest.
 """
 

@@ -50,7 +50,11 @@ def parse_tier(text: str | Tier | None, default: Tier | None = Tier.ORDINARY) ->
 
 def customers_for_number(session: Session, number: str, region: str = "CN") -> list[Customer]:
     """Every customer with this number (any presentation), best tier first, then oldest."""
-    e164 = phones.normalize(number, region)
+    return customers_for_e164(session, phones.normalize(number, region))
+
+
+def customers_for_e164(session: Session, e164: str) -> list[Customer]:
+    """Every customer with this already normalised number, best tier first, then oldest."""
     if not e164:
         return []
     found = session.scalars(

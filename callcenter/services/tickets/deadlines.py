@@ -27,7 +27,7 @@ consultation, order    handled: own remit / passed on              same day / 3 
 suggestion             acknowledged with an answer                 2 working days
 =====================  ==========================================  =========================
 
-Working days come from the business calendar (``services.calendar``: national holidays
+Working days come from the business calendar (``services.setup.calendar``: national holidays
 off, 调休 weekends on, local overrides); "same day" is the closing time of the working
 day (the next working day's closing time when the ticket arrives after hours or on a
 day off). Hours are plain elapsed hours: urgent work does not wait for Monday.

@@ -46,7 +46,7 @@
     });
     source.addEventListener("state", (e) => { renderState(JSON.parse(e.data)); root.dataset.connected = "1"; });
     source.addEventListener("pop", (e) => renderPop(JSON.parse(e.data)));
-    source.addEventListener("ring", (e) => ringAgain(JSON.parse(e.data).linkedid));
+    source.addEventListener("ring", (e) => { const d = JSON.parse(e.data); ringAgain(d.pop_key || d.linkedid); });
     source.addEventListener("call", (e) => callEvent(JSON.parse(e.data)));
     source.addEventListener("action", (e) => actionResult(JSON.parse(e.data)));
     source.addEventListener("notify", (e) => say(JSON.parse(e.data).message));
@@ -60,8 +60,9 @@
   }
 
   // --- screen-pop ---------------------------------------------------------------
-  function popFor(linkedid) {
-    for (const node of $("pops").children) if (node.dataset.linkedid === linkedid) return node;
+  // A pop is known by its key (the call's pop key from route_call, else its linkedid).
+  function popFor(key) {
+    for (const node of $("pops").children) if (node.dataset.popKey === key) return node;
     return null;
   }
 
@@ -79,9 +80,11 @@
   }
 
   function renderPop(pop) {
-    let node = popFor(pop.linkedid);
-    if (node) { ringAgain(pop.linkedid); return; }
+    const key = pop.pop_key || pop.linkedid;
+    let node = popFor(key);
+    if (node) { ringAgain(key); return; }
     node = document.getElementById("pop-template").content.firstElementChild.cloneNode(true);
+    node.dataset.popKey = key;
     node.dataset.linkedid = pop.linkedid;
     node.dataset.rings = "1";
     fill(node, pop);
@@ -159,8 +162,8 @@
     box.appendChild(form);
   }
 
-  function ringAgain(linkedid) {
-    const node = popFor(linkedid);
+  function ringAgain(key) {
+    const node = popFor(key);
     if (!node) return;
     node.dataset.rings = String(Number(node.dataset.rings || "1") + 1);
     node.querySelector(".ring-count").textContent = "再次振铃 ×" + node.dataset.rings;
@@ -168,7 +171,7 @@
   }
 
   function callEvent(data) {
-    const node = popFor(data.linkedid);
+    const node = popFor(data.pop_key || data.linkedid);
     if (node) node.dataset.call = data.type;
   }
 
