@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     # A peer that sends nothing for this long is dropped (stalled or a port scan).
     agi_header_timeout_s: float = 5.0
     agi_command_timeout_s: float = 30.0
+    # The dialplan bounds each AGI by this many seconds (AGI_GUARD_S in extensions.conf)
+    # and the callcenter moves the limit while it plays a menu or takes a message; a
+    # frozen callcenter then costs a caller this much silence. 0: no limit is kept up.
+    agi_guard_s: float = Field(default=6.0, ge=0)
     # Database threads of a FastAGI server process; 0 = per engine: 2 on SQLite (one
     # writer at a time, short queries), 8 on PostgreSQL (network round trips overlap).
     agi_db_threads: int = Field(default=0, ge=0)
@@ -81,6 +85,8 @@ class Settings(BaseSettings):
     swapped_workday_hours_weekday: int = Field(default=0, ge=0, le=6)
     ivr_flows_dir: Path = Path("ivr_flows")
     prompts_dir: Path = Path("recordings/prompts")
+    # Records the database refused are kept here until it takes them (callcenter/agi/recorder.py).
+    journal_dir: Path = Path("instance/journal")
 
     # --- AMI ---------------------------------------------------------------------
     ami_host: str = "127.0.0.1"

@@ -31,6 +31,13 @@ PG_ADMIN_URL = os.environ.get(
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
+@pytest.fixture(autouse=True)
+def _own_journal_dir(tmp_path_factory, monkeypatch) -> None:
+    """Each test keeps refused records in a journal directory of its own (never the
+    working directory's instance/, never another test's)."""
+    monkeypatch.setenv("CALLCENTER_JOURNAL_DIR", str(tmp_path_factory.mktemp("journal")))
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory) -> Path:
     """One migrated SQLite file per test run; each test gets a copy."""

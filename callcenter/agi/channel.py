@@ -9,6 +9,7 @@ else (quoting, reply parsing, error mapping) lives here and in ``protocol``.
 from __future__ import annotations
 
 import abc
+import math
 from dataclasses import dataclass
 from typing import NoReturn
 
@@ -162,6 +163,12 @@ class AGIChannel(abc.ABC):
         if options:
             return await self.command("EXEC", application, options)
         return await self.command("EXEC", application)
+
+    async def guard(self, seconds: float) -> None:
+        """Move the dialplan's limit on this AGI (``TIMEOUT(absolute)``, see
+        asterisk_conf/extensions.conf) ``seconds`` from now: a callcenter that stops
+        answering leaves the caller that long at most, then Asterisk carries on alone."""
+        await self.command("SET VARIABLE", "TIMEOUT(absolute)", max(1, math.ceil(seconds)))
 
     async def hangup(self) -> None:
         await self.command("HANGUP")

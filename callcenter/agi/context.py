@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 
 from callcenter.agi.dbwork import DbRunner, in_session, in_transaction
 from callcenter.agi.inline import InlineBusy, InlineTransactions
+from callcenter.agi.recorder import CallRecorder, Record, apply_records, journal_now
 from callcenter.config import Settings
 from callcenter.db import engine_for
 
@@ -28,16 +29,32 @@ class CallLog(logging.LoggerAdapter):
 class AGIContext:
     """What a handler gets besides the channel (see the module docstring)."""
 
-    __slots__ = ("settings", "log", "route", "_runner", "_engine", "_inline")
+    __slots__ = ("settings", "log", "route", "_runner", "_engine", "_inline", "_recorder")
 
     def __init__(self, settings: Settings, uniqueid: str, runner: DbRunner, route: str = "",
-                 engine: Engine | None = None, inline: InlineTransactions | None = None) -> None:
+                 engine: Engine | None = None, inline: InlineTransactions | None = None,
+                 recorder: CallRecorder | None = None) -> None:
         self.settings = settings
         self.log = CallLog(log, {"uniqueid": uniqueid or "-"})
         self.route = route
         self._runner = runner
         self._engine = engine
         self._inline = inline
+        self._recorder = recorder
+
+    async def record(self, record: Record) -> None:
+        """Write ``record`` behind the route (callcenter.agi.recorder): on the FastAGI
+        server the recorder thread takes it and this returns at once; elsewhere (a
+        per-call script, a test) it is written now, or kept in the journal when the
+        database refuses it. Send the call's route before recording it."""
+        if self._recorder is not None:
+            self._recorder.submit(record)
+            return
+        try:
+            await self.run_db(apply_records, self.engine, self.settings, [record])
+        except Exception as exc:  # noqa: BLE001 - the record must not be lost
+            self.log.warning("record not written now (%s); kept in the journal", str(exc).splitlines()[0][:160])
+            journal_now(self.settings, [record])
 
     @property
     def engine(self) -> Engine:

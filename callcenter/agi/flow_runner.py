@@ -32,6 +32,9 @@ from callcenter.services.calls.routing import IvrOutcome
 
 log = logging.getLogger(__name__)
 
+# The longest a prompt is expected to play (the guard on the AGI allows for it).
+PROMPT_ALLOWANCE_S = 15.0
+
 
 async def run_flow(channel: AGIChannel, settings: Settings, flow_name: str) -> IvrOutcome:
     """Run ``flow_name`` from ``settings.ivr_flows_dir`` on ``channel``.
@@ -90,12 +93,14 @@ class FlowRun:
         self._visited.add(node.id)
         if not node.is_menu:
             # An announcement is the content itself: it plays on every visit.
+            await self._guard(len(node.say))
             await self._play_all(node.say, "")
             self.path.append("default")
             return node.default
         digit = None
         if first_visit and node.say:
             # A menu's greeting plays once per call; coming back means "the menu again".
+            await self._guard(len(node.say))
             digit = await self._play_all(node.say, node.escape_digits)
         failures = 0
         while True:
@@ -107,6 +112,8 @@ class FlowRun:
                 return None
             timed_out = False
             if digit is None:
+                # The menu prompt, the caller's time to press, a retry prompt after it.
+                await self._guard(2, node.timeout_ms / 1000)
                 reply = await self.channel.get_data(
                     self._sound(node.prompt or ""), node.timeout_ms, max_digits=1)
                 digit, timed_out = reply.digits or None, reply.timed_out
@@ -130,6 +137,11 @@ class FlowRun:
                 return node.default
             retry_prompt = node.no_input_prompt if silent else node.invalid_prompt
             digit = await self._play_all((retry_prompt,), node.escape_digits) if retry_prompt else None
+
+    async def _guard(self, prompts: int, waiting_s: float = 0.0) -> None:
+        """Keep the dialplan's limit on this AGI ahead of the step about to run."""
+        if self.settings.agi_guard_s > 0:
+            await self.channel.guard(self.settings.agi_guard_s + prompts * PROMPT_ALLOWANCE_S + waiting_s)
 
     # -- playing prompts --------------------------------------------------------------
     async def _play_all(self, prompt_ids: tuple[str, ...] | list[str], escape_digits: str) -> str | None:

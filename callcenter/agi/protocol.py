@@ -172,16 +172,28 @@ class HeaderParser:
     * Duplicates, colon-less lines, keys out of Asterisk's order and lines without the
       ``agi_`` prefix are listed in ``request.anomalies`` so a handler can decide how far
       to trust the header.
+    * Asterisk writes ``agi_threadid`` last of its fixed keys (then the arguments, then
+      the empty line). An empty line before it is suspect: a caller name carrying
+      ``\n\n`` ends the header early and the lines it forged would be taken for the
+      whole header. ``early_end`` says so; the transport then waits a moment for more
+      lines and, when they come, calls ``resume()``, which records the anomaly and goes
+      on reading the real header.
     """
 
-    __slots__ = ("env", "anomalies", "_last_key", "_last_order", "_lines")
+    __slots__ = ("env", "anomalies", "early_end", "_last_key", "_last_order", "_lines")
 
     def __init__(self) -> None:
         self.env: dict[str, str] = {}
         self.anomalies: list[str] = []
+        self.early_end = False
         self._last_key: str | None = None
         self._last_order = -1
         self._lines = 0
+
+    def resume(self) -> None:
+        """Header lines came after an early empty line: it was forged; read on."""
+        self.early_end = False
+        self.anomalies.append("empty line inside the header before agi_threadid (a value carried a newline)")
 
     def feed(self, line: str) -> bool:
         """Take one header line; True when it was the empty line that ends the header."""
@@ -194,6 +206,7 @@ class HeaderParser:
         anomalies = self.anomalies
         for index, line in enumerate(lines):
             if not line:
+                self.early_end = "threadid" not in env
                 return index + 1
             self._lines += 1
             if self._lines > MAX_HEADER_LINES:

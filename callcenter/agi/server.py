@@ -36,6 +36,7 @@ from sqlalchemy import Engine
 from callcenter.agi.dbwork import executor_runner
 from callcenter.agi.handlers import default_registry
 from callcenter.agi.inline import InlineTransactions
+from callcenter.agi.recorder import CallRecorder
 from callcenter.agi.registry import Registry
 from callcenter.agi.session import CLOSE_WAIT_S, CLOSED, COMMANDS, HEADER, FastAGISession
 from callcenter.config import Settings
@@ -78,6 +79,8 @@ class FastAGIServer:
         # SQLite transactions run on the loop thread when they need no lock (see inline.py).
         self.inline = InlineTransactions(self.engine, overloaded) \
             if self._checkpointer is not None else None
+        # Calls rows are written behind the route, on a thread of their own (recorder.py).
+        self.recorder = CallRecorder(self.engine, settings)
         self._sweep_handle: asyncio.TimerHandle | None = None
         self._probe_handle: asyncio.TimerHandle | None = None
         limits = [settings.agi_header_timeout_s, settings.agi_command_timeout_s, CLOSE_WAIT_S]
@@ -98,6 +101,7 @@ class FastAGIServer:
             raise
         if self._checkpointer is not None:
             self._checkpointer.start()
+        self.recorder.start()
         self.port = self._server.sockets[0].getsockname()[1]
         self._sweep_handle = self.loop.call_later(self._sweep_every, self._sweep)
         self._probe_handle = self.loop.call_later(LOOP_PROBE_S, self._probe, self.loop.time() + LOOP_PROBE_S)
@@ -164,6 +168,9 @@ class FastAGIServer:
         log.info("FastAGI server stopped (%s)", dict(self.stats))
 
     def _release_database(self) -> None:
+        if self.recorder.running:
+            self.recorder.stop()
+        self.stats.update({f"records_{k}": v for k, v in self.recorder.stats.items()})
         if self.inline is not None:
             self.inline.close()
         if self._checkpointer is not None:

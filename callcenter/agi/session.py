@@ -42,6 +42,7 @@ from callcenter.agi.protocol import (
     looks_like_reply,
     parse_reply,
 )
+from callcenter.agi.recorder import CallRecorder
 from callcenter.agi.registry import Registry, run_route
 from callcenter.config import Settings
 
@@ -54,6 +55,10 @@ CLOSE_WAIT_S = 2.0
 # Lines that are neither a reply nor HANGUP, tolerated per call before we hang up on
 # the peer (each costs CPU; Asterisk never sends any).
 MAX_JUNK_LINES = 256
+# After an empty line that came before agi_threadid, how long the header waits for the
+# lines a forged newline may have pushed behind it (Asterisk writes its whole header at
+# once: they follow within a millisecond).
+HEADER_GRACE_S = 0.1
 
 
 class SessionHost(Protocol):
@@ -64,6 +69,7 @@ class SessionHost(Protocol):
     runner: DbRunner
     engine: Engine
     inline: InlineTransactions | None
+    recorder: CallRecorder | None
     stats: Counter[str]
     loop: asyncio.AbstractEventLoop
     _sessions: set[Any]
@@ -90,6 +96,8 @@ class FastAGISession(asyncio.Protocol, AGIChannel):
         self._discard = 0           # replies owed to commands whose waiter was cancelled
         self._junk = 0
         self._task: asyncio.Task | None = None
+        self._grace: asyncio.TimerHandle | None = None   # waiting after an early empty header line
+        self._commands_sent = 0
 
     # --- asyncio.Protocol -------------------------------------------------------------------
     def connection_made(self, transport) -> None:
@@ -120,11 +128,9 @@ class FastAGISession(asyncio.Protocol, AGIChannel):
             lines = [line[:-1] if line[-1:] == "\r" else line for line in lines]
         try:
             if self.phase == HEADER:
-                taken = self._header.feed_lines(lines)
-                if taken is None:
+                lines = self._header_lines(lines)
+                if lines is None:
                     return
-                self._header_done()
-                lines = lines[taken:]
             command_line = self._command_line
             for line in lines:
                 command_line(line)
@@ -149,7 +155,36 @@ class FastAGISession(asyncio.Protocol, AGIChannel):
             self.server._sessions.discard(self)
 
     # --- header -------------------------------------------------------------------------------
+    def _header_lines(self, lines: list[str]) -> list[str] | None:
+        """Feed header lines; the lines after the header once it is complete, else None.
+
+        An empty line before ``agi_threadid`` (``early_end``) may be forged by a caller
+        name: lines that follow it in the same read resume the header at once; when
+        none follow, the header is taken as complete after HEADER_GRACE_S of silence
+        (a peer that writes no thread id) or resumed by the next read."""
+        header = self._header
+        if self._grace is not None:
+            self._grace.cancel()
+            self._grace = None
+            header.resume()
+        while True:
+            taken = header.feed_lines(lines)
+            if taken is None:
+                return None
+            lines = lines[taken:]
+            if not header.early_end:
+                break
+            if not any(lines):
+                self._grace = self.loop.call_later(HEADER_GRACE_S, self._header_done)
+                return None
+            header.resume()
+        self._header_done()
+        return lines
+
     def _header_done(self) -> None:
+        self._grace = None
+        if self.phase != HEADER or self._header is None:
+            return                  # the peer went away while the header waited
         self.request = self._header.request()
         self._header = None
         self.phase = COMMANDS
@@ -194,6 +229,10 @@ class FastAGISession(asyncio.Protocol, AGIChannel):
         # Junk arrives only from a broken peer, or as the tail of a value that carried
         # a newline; it is never a reply to the next command, which is not sent yet.
         self._junk += 1
+        if not self._commands_sent and line.startswith("agi_"):
+            # Header lines after the header's end: a forged empty line let forged lines
+            # pass for the whole header. Handlers look at the anomalies before they act.
+            self.request.anomalies.append(f"header line after the end of the header {line[:80]!r}")
         if log.isEnabledFor(logging.DEBUG):
             log.debug("[%s] ignoring unexpected line %r", self.request.get("uniqueid"), line[:120])
         if self._junk > MAX_JUNK_LINES:
@@ -228,6 +267,7 @@ class FastAGISession(asyncio.Protocol, AGIChannel):
             raise AGIConnectionLost("connection already closed")
         waiter = self.loop.create_future()
         self._waiter = waiter
+        self._commands_sent += 1
         self.waiting_since = self.loop.time()
         self.transport.write(command_line.encode("utf-8", "replace") + b"\n")
         try:
@@ -267,7 +307,7 @@ class FastAGISession(asyncio.Protocol, AGIChannel):
                 self.outcome = "no_route"
             else:
                 ctx = AGIContext(server.settings, uniqueid, server.runner, entry.name, server.engine,
-                                 server.inline)
+                                 server.inline, server.recorder)
                 self.outcome = await run_route(entry, self, ctx)
         except asyncio.CancelledError:
             self.outcome = "cancelled"

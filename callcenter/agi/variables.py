@@ -17,7 +17,10 @@ ROUTE_REASON = "CC_ROUTE_REASON"  # vip_line, vip_customer, repeat_caller, duty,
 CUSTOMER_ID = "CC_CUSTOMER_ID"    # empty for an unknown caller
 POP_KEY = "CC_POP_KEY"            # opaque key the agent console uses to fetch the pop
 CATEGORY = "CC_CATEGORY"          # IVR category: 咨询/投诉/报修/建议/订单/人工 (as ASCII ids)
-CALL_ID = "CC_CALL_ID"            # our calls.id row
+ROUTE_DONE = "CC_ROUTE_DONE"      # "1", set last: the decision above is complete
+# Read by after_hours when a site's dialplan sets it; route_call does not: the calls row
+# is written behind the route, and the call's key on the channel is CC_POP_KEY.
+CALL_ID = "CC_CALL_ID"
 TIER = "CC_TIER"                  # vip | member | ordinary | unknown
 LINE_KIND = "CC_LINE_KIND"        # vip | ordinary | unknown
 
@@ -33,11 +36,13 @@ AFTER_HOURS_VARIABLES = (CALLBACK_TASK,)
 # The dialplan passes ${CHANNEL(linkedid)} as the first AGI argument.
 
 ROUTE_VARIABLES = (ROUTE, QUEUE, QUEUE_PRIO, ROUTE_REASON, CUSTOMER_ID, POP_KEY,
-                   CATEGORY, CALL_ID, TIER, LINE_KIND)
+                   CATEGORY, TIER, LINE_KIND, ROUTE_DONE)
 
 
 def decision_variables(decision: RouteDecision) -> dict[str, str]:
-    """route_call's decision as the channel variables the dialplan reads."""
+    """route_call's decision as the channel variables the dialplan reads, in the order
+    they are sent; ``CC_ROUTE_DONE`` comes last, so a session cut half-way (a worker
+    killed mid-call) leaves it unset and the dialplan keeps its own defaults."""
     return {
         ROUTE: decision.action.value,
         QUEUE: decision.queue,
@@ -46,7 +51,7 @@ def decision_variables(decision: RouteDecision) -> dict[str, str]:
         CUSTOMER_ID: "" if decision.customer_id is None else str(decision.customer_id),
         POP_KEY: decision.pop_key,
         CATEGORY: decision.category,
-        CALL_ID: "" if decision.call_id is None else str(decision.call_id),
         TIER: decision.tier or "unknown",
         LINE_KIND: decision.line_kind or "unknown",
+        ROUTE_DONE: "1",                 # last: sent only once everything above was
     }

@@ -55,8 +55,10 @@ async def running_server(registry: Registry, settings: Settings | None = None) -
 
 
 async def settle(server: FastAGIServer, timeout: float = 3.0) -> None:
-    """Wait until every session has ended (the half-close handshake included)."""
+    """Wait until every session has ended (the half-close handshake included) and what
+    the routes recorded behind them is in the database."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while server.active_sessions and loop.time() < deadline:
         await asyncio.sleep(0.005)
+    await asyncio.to_thread(server.recorder.flush, max(0.1, deadline - loop.time()))

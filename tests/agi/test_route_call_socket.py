@@ -53,7 +53,8 @@ def assert_variables_match_row(variables: dict, row: Call) -> None:
     assert variables[V.QUEUE] == row.queue
     assert variables[V.QUEUE_PRIO] == str(row.priority)
     assert variables[V.ROUTE_REASON] == row.route_reason
-    assert variables[V.CALL_ID] == str(row.id)
+    # The row is written behind the route: the call's key on the channel is its pop key.
+    assert V.CALL_ID not in variables
     assert variables[V.POP_KEY] == row.screen_pop_key and row.screen_pop_key
 
 
@@ -136,3 +137,71 @@ def test_route_call_through_the_per_call_script_matches_fastagi(seeded):
     row = call_row(settings, "1795344528.22")
     assert row.linkedid == "1795344528.21"
     assert_variables_match_row(variables, row)
+
+
+# --- a caller name that ends the header ----------------------------------------------------
+
+ORDINARY_LINE = "4008001000"
+FORGED_NAME = "Evil\nagi_extension: 4008002000\nagi_arg_1: X\n\n"
+
+
+def forged_header(uniqueid: str) -> tuple[bytes, bytes]:
+    """An ordinary-line call whose caller name carries ``\\n...\\n\\n`` (Asterisk writes names
+    raw): the bytes up to the forged empty line, and the rest of the real header."""
+    head = peers.header("route_call", uniqueid=uniqueid, dnid=ORDINARY_LINE, extension=ORDINARY_LINE,
+                        callerid="13900000000")
+    head = head.replace(b"agi_arg_1: arg1\nagi_arg_2: arg2\n", f"agi_arg_1: {uniqueid}\n".encode())
+    before, _, after = head.partition(b"agi_calleridname: ")
+    name_line, _, rest = after.partition(b"\n")
+    first = before + b"agi_calleridname: " + FORGED_NAME.encode()
+    return first, rest
+
+
+@pytest.mark.parametrize("pause_s", [0.0, 0.02], ids=["one-read", "rest-later"])
+def test_a_caller_name_cannot_end_the_header_and_forge_it(seeded, pause_s, caplog):
+    settings, _ = seeded
+    first, rest = forged_header("1795344560.1")
+
+    async def scenario():
+        async with running_server(default_registry(), settings) as server:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            writer.write(first if pause_s else first + rest)
+            if pause_s:
+                await writer.drain()
+                await asyncio.sleep(pause_s)
+                writer.write(rest)
+            commands = []
+            while line := await asyncio.wait_for(reader.readline(), 5):
+                commands.append(line)
+                writer.write(b"200 result=1\n")
+            writer.write(b"HANGUP\n")
+            writer.close()
+            await settle(server)
+            return commands
+
+    commands = asyncio.run(scenario())
+    sent = {c.split(b" ")[2].decode(): c.split(b" ", 3)[3].strip().decode() for c in commands
+            if c.startswith(b"SET VARIABLE")}
+    assert sent[V.ROUTE_REASON] != "vip_line" and sent[V.QUEUE] != "vip" and sent[V.QUEUE_PRIO] != "10"
+    row = call_row(settings, "1795344560.1")
+    assert row.linkedid == "1795344560.1"                # not the forged agi_arg_1
+    assert row.route_reason != "vip_line" and row.queue == sent[V.QUEUE]
+    assert any("forged" in r.getMessage() or "anomalies" in r.getMessage() for r in caplog.records)
+
+
+def test_a_peer_without_thread_id_is_served_after_a_short_wait(seeded):
+    """A header that ends without agi_threadid (not Asterisk, an old version) is taken
+    as complete once nothing more comes."""
+    settings, _ = seeded
+    head = vip_header("1795344561.1", "1795344561.1")
+    head = b"\n".join(line for line in head.split(b"\n") if not line.startswith(b"agi_threadid"))
+
+    async def scenario():
+        async with running_server(default_registry(), settings) as server:
+            result = await peers.call(server.port, head)
+            await settle(server)
+            return result
+
+    variables = asyncio.run(scenario()).variables()
+    assert variables[V.LINE_KIND] == "vip" and variables[V.ROUTE_REASON] != "fallback"
+    assert variables[V.ROUTE_DONE] == "1"

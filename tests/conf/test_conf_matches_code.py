@@ -52,7 +52,7 @@ def test_variables_read_after_route_call_are_route_variables(plan):
     read = {name for p in priorities[agi + 1:] for name in VARIABLE.findall(p.data)}
     ours = {name for name in read if name.startswith("CC_") or name == V.QUEUE_PRIO}
     # What the dialplan acts on: if these were not read, this test would prove nothing.
-    assert {V.ROUTE, V.QUEUE, V.QUEUE_PRIO, V.CALL_ID, V.POP_KEY} <= ours
+    assert {V.ROUTE, V.QUEUE, V.QUEUE_PRIO, V.ROUTE_DONE, V.POP_KEY} <= ours
     assert ours <= set(V.ROUTE_VARIABLES) | set(V.AFTER_HOURS_VARIABLES)
 
 
@@ -240,3 +240,20 @@ def test_agents_authenticate_as_themselves():
         assert auths[endpoint["auth"]]["username"] == name
         assert endpoint["direct_media"] == "no"
         assert endpoint["aors"] == name
+
+
+def test_every_hotline_agi_is_bounded_and_a_t_extension_carries_on(plan):
+    """Asterisk has no read timeout on AGI: each one runs under TIMEOUT(absolute) with
+    AGIEXITONHANGUP, the limit is the callcenter's agi_guard_s, and T goes on without it."""
+    globals_, priorities = plan
+    assert float(globals_["AGI_GUARD_S"]) == default("agi_guard_s")
+    inbound_ = [p for p in priorities if p.context == "cc-inbound"]
+    agis = [i for i, p in enumerate(inbound_) if p.app == "AGI"]
+    assert len(agis) == 2
+    for i in agis:
+        before = [p.data for p in inbound_[:i] if p.app == "Set"]
+        assert "AGIEXITONHANGUP=yes" in before
+        assert before[-2:-1] == ["TIMEOUT(absolute)=${AGI_GUARD_S}"] or before[-1] == "TIMEOUT(absolute)=${AGI_GUARD_S}"
+    t_ext = [p for p in inbound_ if p.exten == "T"]
+    assert t_ext and any(p.app == "Goto" and "defaults" in p.data for p in t_ext)
+    assert any("mailbox" in p.data for p in t_ext)

@@ -93,13 +93,18 @@ def test_ivr_route_sets_the_category_for_the_dialplan(ivr_agi_settings):
         Step("stream", "to_complaint"),
     )
     assert stats == {"completed": 1}
-    assert log.commands[:3] == [
+    # Before each step the route moves the dialplan's limit on the AGI ahead of it
+    # (agi_guard_s + 15 s per prompt + the time the caller has to press).
+    assert log.commands[:5] == [
         "ANSWER",
+        "SET VARIABLE TIMEOUT(absolute) 21",
         f'STREAM FILE {sound(ivr_agi_settings, "main_greeting")} 01234589',
+        "SET VARIABLE TIMEOUT(absolute) 41",
         f'GET DATA {sound(ivr_agi_settings, "main_menu")} 5000 1',
     ]
     assert log.variables == {"CC_CATEGORY": "complaint", "CC_QUEUE": ivr_agi_settings.default_queue,
-                             "CC_IVR_ACTION": "queue", "CC_IVR_PATH": "main,key:3,complaint,key:1"}
+                             "CC_IVR_ACTION": "queue", "CC_IVR_PATH": "main,key:3,complaint,key:1",
+                             "TIMEOUT(absolute)": "41"}
     assert log.closed_by_us and not log.hangup_sent
 
 

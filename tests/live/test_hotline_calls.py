@@ -7,8 +7,13 @@ the recording and the AMI events."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
+import signal
 import socket
+import subprocess
+import sys
+import threading
 import time
 
 import pytest
@@ -24,7 +29,7 @@ pytestmark = pytest.mark.asterisk
 
 VIP_LINE, ORDINARY_LINE = "4008002000", "4008001000"
 # One line per INVITE the phone got (uas_agent.xml); header values keep their leading space.
-INVITE_LOG = re.compile(r"INVITE agent=(?P<agent>\S*) queue= ?(?P<queue>\S*) call_id= ?(?P<call_id>\S*) "
+INVITE_LOG = re.compile(r"INVITE agent=(?P<agent>\S*) queue= ?(?P<queue>\S*) "
                         r"pop_key= ?(?P<pop_key>\S*) caller=(?P<caller>\S*)")
 QUEUE_MEMBER_NOT_IN_USE = "1"
 
@@ -57,7 +62,10 @@ def ready(live, queue: str, member: str) -> bool:
     if item.get("Status") != QUEUE_MEMBER_NOT_IN_USE or item.get("Paused") != "0":
         return False
     last_call = int(item.get("LastCall") or 0)
-    return last_call == 0 or time.time() - last_call > int(item.get("Wrapuptime") or 0) + 1
+    # A member reports only its own wrapuptime; the queue's (queues.conf) is the
+    # settings' ami_wrapup_s.
+    wrapup = int(item.get("Wrapuptime") or 0) or live.settings.ami_wrapup_s
+    return last_call == 0 or time.time() - last_call > wrapup + 1
 
 
 def wait_ready(live, queue: str, member: str) -> None:
@@ -128,9 +136,9 @@ def test_vip_and_ordinary_lines_reach_their_queues(live, phone):
 
     # The phone rang as the right agent, from the right queue, with the call's keys.
     got = {invite["caller"]: invite for invite in invites(phone)}
-    assert got["13800138001"] == {"agent": "agent1001", "queue": "vip", "call_id": str(vip.id),
+    assert got["13800138001"] == {"agent": "agent1001", "queue": "vip",
                                   "pop_key": vip.screen_pop_key, "caller": "13800138001"}
-    assert got["13900139002"] == {"agent": "agent1003", "queue": "general_q", "call_id": str(ordinary.id),
+    assert got["13900139002"] == {"agent": "agent1003", "queue": "general_q",
                                   "pop_key": ordinary.screen_pop_key, "caller": "13900139002"}
 
     # Each conversation was recorded under the name the dialplan gave route_call.
@@ -148,7 +156,7 @@ def test_vip_and_ordinary_lines_reach_their_queues(live, phone):
     connects = {m["Uniqueid"]: m["Interface"] for m in live.ami.events("AgentConnect")}
     assert connects[vip.uniqueid] == "PJSIP/agent1001" and connects[ordinary.uniqueid] == "PJSIP/agent1003"
     cdrs = [m for m in live.ami.events("Cdr") if m.get("UniqueID") == vip.uniqueid]
-    assert cdrs and cdrs[-1]["CC_CALL_ID"] == str(vip.id) and cdrs[-1]["RECORDING_FILE"] == vip.recording_file
+    assert cdrs and cdrs[-1]["CC_POP_KEY"] == vip.screen_pop_key and cdrs[-1]["RECORDING_FILE"] == vip.recording_file
     events = {m.get("Event") for m in live.ami.messages}
     assert events.isdisjoint({"VarSet", "Newexten", "RTCPSent", "RTCPReceived", "CEL", "AGIExecStart"})
 
@@ -189,10 +197,83 @@ def test_a_dead_callcenter_still_queues_the_call_to_the_line_queue(live, phone):
     # No calls row (nobody to write it), but the VIP line's defaults reached the VIP agent.
     assert calls_from(live, "13700137003") == []
     got = {invite["caller"]: invite for invite in invites(phone)}
-    assert got["13700137003"] == {"agent": "agent1001", "queue": "vip", "call_id": "", "pop_key": "",
-                                  "caller": "13700137003"}
-    assert any("route_call ended with FAILURE" in line and "continuing with queue vip prio 10" in line
+    assert got["13700137003"] == {"agent": "agent1001", "queue": "vip", "pop_key": "", "caller": "13700137003"}
+    assert any("route_call ended with FAILURE and no complete decision" in line and "using the line defaults" in line
                for line in live.pbx.log_lines("messages.log"))
+
+
+def test_a_frozen_callcenter_costs_the_caller_seconds_not_the_call(live, phone, tmp_path):
+    """A FastAGI server that accepted the connection and then stopped (SIGSTOP) keeps
+    Asterisk waiting: the dialplan's limit on the AGI ends the wait and the call goes
+    on to the line's queue."""
+    wait_ready(live, "vip", "Agent 1001")
+    port = free_port(socket.SOCK_STREAM)
+    env = {**os.environ, "CALLCENTER_DATABASE_URL": live.settings.database_url,
+           "CALLCENTER_JOURNAL_DIR": str(tmp_path / "journal"), "CALLCENTER_AGI_HOST": "127.0.0.1",
+           "CALLCENTER_AGI_PORT": str(port)}
+    agi = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "callcenter"), "agi"], env=env, cwd=tmp_path,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert wait_until(lambda: _listening(port), timeout=30), "callcenter agi did not start"
+        os.kill(agi.pid, signal.SIGSTOP)
+        live.pbx.cli(f"dialplan set global CALLCENTER_AGI agi://127.0.0.1:{port}")
+        started = time.monotonic()
+        # The caller stays on the line (SIPp hangs up 15 s after Asterisk answers): past
+        # the limit on the AGI, into the queue.
+        call(live, "callcenter_frozen", [[VIP_LINE, "13700137004", "Caller while frozen"]], hold_ms=15000)
+        took = time.monotonic() - started
+    finally:
+        live.pbx.cli(f"dialplan set global CALLCENTER_AGI agi://127.0.0.1:{live.pbx.ports.agi}")
+        os.kill(agi.pid, signal.SIGCONT)
+        agi.terminate()
+        agi.wait(20)
+    got = {invite["caller"]: invite for invite in invites(phone)}
+    assert got["13700137004"]["agent"] == "agent1001" and got["13700137004"]["queue"] == "vip"
+    joined = [m for m in live.ami.events("QueueCallerJoin") if m.get("CallerIDNum") == "13700137004"]
+    assert joined, "the caller reached the queue"
+    assert took < 15 + 10, f"the call took {took:.1f} s"
+    assert any("did not finish route_call in time" in line for line in live.pbx.log_lines("messages.log"))
+
+
+def test_a_decision_cut_half_way_is_not_trusted(live, phone):
+    """A route that set some variables and then went away (a FastAGI worker killed
+    mid-call: Asterisk still reports AGISTATUS=SUCCESS) without CC_ROUTE_DONE: the
+    dialplan keeps the line's defaults instead of half a decision."""
+    wait_ready(live, "vip", "Agent 1001")
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+
+    def half_route() -> None:
+        conn, _ = server.accept()
+        with conn, conn.makefile("rwb") as stream:
+            while stream.readline().strip():          # the header, up to the empty line
+                pass
+            for command in (b'SET VARIABLE CC_QUEUE "no_such_queue"\n', b"SET VARIABLE QUEUE_PRIO 0\n"):
+                stream.write(command)
+                stream.flush()
+                stream.readline()                     # 200 result=1
+        # closed without CC_ROUTE_DONE: Asterisk reports SUCCESS
+
+    worker = threading.Thread(target=half_route, daemon=True)
+    worker.start()
+    live.pbx.cli(f"dialplan set global CALLCENTER_AGI agi://127.0.0.1:{port}")
+    try:
+        call(live, "half_decision", [[VIP_LINE, "13700137005", "Half decided"]])
+    finally:
+        live.pbx.cli(f"dialplan set global CALLCENTER_AGI agi://127.0.0.1:{live.pbx.ports.agi}")
+        server.close()
+    got = {invite["caller"]: invite for invite in invites(phone)}
+    assert got["13700137005"]["agent"] == "agent1001" and got["13700137005"]["queue"] == "vip"
+    assert any("route_call ended with SUCCESS and no complete decision" in line
+               for line in live.pbx.log_lines("messages.log"))
+
+
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        return True
+    except OSError:
+        return False
 
 
 def test_no_reachable_agent_offers_a_callback(live, phone):

@@ -18,9 +18,11 @@ from callcenter.agi.channel import AGIChannel, AGIHangup, DigitsResult, StreamRe
 from callcenter.agi.context import AGIContext
 from callcenter.agi.handlers import default_registry
 from callcenter.agi.protocol import AGIReply
+from callcenter.agi.recorder import CallRecorder
 from callcenter.agi.registry import run_route
-from callcenter.db import session_scope
+from callcenter.db import engine_for, session_scope
 from callcenter.models import Call, CallStatus
+from callcenter.services.calls import routing
 from callcenter.services.people import customers
 from callcenter.services.setup import defaults, lines
 
@@ -123,8 +125,8 @@ def test_vip_line_without_ivr(seeded, monkeypatch):
     assert (variables[V.ROUTE], variables[V.QUEUE], variables[V.QUEUE_PRIO], variables[V.ROUTE_REASON]) == \
         ("queue", "vip", "10", "vip_line")
     call = row(settings)
-    assert call.linkedid == "1795344550.25" and variables[V.CALL_ID] == str(call.id)
-    assert variables[V.POP_KEY] == call.screen_pop_key
+    assert call.linkedid == "1795344550.25" and V.CALL_ID not in variables   # written behind the route
+    assert variables[V.POP_KEY] == call.screen_pop_key and variables[V.ROUTE_DONE] == "1"
     channel.get_data.assert_not_awaited()
 
 
@@ -220,25 +222,38 @@ def test_database_failure_falls_back_to_a_safe_route(seeded, tmp_path):
     assert run(channel, broken) == "fallback"
     variables = sent_variables(channel)
     assert (variables[V.ROUTE], variables[V.ROUTE_REASON]) == ("queue", "fallback")
-    assert variables[V.QUEUE] == "general_q" and variables[V.CALL_ID] == ""
+    assert variables[V.QUEUE] == "general_q" and V.CALL_ID not in variables
 
 
-def test_a_decision_that_cannot_be_recorded_is_still_sent(seeded, monkeypatch, caplog):
+def test_a_decision_that_cannot_be_recorded_is_still_sent_and_the_row_kept(seeded, monkeypatch, caplog):
+    """The route goes out first; a row the database refuses is kept in the journal and
+    written from there later (none lost, none twice)."""
     settings, vip_id = seeded
     monkeypatch.setattr("callcenter.services.calls.routing.utcnow", lambda: _monday_10())
+    real_upsert = routing._upsert_call
 
     def disk_full(*_args, **_kw):
         raise OSError("database or disk is full")
 
-    monkeypatch.setattr("callcenter.services.calls.routing.record_route", disk_full)
+    monkeypatch.setattr("callcenter.services.calls.routing._upsert_call", disk_full)
     channel = fake_channel(header(callerid="13900139000"))
     channel.get_data.side_effect = keys("3", "1")
     assert run(channel, settings) == "completed"
     variables = sent_variables(channel)
     assert (variables[V.QUEUE], variables[V.ROUTE_REASON], variables[V.CUSTOMER_ID]) == \
         ("vip", "vip_customer", str(vip_id))
-    assert (variables[V.CALL_ID], variables[V.POP_KEY], variables[V.CATEGORY]) == ("", "", "complaint")
-    assert any("could not record the call" in r.getMessage() for r in caplog.records)
+    assert variables[V.CATEGORY] == "complaint" and variables[V.POP_KEY]
+    assert any("kept in the journal" in r.getMessage() for r in caplog.records)
+    with session_scope(settings.database_url) as session:
+        assert session.scalars(select(Call)).all() == []
+    # The database takes writes again: the journal is replayed, twice changes nothing.
+    monkeypatch.setattr("callcenter.services.calls.routing._upsert_call", real_upsert)
+    for _ in range(2):
+        recorder = CallRecorder(engine_for(settings.database_url), settings).start()
+        assert recorder.flush(10)
+        recorder.stop()
+    call = row(settings)
+    assert (call.screen_pop_key, call.queue, call.category) == (variables[V.POP_KEY], "vip", "complaint")
 
 
 def test_linkedid_defaults_to_uniqueid_and_dnid_stands_in_for_s(seeded, monkeypatch):

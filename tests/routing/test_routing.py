@@ -209,7 +209,7 @@ def test_record_route_writes_the_whole_row(session, settings, example_config):
     assert call.recording_file == "calls/x.wav"
     assert call.screen_pop_key == decision.pop_key
     assert re.fullmatch(r"[A-Za-z0-9_\-]{32,}", decision.pop_key)
-    assert decision_variables(decision)["CC_CALL_ID"] == str(call.id)
+    assert decision.call_id == call.id and decision_variables(decision)["CC_POP_KEY"] == call.screen_pop_key
 
 
 def test_pop_keys_are_unguessable_and_unique(session, settings, example_config):

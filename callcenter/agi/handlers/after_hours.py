@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from callcenter.agi import variables as V
 from callcenter.agi.channel import AGIChannel, AGIHangup
 from callcenter.agi.context import AGIContext
-from callcenter.agi.flow_runner import play_prompt, run_flow
+from callcenter.agi.flow_runner import PROMPT_ALLOWANCE_S, play_prompt, run_flow
 from callcenter.agi.registry import Route
+from callcenter.db import utcnow
 from callcenter.ivr.flow import FlowError
 from callcenter.ivr.loader import cached_flows
 from callcenter.ivr.sounds import prompt_sound
@@ -31,6 +32,7 @@ from callcenter.services.calls.after_hours import (
     MESSAGE_MAX_MS,
     MESSAGE_SILENCE_S,
     CallbackNumber,
+    CallbackRecord,
     MessageTarget,
     callback_number,
     file_after_hours_callback,
@@ -75,17 +77,34 @@ async def after_hours(channel: AGIChannel, ctx: AGIContext) -> None:
         # gets a callback task (不漏接一个电话) and a recorded message is not lost.
         if visit.target is not None:
             visit.message_file = keep_message(settings, visit.target)
-        task = await ctx.run_in_session(
-            file_after_hours_callback, settings, call_id=call_id, uniqueid=uniqueid,
-            caller_number=caller, message_file=visit.message_file,
-            queue_unanswered=bool(visit.queue_status))
-        ctx.log.info("after hours: %s", f"callback task {task.id} ({task.reason.value})"
-                     if task is not None else "anonymous caller, no message: no task")
+        filed = await _file_callback(ctx, CallbackRecord(
+            call_id=call_id, uniqueid=uniqueid, caller_number=caller, message_file=visit.message_file,
+            queue_unanswered=bool(visit.queue_status), at=utcnow()))
     # Tells the dialplan the call is taken care of: a prompt file missing on the
     # Asterisk side makes AGISTATUS=FAILURE although the task was filed, and the
     # dialplan must not then send the caller to the fallback mailbox as well.
-    await channel.set_variable(V.CALLBACK_TASK, str(task.id) if task is not None else "none")
+    await channel.set_variable(V.CALLBACK_TASK, filed)
+    await _guard(channel, ctx, PROMPT_ALLOWANCE_S)
     await play_prompt(channel, settings, _farewell(visit))
+
+
+async def _file_callback(ctx: AGIContext, record: CallbackRecord) -> str:
+    """The call's callback task now, or — when the database refuses it — behind the
+    route from the journal (``ctx.record``). Returns what CC_CALLBACK_TASK says: the
+    task id, "pending" (journaled), "none" (anonymous, no message: nobody to call)."""
+    try:
+        task = await ctx.run_in_session(
+            file_after_hours_callback, ctx.settings, call_id=record.call_id, uniqueid=record.uniqueid,
+            caller_number=record.caller_number, message_file=record.message_file,
+            queue_unanswered=record.queue_unanswered)
+    except Exception as exc:  # noqa: BLE001 - the task must not be lost
+        ctx.log.error("callback task not filed now (%s); kept to be filed later",
+                      str(exc).splitlines()[0][:160])
+        await ctx.record(record)
+        return "pending"
+    ctx.log.info("after hours: %s", f"callback task {task.id} ({task.reason.value})"
+                 if task is not None else "anonymous caller, no message: no task")
+    return str(task.id) if task is not None else "none"
 
 
 async def _converse(channel: AGIChannel, ctx: AGIContext, visit: _Visit) -> None:
@@ -131,6 +150,7 @@ async def _direct_choice(channel: AGIChannel) -> str | None:
 async def _confirm_callback(channel: AGIChannel, ctx: AGIContext, number: CallbackNumber) -> bool:
     """Read the number back; 1 or silence confirms, 2 asks for a message instead."""
     settings = ctx.settings
+    await _guard(channel, ctx, PROMPT_ALLOWANCE_S * 2 + len(number.spoken) * 2 + CONFIRM_TIMEOUT_MS / 1000)
     digit = await play_prompt(channel, settings, "ah_callback_number", "12")
     for d in number.spoken:
         if digit:
@@ -147,6 +167,7 @@ async def _record(channel: AGIChannel, ctx: AGIContext, visit: _Visit) -> None:
     target = message_target(ctx.settings, channel.request.get("uniqueid"))
     prepare_message_dir(target)
     visit.target = target
+    await _guard(channel, ctx, MESSAGE_MAX_MS / 1000 + PROMPT_ALLOWANCE_S)
     # RECORD FILE <file> <format> <escape> <timeout> <offset> BEEP s=<silence>
     reply = await channel.command("RECORD FILE", target.record_path, MESSAGE_FORMAT, "#",
                                   MESSAGE_MAX_MS, 0, "BEEP", f"s={MESSAGE_SILENCE_S}")
@@ -157,6 +178,12 @@ async def _record(channel: AGIChannel, ctx: AGIContext, visit: _Visit) -> None:
     # (writefile): Asterisk cannot write there (permissions, disk full).
     ctx.log.error("RECORD FILE %s failed: %s", target.record_path, reply.raw)
     visit.record_failed = True
+
+
+async def _guard(channel: AGIChannel, ctx: AGIContext, step_s: float) -> None:
+    """Keep the dialplan's limit on this AGI ahead of the step about to run."""
+    if ctx.settings.agi_guard_s > 0:
+        await channel.guard(ctx.settings.agi_guard_s + step_s)
 
 
 def _farewell(visit: _Visit) -> str:

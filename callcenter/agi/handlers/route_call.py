@@ -2,26 +2,28 @@
 
     AGI(agi://callcenter:4573/route_call,${CHANNEL(linkedid)}[,${RECORDING_FILE}])
 
-Reads the call from the AGI header, plans the route, decides, records the calls row
-and hands the decision to the dialplan as channel variables
-(callcenter/agi/variables.py). A line without an IVR flow costs one unit of work
-under the route budget (``routing.route_and_record``); a line with one is planned,
-then the flow talks to the caller, then the decision is recorded in a second unit of
-work. All rules live in ``callcenter.services.calls.routing``; this module only moves data
+Reads the call from the AGI header, plans the route (reads only: two indexed queries
+and the cached configuration), runs the line's IVR flow if it has one, decides, and
+hands the decision to the dialplan as channel variables (callcenter/agi/variables.py),
+``CC_ROUTE_DONE=1`` last: the dialplan trusts a decision only when that is set. Only
+then is the calls row written, behind the route (``ctx.record``): routing never waits
+on a write, and a row the database refuses now is written later from the journal. All
+rules live in ``callcenter.services.calls.routing``; this module only moves data
 between the channel and the service.
 
 Failures: a caller who hangs up gets a consistent calls row (status hung_up, the IVR
-path so far) and the session ends quietly. A broken IVR flow is logged and the call
-is routed without it. A decision that cannot be recorded is still sent (without call
-id and pop key). Anything else (database down or over budget while planning) falls to
-the registry's failure policy, which sets ``fallback_decision`` variables — the line's
-queue when the configuration was cached before, else the default queue.
+path so far) and the session ends quietly. A broken IVR flow is logged and the call is
+routed without it. Header lines that arrive after the header (an empty line forged by
+a caller name) make the route decide again without the dialled number or arguments.
+Anything else (database down or over budget while planning) falls to the registry's
+failure policy, which sets ``fallback_decision`` variables — the line's queue when the
+configuration was cached before, else the default queue.
 """
 
 from __future__ import annotations
 
 import re
-import threading
+from dataclasses import replace
 
 from callcenter.agi.channel import AGIChannel, AGIHangup
 from callcenter.agi.context import AGIContext
@@ -29,7 +31,7 @@ from callcenter.agi.protocol import AGIRequest
 from callcenter.agi.registry import Route
 from callcenter.agi.variables import decision_variables
 from callcenter.services.calls import routing
-from callcenter.services.calls.routing import IvrOutcome, RouteRequest
+from callcenter.services.calls.routing import IvrOutcome, RouteDecision, RouteRequest
 
 # Header keys Asterisk writes after agi_calleridname: a newline forged into the caller
 # name can fake them, and the parser keeps the first (forged) value.
@@ -71,76 +73,35 @@ async def _fallback(channel: AGIChannel, ctx: AGIContext) -> None:
 
 async def route_call(channel: AGIChannel, ctx: AGIContext) -> None:
     request = route_request(channel.request, ctx.log)
-    decided = _Decided()
-    try:
-        plan, recorded = await ctx.run_in_transaction(routing.route_and_record, ctx.settings, request,
-                                                      decided.offer)
-    except Exception:
-        if decided.abandon():
-            raise                    # no plan in time: the registry's fallback route
-        # Planned and decided, but the calls row could not be written (in time).
-        plan, decision = decided.plan, decided.decision
-        ctx.log.exception("could not record the call; routing it anyway (%s %s)", decision.queue, decision.reason)
-        recorded = decision
+    anomalies = len(channel.request.anomalies)
+    # Reads only (a failure here falls to the registry's fallback route).
+    plan = await ctx.run_in_transaction(routing.plan_route, ctx.settings, request)
     ivr: IvrOutcome | None = None
+    decision: RouteDecision | None = None
     try:
-        if recorded is not None:     # no IVR flow: decided and recorded already
-            await channel.set_variables(decision_variables(recorded))
-            return
         if plan.ivr_flow:
             ivr = await _run_ivr(channel, ctx, plan.ivr_flow)
         if ivr is not None and ivr.action == "hangup":
-            # The flow ends the call (e.g. "press 9 to hang up"): record, then hang up.
-            await ctx.run_in_transaction(routing.record_hangup, plan, ivr, side="ivr")
+            # The flow ends the call (e.g. "press 9 to hang up"): hang up, then record.
             await channel.hangup()
+            await ctx.record(routing.hangup_record(plan, ivr, side="ivr"))
             return
-        decision = routing.decide(plan, ctx.settings, ivr)
-        decision = await _record(ctx, plan, decision, ivr)
+        if len(channel.request.anomalies) > anomalies:
+            # Header lines showed up after the header (a forged empty line): decide
+            # again without trusting what the caller could have forged.
+            plan = await ctx.run_in_transaction(routing.plan_route, ctx.settings,
+                                                route_request(channel.request, ctx.log))
+        decision = replace(routing.decide(plan, ctx.settings, ivr), pop_key=plan.pop_key)
         await channel.set_variables(decision_variables(decision))
     except AGIHangup as exc:
         partial = ivr or IvrOutcome(path=list(getattr(exc, "ivr_path", None) or []), action="hangup")
-        await ctx.run_in_transaction(routing.record_hangup, plan, partial)
+        if decision is not None:
+            await ctx.record(routing.route_record(plan, decision, ivr))
+        await ctx.record(routing.hangup_record(plan, partial))
         ctx.log.info("caller hung up during route_call (IVR path %s)", partial.path)
-
-
-class _Decided:
-    """Hands the decision from the database thread to the handler before the write.
-
-    A write that fails or overruns the budget leaves the handler with the decision
-    (sent without call id); a plan that overran the budget is abandoned, so no calls
-    row claims a route the caller never got (it got the fallback)."""
-
-    __slots__ = ("_lock", "plan", "decision", "_abandoned")
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.plan = self.decision = None
-        self._abandoned = False
-
-    def offer(self, plan, decision) -> bool:            # database thread
-        with self._lock:
-            if self._abandoned:
-                return False
-            self.plan, self.decision = plan, decision
-            return True
-
-    def abandon(self) -> bool:                          # event loop; True: nothing decided
-        with self._lock:
-            if self.decision is None:
-                self._abandoned = True
-            return self._abandoned
-
-
-async def _record(ctx: AGIContext, plan, decision, ivr):
-    """Record the call; when that fails (database down or over budget) the decision —
-    already made, the caller's IVR choices included — still goes to the dialplan, only
-    without a call id and pop key: better than the generic fallback route."""
-    try:
-        return await ctx.run_in_transaction(routing.record_route, plan, decision, ivr)
-    except Exception:  # noqa: BLE001 - the caller must still get this route
-        ctx.log.exception("could not record the call; routing it anyway (%s %s)",
-                          decision.queue, decision.reason)
-        return decision
+        return
+    # The caller has the route: the row is written behind it (callcenter.agi.recorder).
+    await ctx.record(routing.route_record(plan, decision, ivr))
 
 
 async def _run_ivr(channel: AGIChannel, ctx: AGIContext, flow: str) -> IvrOutcome:

@@ -140,3 +140,35 @@ def file_after_hours_callback(session: Session, settings: Settings, *, call_id: 
         due_at=callback_due_at(session, settings, call.line_id if call is not None else None, now),
         notes=notes,
         region=settings.phone_region)
+
+
+@dataclass(frozen=True)
+class CallbackRecord:
+    """``file_after_hours_callback`` to run later, when the database refused it at once
+    (it waits in the FastAGI server's journal, ``callcenter.agi.recorder``). Filing it
+    twice files one task: the call's open task is kept."""
+
+    call_id: int | None
+    uniqueid: str
+    caller_number: str
+    message_file: str = ""
+    queue_unanswered: bool = False
+    at: dt.datetime | None = None
+    kind = "callback"
+
+    def apply(self, session: Session, settings: Settings) -> None:
+        file_after_hours_callback(session, settings, call_id=self.call_id, uniqueid=self.uniqueid,
+                                  caller_number=self.caller_number, message_file=self.message_file,
+                                  queue_unanswered=self.queue_unanswered, now=self.at)
+
+    def to_json(self) -> dict:
+        return {"call_id": self.call_id, "uniqueid": self.uniqueid, "caller_number": self.caller_number,
+                "message_file": self.message_file, "queue_unanswered": self.queue_unanswered,
+                "at": self.at.isoformat() if self.at else None}
+
+    @classmethod
+    def from_json(cls, data: dict) -> CallbackRecord:
+        at = data.get("at")
+        return cls(call_id=data.get("call_id"), uniqueid=data["uniqueid"], caller_number=data["caller_number"],
+                   message_file=data.get("message_file", ""), queue_unanswered=bool(data.get("queue_unanswered")),
+                   at=dt.datetime.fromisoformat(at) if at else None)

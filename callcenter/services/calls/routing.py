@@ -46,6 +46,7 @@ import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from sqlalchemy import Connection, Integer, bindparam, case, exists, func, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -122,6 +123,9 @@ class RoutePlan:
     # Every customer the number belongs to (household landline), best tier first;
     # the screen-pop shows them all.
     customer_ids: list[int] = field(default_factory=list)
+    # The call's one key from the dialplan to the agent's browser: the one a row of this
+    # channel already has (an AGI retried), else a new unguessable one.
+    pop_key: str = ""
 
 
 @dataclass
@@ -166,7 +170,7 @@ def plan_route(session: Session | Connection, settings: Settings, request: Route
     repeat_caller = open_complaint = False
     if e164:
         enough = max(1, settings.repeat_min_calls)
-        token, earlier = _CALLER_HISTORY.first(conn, {
+        token, earlier, pop_key = _CALLER_HISTORY.first(conn, {
             "e164": e164, "since": now - dt.timedelta(hours=settings.repeat_window_hours), "now": now,
             "uniqueid": request.uniqueid, "linkedid": request.linkedid or request.uniqueid, "enough": enough,
         })
@@ -176,7 +180,7 @@ def plan_route(session: Session | Connection, settings: Settings, request: Route
             customers.sort(key=lambda c: (TIER_RANK[Tier(c[2])], c[0]))
         open_complaint = any(c[3] for c in customers)
     else:
-        token = _TOKEN.first(conn, {})[0]
+        token, pop_key = _TOKEN.first(conn, {"uniqueid": request.uniqueid})
     config = routing_config.current_config(conn, token or "")
     best = customers[0] if customers else None
 
@@ -207,6 +211,7 @@ def plan_route(session: Session | Connection, settings: Settings, request: Route
         duty_queue=duty_queue,
         ivr_flow=ivr_flow,
         customer_ids=[c[0] for c in customers],
+        pop_key=pop_key or new_pop_key(),
     )
 
 
@@ -257,7 +262,8 @@ def _caller_history_statement():
         .subquery()
     )
     return select(routing_config.config_token_query(),
-                  select(func.count()).select_from(earlier).scalar_subquery())
+                  select(func.count()).select_from(earlier).scalar_subquery(),
+                  _existing_pop_key())
 
 
 def _customers_statement():
@@ -274,7 +280,16 @@ def _customers_statement():
 
 
 def _token_statement():
-    return select(routing_config.config_token_query())
+    return select(routing_config.config_token_query(), _existing_pop_key())
+
+
+def _existing_pop_key():
+    """The pop key a row of this channel already has (a retried AGI keeps it)."""
+    return select(Call.screen_pop_key).where(Call.uniqueid == bindparam("uniqueid")).limit(1).scalar_subquery()
+
+
+def new_pop_key() -> str:
+    return secrets.token_urlsafe(24)
 
 
 _CALLER_HISTORY = DriverStatement(_caller_history_statement)
@@ -336,40 +351,88 @@ _ROUTE_OVERWRITES = ("linkedid", "channel", "line_id", "dialled_number", "caller
 _HANGUP_OVERWRITES = ("ended_at", "hangup_side")
 
 
-def record_route(session: Session | Connection, plan: RoutePlan, decision: RouteDecision,
-                 ivr: IvrOutcome | None = None) -> RouteDecision:
-    """Write the calls row; returns the decision with call_id and pop_key filled.
+@dataclass(frozen=True)
+class CallRecord:
+    """One write of a calls row: decided on the route's path, applied in order behind it
+    (``callcenter.agi.recorder``), possibly after waiting in a journal file, so it holds
+    plain values only. Applying a record twice leaves the row as applying it once."""
 
-    One row per uniqueid: a retried AGI for the same channel updates it (and keeps
-    the pop key already handed out). The callback task of an after-hours call is
-    opened by the after_hours route (callcenter.services.calls.after_hours), which knows whether
-    the caller left a message.
-    """
+    values: dict[str, Any]
+    overwrite: tuple[str, ...]
+    kind = "call"
+
+    def apply(self, session: Session | Connection, settings: Settings | None = None) -> None:
+        _upsert_call(session, self.values, overwrite=self.overwrite)
+
+    def to_json(self) -> dict[str, Any]:
+        values = {key: (value.isoformat() if isinstance(value, dt.datetime) else
+                        value.value if isinstance(value, enum.Enum) else value)
+                  for key, value in self.values.items()}
+        return {"values": values, "overwrite": list(self.overwrite)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CallRecord:
+        values = dict(data["values"])
+        for key in _DATETIME_COLUMNS & set(values):
+            if values[key] is not None:
+                values[key] = dt.datetime.fromisoformat(values[key])
+        if "status" in values:
+            values["status"] = CallStatus(values["status"])
+        return cls(values=values, overwrite=tuple(data["overwrite"]))
+
+
+_DATETIME_COLUMNS = frozenset({"started_at", "routed_at", "ended_at"})
+
+
+def route_record(plan: RoutePlan, decision: RouteDecision, ivr: IvrOutcome | None = None) -> CallRecord:
+    """The calls row of a decision (its pop key: the decision's, else the plan's).
+
+    One row per uniqueid: a retried AGI for the same channel updates it (and keeps the
+    pop key already handed out). The callback task of an after-hours call is opened by
+    the after_hours route (callcenter.services.calls.after_hours), which knows whether
+    the caller left a message."""
     status = CallStatus.AFTER_HOURS if decision.action is RouteAction.AFTER_HOURS else CallStatus.ROUTED
     values = _call_values(plan, ivr)
     values.update(
         queue=_clip(decision.queue, 64), priority=decision.priority, route_reason=decision.reason,
         category=decision.category, status=status, routed_at=_stamp(plan),
-        screen_pop_key=secrets.token_urlsafe(24),
+        screen_pop_key=decision.pop_key or plan.pop_key or new_pop_key(),
     )
-    call_id, pop_key = _upsert_call(session, values, overwrite=_ROUTE_OVERWRITES)
-    return replace(decision, call_id=call_id, pop_key=pop_key)
+    return CallRecord(values, _ROUTE_OVERWRITES)
 
 
-def record_hangup(session: Session | Connection, plan: RoutePlan, ivr: IvrOutcome | None = None,
-                  side: str = "caller") -> None:
-    """The caller hung up during routing/IVR: keep a consistent calls row (status hung_up).
+def hangup_record(plan: RoutePlan, ivr: IvrOutcome | None = None, side: str = "caller") -> CallRecord:
+    """The caller hung up during routing/IVR: a consistent calls row (status hung_up).
 
-    ``side`` is "ivr" when the flow itself ended the call. A row already written by
-    record_route keeps its decision; only the status, the end and the path change.
-    """
+    ``side`` is "ivr" when the flow itself ended the call. A row already written by a
+    route record keeps its decision; only the status, the end and the path change."""
     values = _call_values(plan, ivr)
     values.update(status=CallStatus.HUNG_UP, ended_at=_stamp(plan), hangup_side=side[:16])
     if ivr is not None:
         values["category"] = _category(ivr.category)
     keeps_path = ivr is None or not ivr.path
-    _upsert_call(session, values, overwrite=_HANGUP_OVERWRITES if keeps_path
-                 else _HANGUP_OVERWRITES + ("ivr_path", "category"))
+    return CallRecord(values, _HANGUP_OVERWRITES if keeps_path else _HANGUP_OVERWRITES + ("ivr_path", "category"))
+
+
+def write_call_records(session: Session | Connection, records: list[CallRecord]) -> None:
+    """Apply records in order in the caller's transaction."""
+    for record in records:
+        record.apply(session)
+
+
+def record_route(session: Session | Connection, plan: RoutePlan, decision: RouteDecision,
+                 ivr: IvrOutcome | None = None) -> RouteDecision:
+    """Write the calls row now; returns the decision with call_id and pop_key filled."""
+    record = route_record(plan, decision, ivr)
+    call_id, pop_key = _upsert_call(session, record.values, overwrite=record.overwrite)
+    return replace(decision, call_id=call_id, pop_key=pop_key)
+
+
+def record_hangup(session: Session | Connection, plan: RoutePlan, ivr: IvrOutcome | None = None,
+                  side: str = "caller") -> None:
+    """Write ``hangup_record`` now."""
+    record = hangup_record(plan, ivr, side)
+    _upsert_call(session, record.values, overwrite=record.overwrite)
 
 
 def _call_values(plan: RoutePlan, ivr: IvrOutcome | None) -> dict:
