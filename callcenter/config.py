@@ -96,6 +96,12 @@ class Settings(BaseSettings):
     ami_reconnect_max_s: float = 30.0
     # Queue-level wrapuptime (queues.conf) is not reported by AMI: the same value here.
     ami_wrapup_s: float = 15.0
+    # The listener compares its open calls with what Asterisk has this often (and after
+    # every reconnect), and reads Asterisk's CDR file for the calls it did not follow.
+    ami_reconcile_interval_s: float = Field(default=60.0, gt=0)
+    # Asterisk's CDR store (asterisk_conf/cdr_custom.conf): the calls that happened while
+    # the callcenter was down are backfilled from it. Not there: no backfill.
+    asterisk_cdr_csv: Path = Path("/var/log/asterisk/cdr-custom/callcenter.csv")
 
     # --- web panel -----------------------------------------------------------------
     web_host: str = "127.0.0.1"

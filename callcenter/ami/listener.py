@@ -28,6 +28,7 @@ import contextlib
 import datetime as dt
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -87,6 +88,7 @@ class AMIListener:
         self.worker.start()
         client_task = asyncio.ensure_future(self.client.run())
         action_task = asyncio.ensure_future(self._action_loop()) if self.execute_actions else None
+        self._spawn(self._reconcile_periodically())
         log.info("AMI listener started for %s", self.client.where)
         try:
             await self._stop.wait()
@@ -145,20 +147,33 @@ class AMIListener:
 
     async def _reconcile(self, generation: int, connection: int) -> None:
         """Ask Asterisk for the present once it is fully booted (after a restart it takes
-        Logins ~0.2 s before its queues are loaded)."""
+        Logins ~0.2 s before its queues are loaded): first what its CDR file says of the
+        calls that ended meanwhile, then the live channels and queues."""
         await self._wait_booted(connection)
+        self.worker.submit(Job("snapshot", utcnow()))
         try:
             taken_at = utcnow()
             channels = await self.client.core_show_channels()
             status = await self.client.queue_status()
         except AMIError as exc:
-            log.warning("AMI reconciliation skipped (%s); it runs again on the next connection", exc)
+            log.warning("AMI reconciliation skipped (%s); it runs again in %.0f s", exc,
+                        self.settings.ami_reconcile_interval_s)
             return
         if generation != self._generation:
             return
         snap = reconcile_mod.Snapshot.from_lists(taken_at, channels.events, status.events)
         self.worker.gap = False
+        self.worker.submit(Job("cdr", taken_at, path=Path(self.settings.asterisk_cdr_csv)))
         self.worker.submit(Job("reconcile", taken_at, snapshot=snap))
+
+    async def _reconcile_periodically(self) -> None:
+        """Reconciliation is not only for reconnects: a call younger than the grace at the
+        last one, or whose end was lost, is looked at again at the next."""
+        interval = self.settings.ami_reconcile_interval_s
+        while True:
+            await asyncio.sleep(interval)
+            if self.client.connected:
+                await self._reconcile(self._generation, self.client.stats.connections)
 
     def _schedule_wrap_up_end(self, interface: str, delay_s: float) -> None:
         self.worker.schedule(interface, delay_s)

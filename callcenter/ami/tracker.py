@@ -21,15 +21,17 @@ from __future__ import annotations
 import collections
 import datetime as dt
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from callcenter.ami import cdr
 from callcenter.ami import reconcile as reconcile_mod
 from callcenter.ami.protocol import Message
 from callcenter.ami.publisher import AGENT_TOPIC
-from callcenter.models import AgentStatus
-from callcenter.services.calls import calltrack
+from callcenter.models import AgentStatus, CdrCursor
+from callcenter.services.calls import calltrack, cdr_backfill
 from callcenter.services.people import agents
 
 RELEVANT_EVENTS = frozenset({
@@ -306,6 +308,21 @@ class EventTracker:
         summary = {"kept": len(report.kept), "closed": len(report.closed), "answered": len(report.answered),
                    "agents": len(report.agents)}
         return out, summary
+
+    def read_cdrs(self, session: Session, path: Path) -> dict[str, int]:
+        """Apply the lines Asterisk's CDR file gained since the last reading (its cursor is
+        part of the same transaction): calls nobody followed get their row, their end and
+        their callback task (services.calls.cdr_backfill)."""
+        cursor = session.get(CdrCursor, str(path)) or CdrCursor(path=str(path), inode=0, offset=0)
+        chunk = cdr.read_new(path, cursor.inode, cursor.offset)
+        if chunk is None:
+            return {}
+        lines = [line for raw in chunk.lines if (line := cdr_backfill.parse_line(raw)) is not None]
+        report = cdr_backfill.backfill(session, lines, region=self.region, callback_due=self.callback_due)
+        cursor.inode, cursor.offset = chunk.inode, chunk.offset
+        session.merge(cursor)
+        return {"lines": len(chunk.lines), "created": report.created, "closed": report.closed,
+                "callbacks": report.callbacks}
 
     def wrap_up_end(self, session: Session, interface: str) -> list:
         update = agents.end_wrap_up(session, interface)

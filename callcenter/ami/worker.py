@@ -18,6 +18,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -34,11 +35,12 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Job:
-    kind: str  # event / connected / reconcile / wrap_up_end / barrier
+    kind: str  # event / connected / snapshot / cdr / reconcile / wrap_up_end / barrier
     at: dt.datetime
     message: Message | None = None
     snapshot: reconcile_mod.Snapshot | None = None
     interface: str = ""
+    path: Path | None = None             # the CDR file, for kind "cdr"
     done: threading.Event | None = None
 
 
@@ -203,8 +205,14 @@ class EventWorker:
                     except Malformed as exc:
                         malformed += 1
                         log.warning("malformed AMI event skipped: %s", exc)
-                elif job.kind == "connected":
+                elif job.kind in ("connected", "snapshot"):
+                    # Events from here on were sent after the snapshot was asked for.
                     self.tracker.connected()
+                elif job.kind == "cdr":
+                    assert job.path is not None
+                    summary = self.tracker.read_cdrs(session, job.path)
+                    if summary.get("lines"):
+                        log.info("Asterisk's CDR file: %s", summary)
                 elif job.kind == "reconcile":
                     assert job.snapshot is not None
                     out, summary = self.tracker.reconcile(session, job.snapshot)

@@ -8,6 +8,7 @@ from callcenter.models.calls import (
     CallbackStatus,
     CallbackTask,
     CallStatus,
+    CdrCursor,
 )
 from callcenter.models.customers import Customer, CustomerPhone, Tier
 from callcenter.models.lines import (
@@ -34,7 +35,7 @@ from callcenter.models.users import AgentState, AgentStatus, Role, User
 
 __all__ = [
     "AgentState", "AgentStatus", "AuditEntry", "Base", "BusinessHours", "CalendarOverride",
-    "Call", "CallAgentLeg", "CallStatus", "CallbackReason", "CallbackStatus", "CallbackTask",
+    "Call", "CallAgentLeg", "CallStatus", "CallbackReason", "CallbackStatus", "CallbackTask", "CdrCursor",
     "Customer", "CustomerPhone", "DayKind", "DutyShift", "Line", "LineKind", "Notification",
     "Queue", "QueueKind", "Role", "SurveyRequest", "SurveyStatus",
     "Ticket", "TicketHistory", "TicketStatus", "TicketType", "Tier", "User",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from callcenter.db import utcnow
@@ -139,3 +139,15 @@ class CallbackTask(Base):
 
     call: Mapped[Call | None] = relationship()
     customer: Mapped[Customer | None] = relationship()
+
+
+class CdrCursor(Base):
+    """How far Asterisk's CDR file (cdr-custom/callcenter.csv) has been read: the file's
+    identity (inode) and the byte offset of the first line not applied yet."""
+
+    __tablename__ = "cdr_cursors"
+
+    path: Mapped[str] = mapped_column(String(255), primary_key=True)
+    inode: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    offset: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow, onupdate=utcnow)

@@ -35,6 +35,9 @@ class User(TimestampMixin, Base):
     failed_logins: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime)
     last_login_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    # Every panel session carries the version it was opened with: signing out, a
+    # password reset or deactivating the user moves it and ends every session at once.
+    session_version: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
 
     manager: Mapped[User | None] = relationship(remote_side=[id])
 

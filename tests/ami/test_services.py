@@ -116,7 +116,8 @@ def test_minimal_row_for_an_unknown_call(session):
 
 
 @pytest.mark.parametrize("status, final, callback", [
-    (CallStatus.ROUTED, CallStatus.HUNG_UP, False),
+    # Routed to a queue and gone: the QueueCallerJoin was lost in the outage — call back.
+    (CallStatus.ROUTED, CallStatus.ABANDONED, True),
     (CallStatus.QUEUED, CallStatus.ABANDONED, True),
     (CallStatus.RINGING, CallStatus.ABANDONED, True),
     (CallStatus.ANSWERED, CallStatus.COMPLETED, False),

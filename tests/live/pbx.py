@@ -179,7 +179,7 @@ class Asterisk:
     # --- building ------------------------------------------------------------------------------
     def build(self) -> None:
         moddir, datadir = install_dirs(self.binary)
-        for sub in ("etc", "lib/keys", "agi", "spool", "run", "log/cdr-csv", "recordings", "moh"):
+        for sub in ("etc", "lib/keys", "agi", "spool", "run", "log/cdr-csv", "log/cdr-custom", "recordings", "moh"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         write_tone(self.root / "moh" / "tone.wav", seconds=2.0)
         for path in CONF_DIR.glob("*.conf"):

@@ -310,3 +310,38 @@ def test_follow_up_call_is_originated_into_the_survey_context(live, phone):
                              timeout=30, start=start)
     ran = [line for line in live.pbx.log_lines("full.log") if "@survey:" in line and "AGI(" in line]
     assert ran and ran[-1].endswith(f'"agi://127.0.0.1:{live.pbx.ports.agi}/survey,4242") in new stack')
+
+
+def test_calls_nobody_followed_are_backfilled_from_asterisks_cdr_store(live, phone, tmp_path):
+    """While the callcenter was down (dead, frozen, half a decision) Asterisk still
+    wrote every call into cdr-custom/callcenter.csv: the backfill finds those calls, who
+    answered them and who was abandoned, in the format Asterisk really writes."""
+    from callcenter import migrate
+    from callcenter.services.calls import cdr_backfill
+
+    path = live.pbx.log_dir / "cdr-custom" / "callcenter.csv"
+    assert wait_until(lambda: path.exists() and "13700137004" in path.read_text()), "no CDR for the frozen call"
+    lines = [cdr_backfill.parse_line(raw) for raw in path.read_text(encoding="utf-8").splitlines()]
+    by_caller = {line.caller_number: line for line in lines if line is not None}
+    answered = by_caller["13800138001"]
+    assert (answered.agent, answered.queue, answered.context) == ("PJSIP/agent1001", "vip", "cc-inbound")
+    assert answered.pop_key and answered.talk_s >= 5 and answered.end > answered.start
+    down = by_caller["13700137003"]                     # the dead callcenter: defaults, answered
+    assert down.agent == "PJSIP/agent1001" and down.pop_key == ""
+    nobody = by_caller["13500135005"]                   # nobody reachable: JOINEMPTY, then after_hours
+    assert nobody.agent == "" and nobody.queue_status == "JOINEMPTY"
+    # Backfilled into an empty call log: a row for each hotline call, callbacks for the
+    # callers nobody answered, none for the answered ones; twice changes nothing.
+    url = f"sqlite:///{tmp_path}/backfill.db"
+    migrate.upgrade(url)
+    hotline = [line for line in lines if line is not None]
+    for _ in range(2):
+        with session_scope(url) as session:
+            cdr_backfill.backfill(session, hotline, region="CN", callback_due=dt.timedelta(hours=2))
+    with session_scope(url) as session:
+        rows = {c.caller_number: c for c in session.scalars(select(Call))}
+        tasks = {t.number for t in session.scalars(select(CallbackTask))}
+    assert rows["13700137003"].status.value == "completed" and rows["13700137003"].route_reason == "asterisk_only"
+    assert rows["13500135005"].abandoned is False or rows["13500135005"].status.value in ("abandoned", "after_hours")
+    assert "+8613700137003" not in tasks and "+8613800138001" not in tasks
+    assert "+8613500135005" in tasks and len(tasks) == len(set(tasks))

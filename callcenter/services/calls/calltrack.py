@@ -369,20 +369,22 @@ def open_calls(session: Session, *, started_before: dt.datetime) -> list[Call]:
 
 
 def close_lost_call(session: Session, call: Call, *, at: dt.datetime, callback_due: dt.timedelta) -> Change:
-    """The call's channels vanished while we could not hear Asterisk: close it so reports
-    do not count it as live for ever. A caller who never reached an agent is abandoned
-    and gets a callback task."""
+    """The call's channels vanished while we could not hear Asterisk (and Asterisk's CDR
+    file, read just before, did not say how it ended): close it so reports do not count
+    it as live for ever. A caller who never reached an agent — waiting in the queue, or
+    routed to one (the QueueCallerJoin was lost with the rest) — is abandoned and gets a
+    callback task: when in doubt, call back (不漏接一个电话)."""
     call.ended_at = at
     call.hangup_cause = call.hangup_cause or LOST_DURING_OUTAGE
     task = None
-    if call.status in (CallStatus.QUEUED, CallStatus.RINGING):
+    if call.status in (CallStatus.ROUTED, CallStatus.QUEUED, CallStatus.RINGING):
         call.abandoned = True
         call.status = CallStatus.ABANDONED
         task = _callback(session, call, callback_due,
                          notes="call ended while the AMI connection was down")
     elif call.status == CallStatus.ANSWERED:
         call.status = CallStatus.COMPLETED
-    elif call.status in (CallStatus.ROUTING, CallStatus.ROUTED):
+    elif call.status == CallStatus.ROUTING:
         call.status = CallStatus.HUNG_UP
     _close_legs(session, call, at)
     return Change(call, changed=True, callback=task)

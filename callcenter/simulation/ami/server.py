@@ -19,6 +19,7 @@ from pathlib import Path
 
 from callcenter.ami.protocol import Message, MessageParser
 from callcenter.simulation.ami.actions import BANNER, ActionHandlers, _Session
+from callcenter.simulation.ami.cdr import CdrStore
 from callcenter.simulation.ami.replay import RecordedMessage, Recording
 from callcenter.simulation.ami.scenarios import Scenarios
 from callcenter.simulation.ami.state import (
@@ -46,7 +47,8 @@ class AMIEmulator(ActionHandlers, Scenarios):
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, username: str = "callcenter",
                  secret: str = "emulator-secret", queues: Iterable[QueueConfig] | None = None,
                  endpoints: dict[str, str] | None = None, auth_failure_delay_s: float = 1.0,
-                 boot_delay_s: float = 0.2, originate_ring_s: float = 0.5) -> None:
+                 boot_delay_s: float = 0.2, originate_ring_s: float = 0.5,
+                 cdr_path: str | Path | None = None) -> None:
         self.host = host
         self.port = port
         self.username = username
@@ -56,6 +58,8 @@ class AMIEmulator(ActionHandlers, Scenarios):
         self.auth_failure_delay_s = auth_failure_delay_s
         self.boot_delay_s = boot_delay_s
         self.originate_ring_s = originate_ring_s
+        # Asterisk's own record of the calls (cdr_custom), written whoever listens.
+        self.cdr = CdrStore(cdr_path) if cdr_path is not None else None
 
         self.sessions: list[_Session] = []
         self.actions: list[ReceivedAction] = []

@@ -199,6 +199,7 @@ class PBXState:
     channels: dict[str, _Channel]
     queues: dict[str, _Queue]
     _seq: itertools.count
+    cdr: Any = None             # a CdrStore when the emulator writes CDRs (cdr.py)
 
     def _reset_state(self) -> None:
         """What a freshly started Asterisk knows: queues.conf members, no channels."""
@@ -236,6 +237,8 @@ class PBXState:
         name = msg.event
         if not name:
             return
+        if self.cdr is not None:
+            self.cdr.observe(msg)
         if name == "Newchannel":
             self._apply_new_channel(msg)
         elif name in ("Newstate", "NewCallerid", "NewConnectedLine", "Newexten", "VarSet"):
