@@ -117,6 +117,9 @@ class Settings(BaseSettings):
     # --- event bus -------------------------------------------------------------------
     bus: Literal["inproc", "redis"] = "inproc"
     redis_url: str = "redis://127.0.0.1:6379/0"
+    # Redis channel prefix of this installation ("" = derived from database_url): pub/sub
+    # ignores the database index, so two installations on one Redis must differ here.
+    bus_prefix: str = ""
 
     # --- ticket deadlines (REQUIREMENTS.md; hours unless said) ---------------------------
     deadline_urgent_hours: float = 2.0

@@ -6,6 +6,14 @@ channel ``<prefix><topic>``; one subscriber thread per process listens on
 a web worker with 100 connected browsers still holds a single Redis connection for
 listening.
 
+Two installations may share one Redis server: pub/sub ignores the database index, so
+each installation has a channel prefix of its own (``bus_prefix``, by default one
+derived from its database). And anyone who can reach Redis could publish: every message
+is signed with the installation's secret (HMAC-SHA256 over topic, payload and time)
+and a message whose signature does not verify, or that is older than
+``MAX_AGE_S``, is dropped here, never delivered — a forged ``ami.action`` pauses no
+agent.
+
 Pub/sub is fire-and-forget: a message published while this process is disconnected
 from Redis is not seen here. The thread reconnects with a capped back-off, and
 ``on_reconnect`` callbacks let a caller resynchronise from the database (the agent
@@ -14,9 +22,12 @@ console re-checks the agent's current call when its stream reconnects anyway).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -29,12 +40,18 @@ log = logging.getLogger(__name__)
 DEFAULT_PREFIX = "callcenter:"
 
 
+# A signed message older than this (or dated this far ahead: another host's clock) is refused.
+MAX_AGE_S = 120.0
+
+
 class RedisBus(EventBus):
-    def __init__(self, url: str, *, prefix: str = DEFAULT_PREFIX, history: int = 512,
+    def __init__(self, url: str, *, key: str, prefix: str = DEFAULT_PREFIX, history: int = 512,
                  reconnect_max_s: float = 5.0, socket_timeout: float = 5.0) -> None:
         super().__init__(history=history)
         self.url = url
         self.prefix = prefix
+        self._key = key.encode("utf-8")
+        self.refused = 0
         self._reconnect_max_s = reconnect_max_s
         self._client = redis.Redis.from_url(url, socket_timeout=socket_timeout,
                                             socket_connect_timeout=socket_timeout,
@@ -48,7 +65,10 @@ class RedisBus(EventBus):
 
     # --- publishing ------------------------------------------------------------------
     def publish(self, topic: str, payload: dict[str, Any]) -> None:
-        data = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+        sent_at = f"{time.time():.3f}"
+        data = json.dumps({"p": body, "t": sent_at, "s": self._signature(topic, body, sent_at)},
+                          ensure_ascii=False, separators=(",", ":"))
         try:
             self._client.publish(self.prefix + topic, data)
         except redis.RedisError as exc:
@@ -105,15 +125,34 @@ class RedisBus(EventBus):
             return
         channel = message["channel"].decode() if isinstance(message["channel"], bytes) else message["channel"]
         topic = channel[len(self.prefix):]
-        try:
-            payload = json.loads(message["data"])
-        except (TypeError, ValueError):
-            log.warning("event bus: dropped a malformed message on %s: %.80r", channel, message["data"])
-            return
-        if not isinstance(payload, dict):
-            log.warning("event bus: dropped a non-object message on %s: %.80r", channel, payload)
+        payload = self._verified(topic, message["data"])
+        if payload is None:
+            self.refused += 1
+            if self.refused in (1, 10, 100) or self.refused % 1000 == 0:
+                log.warning("event bus: %d message(s) on %s refused: not signed by this installation "
+                            "(or malformed, or stale): %.80r", self.refused, channel, message["data"])
             return
         self._fan_out(topic, payload)
+
+    def _signature(self, topic: str, body: str, sent_at: str) -> str:
+        signed = f"{topic}\n{sent_at}\n{body}".encode()
+        return hmac.new(self._key, signed, hashlib.sha256).hexdigest()
+
+    def _verified(self, topic: str, data: Any) -> dict[str, Any] | None:
+        """The payload of a message this installation signed, else None."""
+        try:
+            envelope = json.loads(data)
+            body, sent_at, signature = envelope["p"], envelope["t"], envelope["s"]
+            if not (isinstance(body, str) and isinstance(sent_at, str) and isinstance(signature, str)):
+                return None
+            if abs(time.time() - float(sent_at)) > MAX_AGE_S:
+                return None
+            if not hmac.compare_digest(signature, self._signature(topic, body, sent_at)):
+                return None
+            payload = json.loads(body)
+        except (TypeError, ValueError, KeyError):
+            return None
+        return payload if isinstance(payload, dict) else None
 
     def close(self) -> None:
         self._stop.set()

@@ -26,6 +26,7 @@ from callcenter.services.people import console, users
 from callcenter.web import sse
 from callcenter.web.auth import session_deadline
 from callcenter.web.context import Panel, panel, unit_of_work
+from callcenter.web.login import session_version
 from callcenter.web.roles import CALL_HANDLERS, roles_required
 
 log = logging.getLogger(__name__)
@@ -109,7 +110,7 @@ def events():
         state_json = console.state_dict(state, current_user.default_interface)
     subscription = p.bus.subscribe("agent", "notify", accept=mine(current_user.id, interface))
     stream = AgentStream(p, user_id=current_user.id, role=current_user.role, interface=interface,
-                         deadline=session_deadline())
+                         deadline=session_deadline(), session_version=session_version())
     return sse.stream_response(p, subscription=subscription, token=token,
                                opening=stream.opening(state_json, request.headers.get("Last-Event-ID")),
                                handle=stream.handle, still_valid=stream.still_valid)
@@ -135,8 +136,10 @@ def pop_key(payload: dict[str, Any]) -> str:
 class AgentStream:
     """What one agent's console receives."""
 
-    def __init__(self, p: Panel, *, user_id: int, role: str, interface: str | None, deadline: float) -> None:
+    def __init__(self, p: Panel, *, user_id: int, role: str, interface: str | None, deadline: float,
+                 session_version: int | None = None) -> None:
         self.p = p
+        self.session_version = session_version
         self.user_id = user_id
         self.role = role
         self.interface = interface
@@ -170,7 +173,7 @@ class AgentStream:
         if time.time() > self.deadline:
             return False
         with self.p.unit_of_work() as s:
-            return users.is_active(s, self.user_id)
+            return users.is_active(s, self.user_id, self.session_version)
 
     def handle(self, event: Event) -> Iterator[str]:
         if event.seq and event.seq <= self.last_seq:

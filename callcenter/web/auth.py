@@ -19,10 +19,10 @@ from flask import (
 from flask_login import current_user, login_user, logout_user
 
 from callcenter.bus.core import BusUnavailable
-from callcenter.services.people import console, signin
+from callcenter.services.people import console, signin, users
 from callcenter.web import sse
 from callcenter.web.context import panel, unit_of_work
-from callcenter.web.login import PanelUser, safe_next
+from callcenter.web.login import SESSION_VERSION_KEY, PanelUser, safe_next
 from callcenter.web.roles import public, signed_in
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
@@ -81,6 +81,7 @@ def login():
 
     session.clear()  # no session fixation: a fresh session for the signed-in user
     login_user(PanelUser(outcome.user))
+    session[SESSION_VERSION_KEY] = outcome.user.session_version
     session.permanent = True
     session[SEEN_KEY] = time.time()
     return redirect(next_url or url_for("main.index"))
@@ -100,6 +101,8 @@ def logout():
     with unit_of_work() as s:
         state = console.leave(s, user_id)
         interface = state.interface if state is not None else None
+        # Every session of the user ends, not only this browser's cookie.
+        users.end_sessions_of(s, user_id)
     if interface:
         # Signing out must not leave the phone ringing for queue calls.
         request_payload = {"action": "QueuePause", "interface": interface, "paused": True,

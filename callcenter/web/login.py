@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import jsonify, redirect, request, url_for
+from flask import jsonify, redirect, request, session, url_for
 from flask_login import LoginManager, UserMixin
 
 from callcenter.models import User
 from callcenter.services.people import users
 from callcenter.web.context import unit_of_work
+
+SESSION_VERSION_KEY = "sv"
 
 login_manager = LoginManager()
 login_manager.login_view = "auth.login"
@@ -41,9 +43,16 @@ def _load_user(user_id: str) -> PanelUser | None:
     except ValueError:
         return None
     with unit_of_work() as s:
-        # A deactivated account loses its open sessions at their next request.
-        user = users.active_user(s, key)
+        # A deactivated account, or one whose sessions were ended (sign-out, a password
+        # reset), loses its open sessions at their next request.
+        user = users.active_user(s, key, session_version())
         return PanelUser(user) if user is not None else None
+
+
+def session_version() -> int | None:
+    """The user's session version this browser session was opened with."""
+    value = session.get(SESSION_VERSION_KEY)
+    return value if isinstance(value, int) else None
 
 
 @login_manager.unauthorized_handler

@@ -17,19 +17,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
-import secrets
-import stat
-import time
-from pathlib import Path
 
 from flask import Flask, Response, request
 
 from callcenter.config import Settings
+from callcenter.secret_key import load_or_create_secret
 
 log = logging.getLogger(__name__)
 
-SECRET_FILE = "secret_key"
 
 CSP = "; ".join([
     "default-src 'self'",
@@ -52,35 +47,6 @@ HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
 }
-
-
-def load_or_create_secret(instance_path: str | Path) -> str:
-    """The instance's secret key, created on first use with 0600 permissions."""
-    path = Path(instance_path) / SECRET_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return _read_secret(path)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(secrets.token_hex(32))
-    log.info("generated a new secret key in %s", path)
-    return _read_secret(path)
-
-
-def _read_secret(path: Path) -> str:
-    mode = stat.S_IMODE(path.stat().st_mode)
-    if mode & 0o077:
-        # Someone loosened it: readable by others means sessions can be forged.
-        os.chmod(path, 0o600)
-        log.warning("%s was readable by others (mode %o); reset to 0600", path, mode)
-    for _ in range(50):
-        key = path.read_text().strip()
-        if key:
-            return key
-        # Another worker created the file a moment ago and is still writing it.
-        time.sleep(0.02)
-    raise RuntimeError(f"{path} is empty; delete it to generate a new secret key")
 
 
 def configure(app: Flask, settings: Settings) -> None:

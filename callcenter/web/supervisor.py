@@ -15,6 +15,7 @@ from callcenter.services.people.masking import phone_for
 from callcenter.web import sse
 from callcenter.web.auth import session_deadline
 from callcenter.web.context import panel, unit_of_work
+from callcenter.web.login import session_version
 from callcenter.web.roles import SUPERVISOR, roles_required
 
 bp = Blueprint("supervisor", __name__)
@@ -47,7 +48,7 @@ def events():
     if token is None:
         return jsonify(error="too many open streams on this server; retrying"), 503, {"Retry-After": "5"}
     subscription = p.bus.subscribe("agent")
-    user_id, role, deadline = current_user.id, current_user.role, session_deadline()
+    user_id, role, deadline, version = current_user.id, current_user.role, session_deadline(), session_version()
 
     def handle(event: Event) -> Iterator[str]:
         data = {k: event.payload[k] for k in FORWARDED if k in event.payload}
@@ -59,7 +60,7 @@ def events():
         if time.time() > deadline:
             return False
         with p.unit_of_work() as s:
-            return users.is_active(s, user_id)
+            return users.is_active(s, user_id, version)
 
     return sse.stream_response(p, subscription=subscription, token=token, opening=iter(()),
                                handle=handle, still_valid=still_valid)

@@ -13,11 +13,11 @@ from sqlalchemy import select
 from callcenter.bus.core import InProcessBus
 from callcenter.db import session_scope
 from callcenter.models import AuditEntry, User
+from callcenter.secret_key import SECRET_FILE
 from callcenter.web import create_app
 from callcenter.web.auth import SEEN_KEY
-from callcenter.web.security import SECRET_FILE
 
-from .conftest import PASSWORD, csrf_token
+from .conftest import PASSWORD, AuthActions, csrf_token
 
 
 def test_sign_in_lands_on_the_role_page(client, auth):
@@ -256,3 +256,43 @@ def test_create_app_accepts_a_test_config_dict(settings, bus, tmp_path):
     app = create_app({"database_url": settings.database_url, "secret_key": "from-dict"}, bus,
                      instance_path=tmp_path / "i")
     assert app.config["SECRET_KEY"] == "from-dict"
+
+
+def _cookie(client) -> str:
+    return client.get_cookie("callcenter_session").value
+
+
+def test_a_cookie_copied_before_logout_opens_nothing_after_it(app, client, auth, users):
+    """The session lives in a signed cookie: signing out must end it on the server side
+    too, or a copy taken before (a shared PC, a stolen cookie) goes on reading customers."""
+    auth.login("agent")
+    copy = _cookie(client)
+    assert auth.logout().status_code == 302
+    thief = app.test_client()
+    thief.set_cookie("callcenter_session", copy)
+    assert thief.get("/agent/").status_code == 302
+    assert thief.get("/api/search", query_string={"q": "王"}).status_code == 401
+
+
+def test_logout_ends_every_session_of_the_user(app, client, auth, users):
+    auth.login("agent")
+    other = app.test_client()
+    AuthActions(other).login("agent")
+    assert other.get("/agent/").status_code == 200
+    auth.logout()
+    assert other.get("/agent/").status_code == 302
+
+
+def test_a_password_reset_and_a_deactivation_end_open_sessions(app, client, auth, settings, users):
+    from callcenter.services.people import users as users_service
+
+    auth.login("agent")
+    with session_scope(settings.database_url) as s:
+        users_service.reset_password(s, s.get(User, users["agent"]), "a-new-long-password", admin_id=users["admin"])
+    assert client.get("/agent/").status_code == 302
+    auth.login("agent", password="a-new-long-password")
+    assert client.get("/agent/").status_code == 200
+    with session_scope(settings.database_url) as s:
+        users_service.admin_set_active(s, users["agent"], False, admin_id=users["admin"])
+        users_service.admin_set_active(s, users["agent"], True, admin_id=users["admin"])
+    assert client.get("/agent/").status_code == 302, "reactivated, but the old session stays ended"

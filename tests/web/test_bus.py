@@ -98,7 +98,7 @@ def prefix():
 def redis_bus(redis_url, prefix):
     from callcenter.bus.redis import RedisBus
 
-    bus = RedisBus(redis_url, prefix=prefix)
+    bus = RedisBus(redis_url, prefix=prefix, key="test-bus-key")
     assert bus.wait_listening(5), "subscriber thread did not subscribe"
     yield bus
     bus.close()
@@ -116,7 +116,7 @@ def test_redis_bus_round_trip_in_one_process(redis_bus):
 def test_redis_bus_two_buses_see_each_other(redis_url, prefix, redis_bus):
     from callcenter.bus.redis import RedisBus
 
-    other = RedisBus(redis_url, prefix=prefix)
+    other = RedisBus(redis_url, prefix=prefix, key="test-bus-key")
     try:
         assert other.wait_listening(5)
         mine, theirs = redis_bus.subscribe("agent"), other.subscribe("agent")
@@ -127,22 +127,55 @@ def test_redis_bus_two_buses_see_each_other(redis_url, prefix, redis_bus):
         other.close()
 
 
-def test_redis_bus_ignores_malformed_messages(redis_bus, redis_url, prefix):
+def test_redis_bus_ignores_malformed_and_unsigned_messages(redis_bus, redis_url, prefix):
+    """Anyone who reaches Redis can PUBLISH: only what this installation signed arrives."""
     import redis
 
-    sub = redis_bus.subscribe("agent")
+    sub = redis_bus.subscribe("agent", "ami.action")
     raw = redis.Redis.from_url(REDIS_URL)
     raw.publish(prefix + "agent", b"{not json")
     raw.publish(prefix + "agent", b"[1, 2]")
     raw.publish(prefix + "agent", b'{"ok": true}')
-    assert sub.get(timeout=5)[1] == {"ok": True}
+    raw.publish(prefix + "ami.action", json.dumps({"action": "QueuePause", "interface": "PJSIP/agent1001",
+                                                   "paused": True}))
+    forged = json.dumps({"p": '{"ok": "forged"}', "t": "0", "s": "0" * 64})
+    raw.publish(prefix + "agent", forged)
+    redis_bus.publish("agent", {"ok": True})
+    assert sub.get(timeout=5) == ("agent", {"ok": True})
+    assert sub.get(timeout=0.2) is None and redis_bus.refused == 5
     raw.close()
+
+
+def test_two_installations_on_one_redis_do_not_hear_each_other(redis_url):
+    """Pub/sub ignores the database index: the channel prefix is the installation's own,
+    derived from its database unless set, and messages are signed with its secret."""
+    site_a = Settings(bus="redis", redis_url=redis_url, database_url="sqlite:///site-a.db", secret_key="a" * 32)
+    site_b = Settings(bus="redis", redis_url=redis_url.rsplit("/", 1)[0] + "/7",
+                      database_url="sqlite:///site-b.db", secret_key="b" * 32)
+    a, b = make_bus(site_a), make_bus(site_b)
+    try:
+        assert a.prefix != b.prefix and a.wait_listening(5) and b.wait_listening(5)
+        heard_by_a, heard_by_b = a.subscribe("ami.action"), b.subscribe("ami.action")
+        b.publish("ami.action", {"action": "QueuePause", "interface": "PJSIP/agent1001", "paused": True})
+        assert heard_by_b.get(timeout=5)[1]["action"] == "QueuePause"
+        assert heard_by_a.get(timeout=0.5) is None
+        # The same prefix by mistake (bus_prefix set alike): the other secret still keeps them apart.
+        c = make_bus(site_a.model_copy(update={"secret_key": "c" * 32}))
+        try:
+            assert c.wait_listening(5)
+            c.publish("ami.action", {"action": "QueuePause", "interface": "PJSIP/agent1001", "paused": True})
+            assert heard_by_a.get(timeout=0.5) is None and a.refused >= 1
+        finally:
+            c.close()
+    finally:
+        a.close()
+        b.close()
 
 
 def test_redis_bus_unreachable_publish_raises_a_clear_error():
     from callcenter.bus.redis import RedisBus
 
-    bus = RedisBus("redis://127.0.0.1:1/0", socket_timeout=0.5, reconnect_max_s=0.2)
+    bus = RedisBus("redis://127.0.0.1:1/0", key="test-bus-key", socket_timeout=0.5, reconnect_max_s=0.2)
     try:
         with pytest.raises(BusUnavailable, match="Redis"):
             bus.publish("agent", {"n": 1})
@@ -183,7 +216,7 @@ CHILD = textwrap.dedent("""
     import json, sys
     from callcenter.bus.redis import RedisBus
     url, prefix, mode = sys.argv[1:4]
-    bus = RedisBus(url, prefix=prefix)
+    bus = RedisBus(url, prefix=prefix, key="test-bus-key")
     assert bus.wait_listening(10)
     if mode == "listen":
         sub = bus.subscribe("agent")

@@ -55,15 +55,45 @@ def get_user(session: Session, user_id: int) -> User | None:
     return session.get(User, user_id)
 
 
-def active_user(session: Session, user_id: int) -> User | None:
-    """The user while the account is active: a deactivated account's open sessions end."""
+def active_user(session: Session, user_id: int, session_version: int | None = None) -> User | None:
+    """The user of a panel session: while the account is active and, when the session
+    says which version it was opened with, while that is still the user's version
+    (signing out, a password reset, a deactivation move it: ``end_sessions``)."""
     user = session.get(User, user_id)
-    return user if user is not None and user.active else None
+    if user is None or not user.active:
+        return None
+    if session_version is not None and session_version != user.session_version:
+        return None
+    return user
 
 
-def is_active(session: Session, user_id: int) -> bool:
-    """Is this account (still) active? False for an unknown id."""
-    return bool(session.scalar(select(User.active).where(User.id == user_id)))
+def is_active(session: Session, user_id: int, session_version: int | None = None) -> bool:
+    """Is this account (still) active, and the session (still) valid? False for an unknown id."""
+    row = session.execute(select(User.active, User.session_version).where(User.id == user_id)).first()
+    if row is None or not row.active:
+        return False
+    return session_version is None or session_version == row.session_version
+
+
+def end_sessions(user: User) -> None:
+    """End every open panel session of this user, wherever it is (each carries the
+    version it was opened with; the next request or stream check finds it stale)."""
+    user.session_version = (user.session_version or 0) + 1
+
+
+def end_sessions_of(session: Session, user_id: int) -> None:
+    user = session.get(User, user_id)
+    if user is not None:
+        end_sessions(user)
+
+
+def reset_password(session: Session, user: User, password: str, *, admin_id: int | None) -> None:
+    """A new password (set by the user, or by an administrator for them): every open
+    session of the user ends, and the audit log says who did it."""
+    set_password(user, password)
+    end_sessions(user)
+    audit.record(session, user_id=admin_id, action=audit.UPDATE, object_type="user", object_id=user.id,
+                 detail="password reset" if admin_id != user.id else "password changed")
 
 
 def list_users(session: Session) -> list[User]:
@@ -96,6 +126,8 @@ def admin_set_active(session: Session, user_id: int, active: bool, *, admin_id: 
     if user is None:
         return None
     user.active = active
+    if not active:
+        end_sessions(user)
     audit.record(session, user_id=admin_id, action=audit.UPDATE, object_type="user", object_id=user.id,
                  detail="activated" if active else "deactivated")
     return user
