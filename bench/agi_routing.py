@@ -2,7 +2,7 @@
 
     python bench/agi_routing.py [--quick] [--profile] [--workers N] [--set KEY=VALUE ...]
                                 [--sweep [RATES]] [--generator-loop uvloop|asyncio]
-                                [--postgres URL | --no-postgres]
+                                [--postgres URL | --no-postgres] [--peer panoramisk|none]
 
 A FastAGI server runs in a child process (settings defaults: database threads per
 engine, backlog 1024; ``--workers N`` runs ``callcenter agi --workers N``) against a
@@ -32,6 +32,15 @@ Phases and targets:
             and the server's CPU while idle after a storm
   sweep     with --sweep: route_call at 500..1,000 calls/s arriving, and the highest
             rate that keeps p99 <= 25 ms
+  peer      the same route_call served by panoramisk 1.4's FastAGI Application in a
+            child process of its own (``serve_panoramisk``; ``--peer none`` skips it),
+            on the same SQLite file, after the phases above: the same two look-ups
+            (routing.plan_route), routing.decide and the same 10 SET VARIABLEs, no
+            write. Closed loop at 200 channels against the product and the peer in
+            alternating rounds (product, peer, peer, product, ...) with the same load
+            generator: calls/s, p50/p99, server CPU per call for each, and the ratio
+            product/peer CPU per call (target <= 1.0). A peer that cannot run is
+            reported with its reason instead of figures
   script    the same route_call through agi_scripts/route_call.py, one process per
             call, 2 at a time (2 cores): calls/s; ratio FastAGI/script (target >= 50x)
   postgres  closed and open loop again on PostgreSQL (a private database created in
@@ -236,9 +245,121 @@ def serve(db_url: str, conn, overrides: dict | None = None, workers: int = 1) ->
     run_loop(main, settings)
 
 
-def _own_cpu(pid: int) -> float:
+# --- the peer: panoramisk's FastAGI server, in its own process -------------------------------------
+
+PEER_VERSION = "1.4"
+
+
+def serve_panoramisk(db_url: str, conn, overrides: dict | None = None) -> None:
+    """route_call on panoramisk's FastAGI ``Application``: what a site would write on
+    that library, doing the product's database work and decision, and writing nothing.
+
+    Same process set-up as the product's server (``serve``), so that the comparison is
+    of the two FastAGI servers around the same work: the event loop of ``loop_factory``
+    (uvloop unless ``--set agi_event_loop=asyncio``), the listen backlog of
+    ``agi_backlog`` (asyncio.start_server's default of 100 would drop SYNs of a
+    200-channel burst), start-up objects frozen out of the garbage collector.
+
+    panoramisk 1.4 traps, neither of which this benchmark trips:
+    - ``add_route`` wraps a plain ``def`` in ``asyncio.coroutine``, which Python 3.11
+      removed: the route must be ``async def``;
+    - ``Application.handler`` reads the header with ``while b'\\n\\n' not in buffer:
+      buffer += await reader.read(100)``: a peer that connects and closes before the
+      header ends makes it spin on b"" for ever (one connection = one core). The load
+      generator always sends the whole header, and the scans phase is not run here.
+    """
+    import gc
+    import logging
+
+    logging.basicConfig(level=logging.WARNING)
+    stats: dict = {"routed": 0, "refused": 0, "failed": 0, "ivr_not_run": 0}
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        from dataclasses import replace
+        from importlib.metadata import version
+
+        from panoramisk.fast_agi import Application
+
+        from callcenter.agi.process import loop_factory
+        from callcenter.agi.variables import decision_variables
+        from callcenter.config import Settings
+        from callcenter.db import make_engine
+        from callcenter.services.calls import routing
+
+        settings = Settings(database_url=db_url, **(overrides or {}))
+        stats["version"] = version("panoramisk")
+        # The database: one SQLAlchemy Connection, used directly on the event-loop thread
+        # (no thread pool). Why: this workload is two indexed SQLite reads per call (tens
+        # of µs, WAL: a read never waits for a lock, and the peer writes nothing), the
+        # same case in which the product runs them inline on its loop thread
+        # (callcenter/agi/inline.py); a run_in_executor hop would add GIL hand-offs
+        # between two busy threads (~800 µs/call measured there) that the product does
+        # not pay, and the ratio would flatter the product. So the peer runs in its
+        # cheapest form. (A thread pool is what a real deployment on PostgreSQL, or one
+        # that can meet a write lock, would need: there a query can block the loop.)
+        engine = make_engine(db_url)
+        db = engine.connect()
+    except Exception as exc:  # noqa: BLE001 - reported by the parent, which goes on without the peer
+        conn.send({"error": f"{type(exc).__name__}: {exc}"})
+        return
+
+    async def route_call(request):
+        """``async def``: panoramisk 1.4 cannot take a plain ``def`` on Python 3.11."""
+        try:
+            headers = request.headers
+            uniqueid = headers.get("agi_uniqueid", "")
+            dialled = headers.get("agi_extension", "")
+            if not any(ch.isdigit() for ch in dialled):     # "s": the DID is in agi_dnid
+                dialled = headers.get("agi_dnid", "")
+            call = routing.RouteRequest(
+                uniqueid=uniqueid, linkedid=headers.get("agi_arg_1", "").strip() or uniqueid,
+                channel=headers.get("agi_channel", ""), dialled=dialled,
+                caller_number=headers.get("agi_callerid", ""), caller_name=headers.get("agi_calleridname", ""))
+            with db.begin():                                # one read transaction, as the product's
+                plan = routing.plan_route(db, settings, call)
+            if plan.ivr_flow:                               # not on the bench's VIP line
+                stats["ivr_not_run"] += 1
+            decision = replace(routing.decide(plan, settings, None), pop_key=plan.pop_key)
+            for name, value in decision_variables(decision).items():
+                reply = await request.send_command(f'SET VARIABLE {name} "{value}"')
+                if "error" in reply:
+                    stats["refused"] += 1
+                    return
+            stats["routed"] += 1
+        except Exception as exc:
+            stats["failed"] += 1
+            stats.setdefault("first_error", f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]}")
+            # not raised on: panoramisk would log a traceback per call; it closes the socket
+
+    async def main():
+        app = Application()
+        app.add_route("route_call", route_call)
+        server = await asyncio.start_server(app.handler, "127.0.0.1", 0, backlog=settings.agi_backlog)
+        gc.collect()
+        gc.freeze()
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        loop.add_reader(conn.fileno(), stop.set)
+        conn.send(server.sockets[0].getsockname()[1])
+        await stop.wait()
+        server.close()
+        await server.wait_closed()
+        conn.send(stats)
+
+    try:
+        with asyncio.Runner(loop_factory=loop_factory(settings)) as runner:
+            runner.run(main())
+    except Exception as exc:  # noqa: BLE001 - e.g. the server cannot start: reported, not raised
+        conn.send({"error": f"{type(exc).__name__}: {exc}"})
+    finally:
+        db.close()
+        engine.dispose()
+
+
+def _own_cpu(pid: int, thread: bool = False) -> float:
+    """CPU of the process (all its threads), or of its main thread alone."""
+    try:
+        stat = f"/proc/{pid}/task/{pid}/stat" if thread else f"/proc/{pid}/stat"
+        fields = Path(stat).read_text().rsplit(")", 1)[1].split()
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / TICK
@@ -251,6 +372,17 @@ def cpu_seconds(pid: int) -> float:
     except OSError:
         children = []
     return _own_cpu(pid) + sum(_own_cpu(int(child)) for child in children)
+
+
+def loop_thread_cpu(pid: int) -> float:
+    """CPU of the main threads only (the event loops) of the server and its worker
+    processes; the rest of cpu_seconds is their other threads (the product's recorder,
+    WAL checkpointer and database threads)."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        children = []
+    return sum(_own_cpu(p, thread=True) for p in (pid, *map(int, children)))
 
 
 def machine_cpu() -> float:
@@ -388,7 +520,7 @@ async def closed_loop(load: Load, concurrency: int, duration: float) -> dict:
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     elapsed = time.perf_counter() - started
     return {"calls": len(latencies), "rate": len(latencies) / elapsed, "p50": pct(latencies, 0.5),
-            "p99": pct(latencies, 0.99), "failures": failures}
+            "p99": pct(latencies, 0.99), "failures": failures, "elapsed": elapsed, "latencies": latencies}
 
 
 async def open_loop(load: Load, rate: float, duration: float) -> dict:
@@ -558,6 +690,35 @@ def stop_server(server, parent, workers: int) -> dict:
     return stats
 
 
+def start_peer(db_url: str, overrides: dict):
+    """The panoramisk peer's process: (process, pipe, port), or (None, None, why not)."""
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe()
+    peer = ctx.Process(target=serve_panoramisk, args=(db_url, child, overrides), name="panoramisk-bench")
+    peer.start()
+    first = parent.recv() if parent.poll(120) else {"error": "did not start within 120 s"}
+    if isinstance(first, dict):
+        peer.join(10)
+        if peer.is_alive():
+            peer.kill()
+            peer.join()
+        return None, None, " ".join(str(first.get("error", first)).split())[:240]
+    return peer, parent, first
+
+
+def stop_peer(peer, parent) -> dict:
+    try:
+        parent.send("stop")
+        stats = parent.recv() if parent.poll(30) else {}
+    except (OSError, EOFError):
+        stats = {}
+    peer.join(30)
+    if peer.is_alive():
+        peer.kill()
+        peer.join()
+    return stats
+
+
 def fmt_cpu(cpu: dict) -> str:
     return (f"server CPU {cpu['server']*1e6:.0f} µs/call, generator {cpu['generator']*1e6:.0f} µs/call, "
             f"other processes {cpu['others_cores']:.2f} cores")
@@ -613,6 +774,68 @@ async def route_phases(port: int, pid: int, rows: list, label: str, q: bool, pro
         rows.append((f"{label}sweep: highest rate with p99 <= 25 ms",
                      f"{max(met):,} calls/s" if met else "none of the rates tried", ""))
     return {"closed": c, "open": o}
+
+
+async def peer_phase(product: tuple[int, int], peer: tuple[int, int], rows: list, q: bool,
+                     product_label: str) -> dict:
+    """route_call, closed loop at 200 channels, on the product's server and on the
+    panoramisk peer (each a (port, pid)), in alternating rounds (product, peer, peer,
+    product, ...) so that both meet the same machine; both servers are drained before
+    every round. Figures are over all of a server's rounds."""
+    rounds, duration = (2, 2.0) if q else (4, 5.0)
+    names = ("product", "peer")
+    ports_pids = dict(zip(names, (product, peer)))
+    loads = {name: Load(port, "route_call") for name, (port, _) in ports_pids.items()}
+    await closed_loop(loads["peer"], 50, 1.0)                      # warm the peer's caches
+    totals = {name: {"calls": 0, "elapsed": 0.0, "latencies": [], "failures": 0, "server": 0.0,
+                     "generator": 0.0, "loop": 0.0, "others": [], "reasons": collections.Counter()}
+              for name in names}
+    for i in range(rounds):
+        for name in (names if i % 2 == 0 else names[::-1]):
+            for _, pid in ports_pids.values():
+                await drain(pid)
+            REASONS.clear()
+            meter = CpuMeter(ports_pids[name][1])
+            loop0 = loop_thread_cpu(ports_pids[name][1])
+            c = await closed_loop(loads[name], 200, duration)
+            cpu = meter.read(c["calls"])
+            t = totals[name]
+            t["loop"] += loop_thread_cpu(ports_pids[name][1]) - loop0
+            t["calls"] += c["calls"]
+            t["elapsed"] += c["elapsed"]
+            t["latencies"] += c["latencies"]
+            t["failures"] += c["failures"]
+            t["server"] += cpu["server"] * max(1, c["calls"])
+            t["generator"] += cpu["generator"] * max(1, c["calls"])
+            t["others"].append(cpu["others_cores"])
+            t["reasons"].update(REASONS)
+    result = {}
+    for name, label in zip(names, (product_label, f"panoramisk {PEER_VERSION} peer")):
+        t = totals[name]
+        calls = max(1, t["calls"])
+        cpu = {"server": t["server"] / calls, "generator": t["generator"] / calls,
+               "others_cores": statistics.mean(t["others"])}
+        seen = sum(t["reasons"].values())
+        reasons = ", ".join(f"{k} {v * 100 / max(1, seen):.0f}%" for k, v in t["reasons"].most_common())
+        rate = t["calls"] / t["elapsed"] if t["elapsed"] else 0.0
+        rows.append((f"peer: closed loop: route_call on {label}, 200 channels",
+                     f"{rate:.0f} calls/s  p50 {pct(t['latencies'], 0.5)*1e3:.1f} ms  "
+                     f"p99 {pct(t['latencies'], 0.99)*1e3:.1f} ms",
+                     f"{fmt_cpu(cpu)} (event-loop thread {t['loop'] / calls * 1e6:.0f}, other threads "
+                     f"{(cpu['server'] - t['loop'] / calls) * 1e6:.0f}); {t['failures']} failures; "
+                     f"reasons: {reasons or 'none'}"))
+        result[name] = {"rate": rate, "cpu": cpu["server"], "calls": t["calls"], "failures": t["failures"]}
+    peer_ok = result["peer"]["calls"] - result["peer"]["failures"]
+    if peer_ok <= 0:
+        rows.append(("peer: ratio product / panoramisk CPU per call", "not measured",
+                     "the peer routed no call (see its outcomes below)"))
+    else:
+        ratio = result["product"]["cpu"] / result["peer"]["cpu"]
+        rows.append(("peer: ratio product / panoramisk server CPU per call",
+                     f"{ratio:.2f} {'OK' if ratio <= 1.0 else 'MISSED'} (target <= 1.0)",
+                     f"calls/s product/peer {result['product']['rate'] / max(1e-9, result['peer']['rate']):.2f}; "
+                     f"{rounds} alternating rounds of {duration:.0f} s per server"))
+    return result
 
 
 def postgres_database(url: str):
@@ -684,6 +907,8 @@ def main() -> int:
                              "comma-separated; default 500..1000) and the highest that keeps p99 <= 25 ms")
     parser.add_argument("--generator-loop", choices=["uvloop", "asyncio"], default="uvloop",
                         help="event loop of the synthetic Asterisk (default uvloop, when installed)")
+    parser.add_argument("--peer", choices=["panoramisk", "none"], default="panoramisk",
+                        help=f"serve route_call on panoramisk {PEER_VERSION} too and compare (default), or not")
     args = parser.parse_args()
     q = args.quick
     overrides = dict(item.split("=", 1) for item in args.set)
@@ -697,6 +922,15 @@ def main() -> int:
     server, parent, port = start_server(db_url, overrides, args.workers)
     pid = server.pid
     rows: list[tuple[str, str, str]] = []
+    peer = peer_parent = None
+    peer_stats: dict = {}
+    if args.peer == "panoramisk":
+        # Started now, idle until its phase: its start-up (imports) must not land in a
+        # phase of the product's.
+        peer, peer_parent, peer_port = start_peer(db_url, overrides)      # port, or why not
+        if peer is None:
+            rows.append((f"peer: panoramisk {PEER_VERSION}", "not run",
+                         f"{peer_port}; pip install panoramisk=={PEER_VERSION} (or .[bench])"))
 
     async def run_fastagi():
         floor = Load(port, "bench_floor")
@@ -740,12 +974,24 @@ def main() -> int:
                      f"{d['calm_median']*1e3:.1f} ms, worst {d['after_max']*1e3:.1f} vs {d['calm_max']*1e3:.1f} ms "
                      f"{'OK' if d['ok'] else 'MISSED'}",
                      f"server CPU while idle after a storm: {d['idle_cpu_max']*1e3:.0f} ms/s"))
+        if peer is not None:
+            await drain(pid)
+            product = "the product" + (f" ({args.workers} workers)" if args.workers > 1 else "")
+            try:
+                await peer_phase((port, pid), (peer_port, peer.pid), rows, q, product)
+            except (OSError, RuntimeError, ValueError, ZeroDivisionError) as exc:
+                rows.append((f"peer: panoramisk {PEER_VERSION}", "could not be measured",
+                             f"{type(exc).__name__}: {exc}"))
         return result["closed"]
 
     try:
         closed = generate(run_fastagi(), args.generator_loop)
     finally:
         stats = stop_server(server, parent, args.workers)
+        if peer is not None:
+            peer_stats = stop_peer(peer, peer_parent)
+            if peer_stats.get("error"):
+                rows.append((f"peer: panoramisk {PEER_VERSION}", "failed while serving", peer_stats["error"]))
     s = asyncio.run(scripts(db_url, 6 if q else 30))
     ratio = closed["rate"] / s["rate"]
     rows.append(("per-call script agi_scripts/route_call.py, 2 at a time",
@@ -785,6 +1031,8 @@ def main() -> int:
         print(f"{name:<{width}}  {figure}" + (f"  [{note}]" if note else ""))
     print("-" * 120)
     print(f"server outcomes: {stats}")
+    if peer_stats:
+        print(f"panoramisk peer outcomes: {peer_stats}")
     if pg_stats:
         print(f"server outcomes on PostgreSQL: {pg_stats}")
     print(f"machine load average while measuring: {os.getloadavg()[0]:.1f} (figures are only comparable "

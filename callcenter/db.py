@@ -176,7 +176,25 @@ class DriverStatement:
             cursor.close()
         return None if row is None else form.process((row,))[0]
 
-    def _run(self, conn, params: dict):
+    def many(self, conn, params_list: list[dict]) -> None:
+        """Run the statement (no result rows) once per parameter set, in order, with the
+        driver's executemany: one call for a batch of writes. Every set names the same keys."""
+        if not params_list:
+            return
+        form = self._form(conn, params_list[0])
+        if not conn.in_transaction():
+            conn.begin()
+        dbapi_connection = conn.connection.dbapi_connection
+        cursor = dbapi_connection.cursor()
+        arguments = [form.arguments(params) for params in params_list]
+        try:
+            cursor.executemany(form.sql, arguments)
+        except conn.dialect.loaded_dbapi.Error as exc:
+            _raise_wrapped(conn, dbapi_connection, cursor, form.sql, arguments[:1], exc)
+        finally:
+            cursor.close()
+
+    def _form(self, conn, params: dict) -> _DriverForm:
         dialect = conn.dialect
         key = (dialect, tuple(params))
         form = self._compiled.get(key)
@@ -184,6 +202,11 @@ class DriverStatement:
             if self._statement is None:
                 self._statement = self._build()
             form = self._compiled[key] = _DriverForm(self._statement, dialect, params)
+        return form
+
+    def _run(self, conn, params: dict):
+        dialect = conn.dialect
+        form = self._form(conn, params)
         if not conn.in_transaction():
             conn.begin()
         dbapi_connection = conn.connection.dbapi_connection

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import itertools
 import json
 import logging
 import os
@@ -39,6 +40,7 @@ from sqlalchemy.exc import DBAPIError
 
 from callcenter.config import Settings
 from callcenter.db import session_scope_on
+from callcenter.services.calls import routing
 from callcenter.services.calls.after_hours import CallbackRecord
 from callcenter.services.calls.routing import CallRecord
 
@@ -67,10 +69,15 @@ def decode(line: str) -> Record:
 
 
 def apply_records(engine: Engine, settings: Settings, records: Iterable[Record]) -> None:
-    """One transaction for the lot, in order."""
+    """One transaction for the lot, in order; consecutive calls rows are written together
+    (``routing.write_call_records``)."""
     with session_scope_on(engine) as session:
-        for record in records:
-            record.apply(session, settings)
+        for kind, run in itertools.groupby(records, key=lambda r: r.kind):
+            if kind == "call":
+                routing.write_call_records(session, list(run))
+            else:
+                for record in run:
+                    record.apply(session, settings)
 
 
 class Journal:

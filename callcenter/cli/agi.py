@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from callcenter.cli import crash
 from callcenter.config import get_settings
 
 SCRIPT_TEMPLATE = '''#!{python}
@@ -30,6 +31,7 @@ if __name__ == "__main__":
               help="Server processes sharing the listening socket (one core each).")
 def agi(host: str | None, port: int | None, workers: int) -> None:
     """Run the FastAGI server until SIGTERM/SIGINT (then finish calls in progress)."""
+    crash.enable_crash_traces()   # first: a crash from here on leaves a trace
     import logging
 
     from callcenter.agi import process

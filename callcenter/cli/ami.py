@@ -7,6 +7,7 @@ import logging
 
 import click
 
+from callcenter.cli import crash
 from callcenter.config import get_settings
 
 
@@ -17,6 +18,7 @@ def ami_listener() -> None:
     Connects to settings.ami_host:ami_port as ami_username, reconnects by itself
     (backoff capped at ami_reconnect_max_s) and stops cleanly on SIGTERM or Ctrl-C.
     """
+    crash.enable_crash_traces()   # first: a crash from here on leaves a trace
     from callcenter.ami.process import run_listener
 
     settings = get_settings()

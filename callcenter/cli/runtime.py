@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import click
 
+from callcenter.cli import crash
 from callcenter.config import get_settings
 
 
@@ -19,6 +20,7 @@ def serve(host: str | None, port: int | None, no_ami: bool) -> None:
     On the first start it migrates the database, creates the example lines and queues,
     creates the first admin (password in instance/initial-admin-password) and renders
     missing IVR prompts."""
+    crash.enable_crash_traces()   # first: a crash from here on leaves a trace
     from callcenter.runtime import AllInOne, prepare, wait_for_stop_signal
 
     settings = get_settings()

@@ -8,6 +8,7 @@ import threading
 
 import click
 
+from callcenter.cli import crash
 from callcenter.config import get_settings
 
 log = logging.getLogger(__name__)
@@ -18,6 +19,7 @@ log = logging.getLogger(__name__)
 def scheduler_command(once: bool) -> None:
     """Run the scheduled jobs. Exactly one scheduler may run per database: a second
     copy refuses to start."""
+    crash.enable_crash_traces()   # first: a crash from here on leaves a trace
     from callcenter.scheduler import jobs
 
     settings = get_settings()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import signal
 
 import click
 
+from callcenter.cli import crash
 from callcenter.config import get_settings
 
 log = logging.getLogger(__name__)
@@ -18,6 +20,7 @@ log = logging.getLogger(__name__)
               help="Worker threads (default: settings.web_threads). Each open console holds one.")
 def web(host: str | None, port: int | None, threads: int | None) -> None:
     """Run the web panel (agents, supervisors, QA, admin) with waitress."""
+    crash.enable_crash_traces()   # first: a crash from here on leaves a trace
     from callcenter.bus import make_bus
     from callcenter.web import create_app
     from callcenter.web.server import make_server
@@ -34,6 +37,8 @@ def web(host: str | None, port: int | None, threads: int | None) -> None:
     # Printed (not logged) so scripts that start the panel on port 0 can read the port.
     click.echo(f"callcenter web panel on http://{server.effective_host}:{server.effective_port}/ "
                f"({settings.web_threads} threads, bus={settings.bus})", err=False)
+    # SIGTERM (systemd, a supervisor) stops it like Ctrl-C: the server and the bus close.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         server.run()
     except KeyboardInterrupt:
@@ -41,6 +46,10 @@ def web(host: str | None, port: int | None, threads: int | None) -> None:
     finally:
         server.close()
         bus.close()
+
+
+def _interrupt(_signum, _frame) -> None:
+    raise KeyboardInterrupt
 
 
 COMMANDS = [web]

@@ -230,12 +230,12 @@ def test_a_decision_that_cannot_be_recorded_is_still_sent_and_the_row_kept(seede
     written from there later (none lost, none twice)."""
     settings, vip_id = seeded
     monkeypatch.setattr("callcenter.services.calls.routing.utcnow", lambda: _monday_10())
-    real_upsert = routing._upsert_call
+    real_write = routing.write_call_records
 
     def disk_full(*_args, **_kw):
         raise OSError("database or disk is full")
 
-    monkeypatch.setattr("callcenter.services.calls.routing._upsert_call", disk_full)
+    monkeypatch.setattr("callcenter.services.calls.routing.write_call_records", disk_full)
     channel = fake_channel(header(callerid="13900139000"))
     channel.get_data.side_effect = keys("3", "1")
     assert run(channel, settings) == "completed"
@@ -247,7 +247,7 @@ def test_a_decision_that_cannot_be_recorded_is_still_sent_and_the_row_kept(seede
     with session_scope(settings.database_url) as session:
         assert session.scalars(select(Call)).all() == []
     # The database takes writes again: the journal is replayed, twice changes nothing.
-    monkeypatch.setattr("callcenter.services.calls.routing._upsert_call", real_upsert)
+    monkeypatch.setattr("callcenter.services.calls.routing.write_call_records", real_write)
     for _ in range(2):
         recorder = CallRecorder(engine_for(settings.database_url), settings).start()
         assert recorder.flush(10)
