@@ -207,8 +207,8 @@ def run_workers(settings: Settings, registry: Registry | None = None, *, host: s
     previous = {signum: signal.signal(signum, lambda *_: stopping.set()) for signum in (signal.SIGTERM, signal.SIGINT)}
 
     def start(index: int) -> multiprocessing.Process:
-        process = context.Process(target=_worker_main, args=(settings, registry, sock), name=f"fastagi-{index}",
-                                  daemon=False)
+        process = context.Process(target=_worker_main, args=(settings, registry, sock, os.getpid()),
+                                  name=f"fastagi-{index}", daemon=False)
         process.start()
         return process
 
@@ -239,12 +239,15 @@ def run_workers(settings: Settings, registry: Registry | None = None, *, host: s
         log.info("FastAGI server stopped (%d workers)", len(procs))
 
 
-def _worker_main(settings: Settings, registry: Registry | None, sock: socket.socket) -> None:
+def _worker_main(settings: Settings, registry: Registry | None, sock: socket.socket, parent: int) -> None:
     # The parent's handlers (inherited) only set its stop flag; a worker stops through
     # its own event loop's handlers (SIGTERM from the parent, or Ctrl-C to the group).
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, signal.SIG_DFL)
-    _serve_until_signal(settings, registry, sock=sock, parent=os.getppid())
+    # ``parent`` is the pid the parent gave before the fork, not os.getppid() here: a
+    # parent killed in the instant after the fork would otherwise be taken for init,
+    # and the orphan would serve on unsupervised for ever.
+    _serve_until_signal(settings, registry, sock=sock, parent=parent)
 
 
 def _watch_parent(loop: asyncio.AbstractEventLoop, parent: int, stopping: asyncio.Event) -> None:

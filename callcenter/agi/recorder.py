@@ -71,6 +71,11 @@ def decode(line: str) -> Record:
 def apply_records(engine: Engine, settings: Settings, records: Iterable[Record]) -> None:
     """One transaction for the lot, in order; consecutive calls rows are written together
     (``routing.write_call_records``)."""
+    records = list(records)
+    if all(record.kind == "call" for record in records):
+        with engine.begin() as connection:       # no ORM session for the common case
+            routing.write_call_records(connection, records)
+        return
     with session_scope_on(engine) as session:
         for kind, run in itertools.groupby(records, key=lambda r: r.kind):
             if kind == "call":
@@ -156,7 +161,7 @@ class CallRecorder:
     """The writer thread of one FastAGI server process (see the module docstring)."""
 
     def __init__(self, engine: Engine, settings: Settings, *, batch: int = 200, retry_s: float = 1.0,
-                 linger_s: float = 0.002) -> None:
+                 linger_s: float = 0.02) -> None:
         self.engine = engine
         self.settings = settings
         self.batch = batch
@@ -166,6 +171,7 @@ class CallRecorder:
         self._queue: deque[Record] = deque()
         self._cond = threading.Condition()
         self._busy = False
+        self._idle = False
         self._stopping = False
         self._journal: Journal | None = None        # ours, created on the first failure
         self._in_journal = 0                         # records waiting in ours
@@ -175,10 +181,12 @@ class CallRecorder:
 
     # --- the route's side --------------------------------------------------------------
     def submit(self, record: Record) -> None:
-        """Never blocks: the record is written behind the route."""
+        """Never blocks: the record is written behind the route. Only an idle writer is
+        woken: one already collecting a batch takes this record along."""
         with self._cond:
             self._queue.append(record)
-            self._cond.notify()
+            if self._idle:
+                self._cond.notify()
 
     def start(self) -> CallRecorder:
         self._adopt_orphans()
@@ -223,12 +231,19 @@ class CallRecorder:
     def _run(self) -> None:
         while True:
             with self._cond:
+                self._idle = True
                 while not self._queue and not self._stopping and not self._replay_due():
                     self._cond.wait(0.2)
+                self._idle = False
                 if self._stopping and not self._queue:
                     return
-                if self.linger_s and len(self._queue) < self.batch:
-                    self._cond.wait(self.linger_s)     # let a burst form one transaction
+                lingering = self.linger_s and len(self._queue) < self.batch and not self._stopping
+            if lingering:
+                # Let the calls of the next few milliseconds join this one's transaction:
+                # one commit for a burst costs the writer (and the GIL the event loop
+                # needs) a fraction of one per call.
+                time.sleep(self.linger_s)
+            with self._cond:
                 records = [self._queue.popleft() for _ in range(min(self.batch, len(self._queue)))]
                 self._busy = True
             try:

@@ -51,7 +51,9 @@ class Call(Base):
     queue: Mapped[str] = mapped_column(String(64), nullable=False, default="")
     priority: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     route_reason: Mapped[str] = mapped_column(String(64), nullable=False, default="")
-    screen_pop_key: Mapped[str] = mapped_column(String(64), nullable=False, default="", index=True)
+    # The call's one key from the dialplan (CC_POP_KEY) to the agent's browser. Never
+    # searched by: no index (one less to write on every call).
+    screen_pop_key: Mapped[str] = mapped_column(String(64), nullable=False, default="")
     status: Mapped[CallStatus] = mapped_column(
         str_enum(CallStatus, "call_status"), nullable=False, default=CallStatus.ROUTING
     )

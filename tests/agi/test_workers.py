@@ -208,3 +208,30 @@ def test_cli_agi_workers_option(tmp_path):
     assert result.closed_by_server and proc.returncode == 0
     assert "2 worker processes on 127.0.0.1:%d" % port in stderr
     assert "no AGI route named 'no_such_route'" in stderr and "FastAGI server stopped (2 workers)" in stderr
+
+
+WORKER_OF_A_DEAD_PARENT = textwrap.dedent("""
+    import socket, sys
+    from callcenter.agi import process
+    from callcenter.config import Settings
+
+    sock = socket.create_server(("127.0.0.1", 0))
+    sock.setblocking(False)
+    # The parent that forked this worker was killed before the worker ran a line: the
+    # pid it was given is gone, and os.getppid() already names another process.
+    process._worker_main(Settings(database_url=sys.argv[1]), None, sock, int(sys.argv[2]))
+    print("stopped", flush=True)
+""")
+
+
+def test_a_worker_whose_parent_died_before_it_started_stops(tmp_path):
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    worker = subprocess.Popen([sys.executable, "-c", WORKER_OF_A_DEAD_PARENT, f"sqlite:///{tmp_path}/cc.db",
+                               str(gone.pid)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
+    try:
+        out, err = worker.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        pytest.fail("the orphaned worker kept serving")
+    assert b"stopped" in out and b"is gone; stopping" in err

@@ -21,16 +21,15 @@ import uuid
 from pathlib import Path
 
 import pytest
+from agi import peers  # tests/agi/peers.py: a scripted Asterisk side
 from sqlalchemy import select
+from web.http_client import RawStream, WebClient  # tests/web/http_client.py
 
 from callcenter.db import session_scope
 from callcenter.models import Call, Role, User
 from callcenter.services.people import customers
 from callcenter.services.setup import defaults, hours
 from callcenter.simulation.ami.thread import EmulatorThread
-
-from agi import peers  # tests/agi/peers.py: a scripted Asterisk side
-from web.http_client import RawStream, WebClient  # tests/web/http_client.py
 
 CALLCENTER = Path(sys.executable).parent / "callcenter"
 REDIS_URL = os.environ.get("CALLCENTER_TEST_REDIS", "redis://127.0.0.1:6379/0")
