@@ -21,6 +21,7 @@ from callcenter.models.lines import (
     Queue,
     QueueKind,
 )
+from callcenter.models.qa import QaFlag
 from callcenter.models.tickets import (
     AuditEntry,
     Notification,
@@ -37,6 +38,6 @@ __all__ = [
     "AgentState", "AgentStatus", "AuditEntry", "Base", "BusinessHours", "CalendarOverride",
     "Call", "CallAgentLeg", "CallStatus", "CallbackReason", "CallbackStatus", "CallbackTask", "CdrCursor",
     "Customer", "CustomerPhone", "DayKind", "DutyShift", "Line", "LineKind", "Notification",
-    "Queue", "QueueKind", "Role", "SurveyRequest", "SurveyStatus",
+    "QaFlag", "Queue", "QueueKind", "Role", "SurveyRequest", "SurveyStatus",
     "Ticket", "TicketHistory", "TicketStatus", "TicketType", "Tier", "User",
 ]

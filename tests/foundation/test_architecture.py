@@ -35,8 +35,8 @@ LAYERS = {
     "callcenter.runtime": 5, "callcenter.cli": 5,
     "callcenter.simulation": 6,
 }
-SERVICE_DOMAINS = {"setup": 0, "tickets": 1, "people": 2, "calls": 3, "qa": 4, "surveys": 4, "speech": 4,
-                   "reports": 5}
+SERVICE_DOMAINS = {"setup": 0, "tickets": 1, "people": 2, "calls": 3, "qa": 4, "surveys": 5, "speech": 5,
+                   "reports": 6}
 
 
 def _modules() -> dict[str, Path]:
