@@ -1,4 +1,4 @@
-"""the agent's workspace (issue 11): wrap-up codes, call legs and transfers, callback claims and attempts
+"""the agent's workspace: wrap-up codes, call legs and transfers, callback claims and attempts
 
 Revision ID: 0006_workspace
 Revises: 0005_cdr_sessions

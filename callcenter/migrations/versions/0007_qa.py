@@ -1,4 +1,4 @@
-"""quality assurance (issue 12): recordings, samples, scorecards, scores, appeals
+"""quality assurance: recordings, samples, scorecards, scores, appeals
 
 Revision ID: 0007_qa
 Revises: 0006_workspace

@@ -1,4 +1,4 @@
-"""follow-up surveys (issue 13): plans, attempts, answers, do-not-call list
+"""follow-up surveys: plans, attempts, answers, do-not-call list
 
 Revision ID: 0008_surveys
 Revises: 0007_qa
