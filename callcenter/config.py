@@ -137,6 +137,17 @@ class Settings(BaseSettings):
     survey_repair_due_days: int = 2
     callback_due_hours: float = 2.0
 
+    # --- quality assurance (质检): recordings, sampling, scoring ---------------------------
+    # Recordings older than this are deleted by `callcenter recordings purge` and the
+    # scheduler's recordings_purge job, except calls under review or appeal.
+    recording_retention_days: int = Field(default=365, ge=1)
+    recordings_purge_interval_s: int = Field(default=6 * 3600, gt=0)
+    # An agent may appeal (申诉) a score for this many days after it was submitted.
+    qa_appeal_days: int = Field(default=7, ge=0)
+    # The scheduler draws the next sample of every active plan this often (a period is
+    # drawn once: later runs in the same period do nothing).
+    qa_draw_interval_s: int = Field(default=3600, gt=0)
+
     @field_validator("unmasked_roles", mode="before")
     @classmethod
     def _split_roles(cls, value: Any) -> Any:

@@ -21,7 +21,7 @@ from callcenter.models.lines import (
     Queue,
     QueueKind,
 )
-from callcenter.models.qa import QaFlag
+from callcenter.models.qa import QaAppeal, QaAssignment, QaComment, QaFlag, QaPlan, QaSample, QaScore, QaScorecard
 from callcenter.models.tickets import (
     AuditEntry,
     Notification,
@@ -38,6 +38,7 @@ __all__ = [
     "AgentState", "AgentStatus", "AuditEntry", "Base", "BusinessHours", "CalendarOverride",
     "Call", "CallAgentLeg", "CallStatus", "CallbackReason", "CallbackStatus", "CallbackTask", "CdrCursor",
     "Customer", "CustomerPhone", "DayKind", "DutyShift", "Line", "LineKind", "Notification",
-    "QaFlag", "Queue", "QueueKind", "Role", "SurveyRequest", "SurveyStatus",
+    "QaAppeal", "QaAssignment", "QaComment", "QaFlag", "QaPlan", "QaSample", "QaScore", "QaScorecard",
+    "Queue", "QueueKind", "Role", "SurveyRequest", "SurveyStatus",
     "Ticket", "TicketHistory", "TicketStatus", "TicketType", "Tier", "User",
 ]

@@ -73,6 +73,14 @@ class Call(Base):
     hangup_cause: Mapped[str] = mapped_column(String(64), nullable=False, default="")
     abandoned: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     recording_file: Mapped[str] = mapped_column(String(255), nullable=False, default="")
+    # MixMonitor's r()/t() side files (the caller alone, the agent alone) for transcription,
+    # named after recording_file (callcenter/services/calls/recording_names.py).
+    recording_caller_file: Mapped[str] = mapped_column(String(255), nullable=False, default="",
+                                                       server_default="")
+    recording_agent_file: Mapped[str] = mapped_column(String(255), nullable=False, default="",
+                                                      server_default="")
+    # Set when retention removed the files (callcenter recordings purge).
+    recording_purged_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
     line: Mapped[Line | None] = relationship()
     customer: Mapped[Customer | None] = relationship()

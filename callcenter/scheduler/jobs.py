@@ -72,6 +72,29 @@ def escalation_sweep() -> int:
     return len(escalated)
 
 
+def recordings_purge() -> int:
+    """Delete expired recordings (retention), never one under review or appeal."""
+    from callcenter.services.qa import recordings
+
+    settings, _ = _context()
+    with session_scope(settings.database_url) as session:
+        report = recordings.purge(session, settings)
+    log.info("%s", report.summary())
+    return len(report.files)
+
+
+def qa_draw() -> int:
+    """Draw every active QA plan's sample of the period that just ended, once."""
+    from callcenter.services.qa import draws
+    from callcenter.timeutil import to_local
+
+    settings, _ = _context()
+    today = to_local(dt.datetime.now(dt.UTC).replace(tzinfo=None), settings.timezone).date()
+    with session_scope(settings.database_url) as session:
+        made = draws.draw_due(session, settings, today)
+    return len(made)
+
+
 # --- the scheduler --------------------------------------------------------------------
 
 @dataclasses.dataclass(frozen=True)
@@ -83,6 +106,8 @@ class ScheduledJob:
 
 SCHEDULE: list[ScheduledJob] = [
     ScheduledJob("escalation_sweep", "callcenter.scheduler.jobs:escalation_sweep", lambda s: s.escalation_sweep_s),
+    ScheduledJob("recordings_purge", "callcenter.scheduler.jobs:recordings_purge", lambda s: s.recordings_purge_interval_s),
+    ScheduledJob("qa_draw", "callcenter.scheduler.jobs:qa_draw", lambda s: s.qa_draw_interval_s),
 ]
 
 

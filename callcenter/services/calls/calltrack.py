@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from callcenter.models import Call, CallAgentLeg, CallbackReason, CallbackTask, CallStatus
 from callcenter.services.calls.callbacks import create_callback
+from callcenter.services.calls.recording_names import side_files
 from callcenter.services.people import agents, phones
 
 # Row made from AMI facts alone (no routing decision was recorded for it).
@@ -346,7 +347,17 @@ def recording_started(session: Session, *, uniqueid: str, linkedid: str, filenam
     call = find_call(session, uniqueid, linkedid)
     if call is not None and filename and not call.recording_file:
         call.recording_file = filename[:255]
+    if call is not None:
+        name_side_files(call)
     return call
+
+
+def name_side_files(call: Call) -> None:
+    """The r()/t() side files are named after the mixed file (recording_names.py); they are
+    stored too, so the transcription never has to know the convention."""
+    if call.recording_file and not call.recording_caller_file:
+        caller, agent = side_files(call.recording_file)
+        call.recording_caller_file, call.recording_agent_file = caller[:255], agent[:255]
 
 
 def cdr_received(session: Session, *, uniqueid: str, source: str, caller_name: str,
@@ -359,6 +370,7 @@ def cdr_received(session: Session, *, uniqueid: str, source: str, caller_name: s
         _fill(call, CallerRef(uniqueid=uniqueid, caller_number=source, caller_name=caller_name))
         if recording_file and not call.recording_file:
             call.recording_file = recording_file[:255]
+        name_side_files(call)
     return call
 
 

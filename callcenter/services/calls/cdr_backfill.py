@@ -28,6 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from callcenter.models import Call, CallbackReason, CallbackTask, CallStatus
+from callcenter.services.calls import calltrack
 from callcenter.services.calls.callbacks import create_callback
 from callcenter.services.people import agents, phones
 
@@ -128,6 +129,7 @@ def _close(session: Session, call: Call, line: CdrLine, callback_due: dt.timedel
     end = line.end or line.start
     call.ended_at = call.ended_at or end
     call.recording_file = call.recording_file or line.recording_file
+    calltrack.name_side_files(call)
     if line.answered:
         call.answered_by_interface = call.answered_by_interface or line.agent
         if call.answered_by_user_id is None:

@@ -1,0 +1,241 @@
+"""QA samples in the database: load a period's candidate calls, draw, store the draw with
+everything needed to repeat it, give the calls to inspectors, and verify a stored draw.
+
+A draw is pinned to the moment it was made (``as_of``): what counted as already reviewed,
+which QA flags existed and which recordings were still there are all read "as of" then,
+so re-running it later gives the same calls even after inspectors scored them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import secrets
+from collections import defaultdict
+from dataclasses import dataclass
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from callcenter.config import Settings
+from callcenter.db import utcnow
+from callcenter.models import (
+    Call,
+    Line,
+    QaAssignment,
+    QaFlag,
+    QaPlan,
+    QaSample,
+    QaScore,
+    Role,
+    Ticket,
+    User,
+)
+from callcenter.services.qa.sampling import Candidate, Pick, PlanRules, draw
+from callcenter.timeutil import to_utc_naive
+
+PERIODS = ("week", "month")
+FILTER_KEYS = ("queues", "lines", "agent_ids")
+
+
+class DrawError(ValueError):
+    """A draw that cannot be made as asked (the message says why, in Chinese)."""
+
+
+def period_bounds(period: str, day: dt.date) -> tuple[dt.date, dt.date]:
+    """The week (Monday first) or month containing ``day``: [start, end)."""
+    if period == "week":
+        start = day - dt.timedelta(days=day.weekday())
+        return start, start + dt.timedelta(days=7)
+    if period == "month":
+        start = day.replace(day=1)
+        return start, (start + dt.timedelta(days=32)).replace(day=1)
+    raise DrawError(f"未知周期 {period!r}（week / month）")
+
+
+def previous_period(period: str, day: dt.date) -> tuple[dt.date, dt.date]:
+    start, _ = period_bounds(period, day)
+    return period_bounds(period, start - dt.timedelta(days=1))
+
+
+def utc_range(settings: Settings, start: dt.date, end: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    midnight = dt.time(0, 0)
+    return (to_utc_naive(dt.datetime.combine(start, midnight), settings.timezone),
+            to_utc_naive(dt.datetime.combine(end, midnight), settings.timezone))
+
+
+def check_filters(filters: dict | None) -> dict:
+    filters = {k: v for k, v in (filters or {}).items() if v}
+    unknown = set(filters) - set(FILTER_KEYS)
+    if unknown:
+        raise DrawError(f"未知筛选条件 {sorted(unknown)}")
+    return {k: sorted(str(x) for x in v) if k != "agent_ids" else sorted(int(x) for x in v)
+            for k, v in filters.items()}
+
+
+def candidate_query(settings: Settings, rules: PlanRules, start: dt.date, end: dt.date,
+                    as_of: dt.datetime, filters: dict):
+    """One SELECT of the period's drawable calls: answered, long enough, recorded, not
+    reviewed before ``as_of``; with line kind, ticket type and QA-flag weight."""
+    since, until = utc_range(settings, start, end)
+    ticket_types = (select(Ticket.call_linkedid, func.min(Ticket.type).label("type"))
+                    .where(Ticket.call_linkedid != "").group_by(Ticket.call_linkedid).subquery())
+    flags = (select(QaFlag.call_id, func.sum(QaFlag.weight).label("weight"))
+             .where(QaFlag.created_at <= as_of).group_by(QaFlag.call_id).subquery())
+    reviewed = (select(QaScore.call_id).where(QaScore.submitted_at < as_of)
+                .union(select(QaAssignment.call_id).join(QaSample).where(QaSample.as_of < as_of)))
+    query = (select(Call.id, Call.answered_by_user_id, Line.kind, Call.queue, ticket_types.c.type,
+                    Call.talk_seconds, Call.category, flags.c.weight)
+             .select_from(Call)
+             .outerjoin(Line, Line.id == Call.line_id)
+             .outerjoin(ticket_types, ticket_types.c.call_linkedid == Call.linkedid)
+             .outerjoin(flags, flags.c.call_id == Call.id)
+             .where(Call.started_at >= since, Call.started_at < until,
+                    Call.answered_by_user_id.is_not(None), Call.talk_seconds >= rules.min_talk_seconds,
+                    Call.recording_file != "",
+                    or_(Call.recording_purged_at.is_(None), Call.recording_purged_at > as_of),
+                    Call.id.not_in(reviewed)))
+    if filters.get("queues"):
+        query = query.where(Call.queue.in_(filters["queues"]))
+    if filters.get("lines"):
+        query = query.where(Line.kind.in_(filters["lines"]))
+    if filters.get("agent_ids"):
+        query = query.where(Call.answered_by_user_id.in_(filters["agent_ids"]))
+    return query
+
+
+def load_candidates(session: Session, settings: Settings, rules: PlanRules, start: dt.date, end: dt.date,
+                    as_of: dt.datetime, filters: dict) -> list[Candidate]:
+    rows = session.execute(candidate_query(settings, rules, start, end, as_of, filters)).all()
+    return [Candidate(call_id, agent_id, _value(kind), queue or "", _value(ttype), talk or 0,
+                      ttype is not None and _value(ttype) == "complaint" or category == "complaint",
+                      float(weight or 0.0))
+            for call_id, agent_id, kind, queue, ttype, talk, category, weight in rows]
+
+
+def _value(x) -> str:
+    return "" if x is None else getattr(x, "value", x)
+
+
+def new_agents(session: Session, settings: Settings, rules: PlanRules, start: dt.date) -> frozenset[int]:
+    since = utc_range(settings, start - dt.timedelta(days=rules.new_agent_days), start)[0]
+    return frozenset(session.scalars(select(User.id).where(User.role == Role.AGENT, User.created_at >= since)))
+
+
+def scores_so_far(session: Session, as_of: dt.datetime) -> dict[int, list[float]]:
+    """Each agent's current score per call (the newest version) submitted before ``as_of``."""
+    newest = (select(QaScore.call_id, func.max(QaScore.version).label("v"))
+              .where(QaScore.submitted_at < as_of).group_by(QaScore.call_id).subquery())
+    rows = session.execute(select(QaScore.agent_id, QaScore.total).join(
+        newest, and_(newest.c.call_id == QaScore.call_id, newest.c.v == QaScore.version)))
+    found: dict[int, list[float]] = defaultdict(list)
+    for agent_id, total in rows:
+        found[agent_id].append(total)
+    return found
+
+
+def compute(session: Session, settings: Settings, *, rules: PlanRules, start: dt.date, end: dt.date,
+            seed: int, as_of: dt.datetime, filters: dict) -> list[Pick]:
+    candidates = load_candidates(session, settings, rules, start, end, as_of, filters)
+    return draw(candidates, rules, seed, new_agents=new_agents(session, settings, rules, start),
+                scores=scores_so_far(session, as_of) if rules.ci_width is not None else None)
+
+
+def make_sample(session: Session, settings: Settings, plan: QaPlan, day: dt.date, *, seed: int | None = None,
+                filters: dict | None = None, actor_id: int | None = None, source: str = "panel") -> QaSample:
+    """Draw ``plan``'s sample for the period containing ``day``, store it and assign it.
+    The caller commits."""
+    rules = plan_rules(plan)
+    start, end = period_bounds(plan.period, day)
+    filters = check_filters(filters)
+    seed = secrets.randbits(31) if seed is None else int(seed)
+    as_of = utcnow()
+    picks = compute(session, settings, rules=rules, start=start, end=end, seed=seed, as_of=as_of, filters=filters)
+    sample = QaSample(plan_id=plan.id, period_start=start, period_end=end, seed=seed, rules=rules.to_dict(),
+                      filters=filters, as_of=as_of, call_ids=[p.call_id for p in picks], source=source,
+                      created_by_id=actor_id)
+    session.add(sample)
+    session.flush()
+    assign(session, sample, picks)
+    return sample
+
+
+def plan_rules(plan: QaPlan) -> PlanRules:
+    return PlanRules.from_dict({**(plan.rules or {}), "quota_per_agent": plan.quota_per_agent})
+
+
+def inspectors(session: Session) -> list[int]:
+    return list(session.scalars(select(User.id).where(User.role == Role.QA, User.active.is_(True))
+                                .order_by(User.id)))
+
+
+def assign(session: Session, sample: QaSample, picks: list[Pick]) -> list[QaAssignment]:
+    """Give each pick to the least-loaded inspector who is not the call's agent (load =
+    pending calls, this sample included). Picks go out in a seeded shuffle, so no agent is
+    always heard by the same inspector. An inspector-less pick stays unassigned."""
+    people = inspectors(session)
+    load = {uid: 0 for uid in people}
+    for uid, count in session.execute(select(QaAssignment.inspector_id, func.count())
+                                      .where(QaAssignment.status == "pending",
+                                             QaAssignment.inspector_id.in_(people))
+                                      .group_by(QaAssignment.inspector_id)):
+        load[uid] = count
+    order = list(picks)
+    random.Random(f"assign:{sample.seed}").shuffle(order)
+    made = []
+    for pick in order:
+        eligible = [uid for uid in people if uid != pick.agent_id]
+        inspector = min(eligible, key=lambda uid: (load[uid], uid)) if eligible else None
+        if inspector is not None:
+            load[inspector] += 1
+        made.append(QaAssignment(sample_id=sample.id, call_id=pick.call_id, agent_id=pick.agent_id,
+                                 inspector_id=inspector, reasons=list(pick.reasons)))
+    session.add_all(made)
+    session.flush()
+    return made
+
+
+@dataclass(frozen=True)
+class Verification:
+    sample_id: int
+    same: bool
+    stored: list[int]
+    drawn: list[int]
+
+    def summary(self) -> str:
+        if self.same:
+            return f"样本 #{self.sample_id}: 重新抽取结果一致（{len(self.stored)} 通）"
+        gone = sorted(set(self.stored) - set(self.drawn))
+        new = sorted(set(self.drawn) - set(self.stored))
+        return f"样本 #{self.sample_id}: 重新抽取结果不一致：缺少 {gone}，多出 {new}"
+
+
+def verify(session: Session, settings: Settings, sample: QaSample) -> Verification:
+    """Re-run a stored draw from its seed, rules, filters and moment."""
+    picks = compute(session, settings, rules=PlanRules.from_dict(sample.rules), start=sample.period_start,
+                    end=sample.period_end, seed=sample.seed, as_of=sample.as_of, filters=sample.filters or {})
+    drawn = [p.call_id for p in picks]
+    return Verification(sample.id, drawn == list(sample.call_ids), list(sample.call_ids), drawn)
+
+
+def draw_due(session: Session, settings: Settings, today: dt.date) -> list[QaSample]:
+    """The scheduler's job: every active plan gets one sample of the period that just
+    ended (all its calls are in), once."""
+    made = []
+    for plan in session.scalars(select(QaPlan).where(QaPlan.active.is_(True)).order_by(QaPlan.id)):
+        start, _ = previous_period(plan.period, today)
+        exists = session.scalar(select(QaSample.id).where(QaSample.plan_id == plan.id,
+                                                          QaSample.period_start == start).limit(1))
+        if exists is None:
+            made.append(make_sample(session, settings, plan, start, source="scheduler"))
+    return made
+
+
+def default_plan(session: Session) -> QaPlan:
+    """The plan a fresh site starts with: monthly, 5 calls per agent (REQUIREMENTS)."""
+    plan = session.scalar(select(QaPlan).order_by(QaPlan.id).limit(1))
+    if plan is None:
+        plan = QaPlan(name="月度质检", period="month", quota_per_agent=5, rules={}, active=True)
+        session.add(plan)
+        session.flush()
+    return plan
