@@ -166,27 +166,25 @@ def _draw_one_agent(calls: list[Candidate], quota: int, rules: PlanRules,
 
 
 def _allot(quota: int, sizes: dict[tuple, int], mass: dict[tuple, float], rng: random.Random) -> dict[tuple, int]:
-    """Calls per stratum: one each first (as far as the quota goes, strata with more weight
-    first, by a weighted random order), then in proportion to size (largest remainder)."""
+    """Calls per stratum: in proportion to the strata's sizes (largest remainder), at least
+    one each while the quota allows. With fewer calls to give than strata, the strata with
+    more weight are more likely to get one (a weighted random order)."""
     order = sorted(sizes, key=lambda s: rng.random() ** (1.0 / max(mass[s], 1e-9)), reverse=True)
-    allot = {s: 0 for s in sizes}
-    for s in order[:quota]:
-        allot[s] = 1
-    left = quota - sum(allot.values())
-    if left <= 0:
-        return allot
-    room = {s: sizes[s] - allot[s] for s in sizes}
-    total_room = sum(room.values())
-    shares = {s: left * room[s] / total_room for s in sizes}
-    for s in sizes:
-        allot[s] += min(room[s], int(shares[s]))
-    remainder = quota - sum(allot.values())
-    for s in sorted(sizes, key=lambda s: (shares[s] - int(shares[s]), order.index(s)), reverse=True):
-        if remainder <= 0:
+    if quota <= len(sizes):
+        return {s: 1 if i < quota else 0 for i, s in enumerate(order)}
+    total = sum(sizes.values())
+    shares = {s: quota * sizes[s] / total for s in sizes}
+    allot = {s: min(sizes[s], max(1, int(shares[s]))) for s in sizes}
+    rank = {s: i for i, s in enumerate(order)}
+    while sum(allot.values()) > quota:       # the minimum of one each overshot: take from the largest
+        s = max((s for s in allot if allot[s] > 1), key=lambda s: (allot[s] - shares[s], -rank[s]))
+        allot[s] -= 1
+    while sum(allot.values()) < quota:
+        room = [s for s in allot if allot[s] < sizes[s]]
+        if not room:
             break
-        if allot[s] < sizes[s]:
-            allot[s] += 1
-            remainder -= 1
+        s = max(room, key=lambda s: (shares[s] - allot[s], -rank[s]))
+        allot[s] += 1
     return allot
 
 
