@@ -22,6 +22,7 @@ from callcenter.models.lines import (
     QueueKind,
 )
 from callcenter.models.qa import QaFlag
+from callcenter.models.surveys import SurveyAttempt, SurveyContact, SurveyPlan
 from callcenter.models.tickets import (
     AuditEntry,
     Notification,
@@ -38,6 +39,7 @@ __all__ = [
     "AgentState", "AgentStatus", "AuditEntry", "Base", "BusinessHours", "CalendarOverride",
     "Call", "CallAgentLeg", "CallStatus", "CallbackReason", "CallbackStatus", "CallbackTask", "CdrCursor",
     "Customer", "CustomerPhone", "DayKind", "DutyShift", "Line", "LineKind", "Notification",
-    "QaFlag", "Queue", "QueueKind", "Role", "SurveyRequest", "SurveyStatus",
+    "QaFlag", "Queue", "QueueKind", "Role", "SurveyAttempt", "SurveyContact", "SurveyPlan",
+    "SurveyRequest", "SurveyStatus",
     "Ticket", "TicketHistory", "TicketStatus", "TicketType", "Tier", "User",
 ]
