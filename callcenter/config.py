@@ -157,6 +157,9 @@ class Settings(BaseSettings):
     # An attempt with no outcome this long after its Originate is resolved from what
     # Asterisk saw (CDRs, live channels) by crash recovery.
     survey_attempt_stale_s: float = Field(default=180.0, gt=0)
+    # The scheduler holding the lock checks it this often (PostgreSQL: a round trip on the
+    # lock's own connection); a lost lock stops its jobs.
+    scheduler_lock_check_s: float = Field(default=1.0, gt=0)
 
     @field_validator("unmasked_roles", mode="before")
     @classmethod

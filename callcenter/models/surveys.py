@@ -21,8 +21,8 @@ class SurveyPlan(Base):
     """When and how a kind of follow-up is called: the rulebook's defaults, edited by an admin.
 
     ``anchor`` names the instant the offsets count from: ``closed`` (the ticket closed),
-    ``leak_test`` (ticket field ``leak_test_at``), or a date given when a series is
-    scheduled (``construction``, ``handover``, ``walk_in``)."""
+    ``leak_test`` (the repair's ``completed_at``: the water test passed), or a date given
+    when a series is scheduled (``construction``, ``handover``, ``walk_in``)."""
 
     __tablename__ = "survey_plans"
 
