@@ -4,6 +4,7 @@ do-not-call list, one survey per customer per period, the pacing caps, retries."
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 
 import pytest
 from sqlalchemy import select
@@ -74,7 +75,7 @@ def test_a_walk_in_series_and_a_construction_series(session, settings, agent):
     assert [s.next_attempt_at for s in walk_in] == [TUESDAY_10] + [visit + dt.timedelta(days=d) for d in (3, 5, 7, 15)]
     site = requests.schedule_series(session, ticket, "construction", local(2026, 10, 1, 9, 0),
                                     local(2026, 11, 12, 9, 0), now=TUESDAY_10)
-    gaps = {(b.next_attempt_at - a.next_attempt_at).days for a, b in zip(site, site[1:], strict=False)}
+    gaps = {(b.next_attempt_at - a.next_attempt_at).days for a, b in itertools.pairwise(site)}
     assert len(site) >= 4 and max(gaps) <= 7                                  # weekly at least
     with pytest.raises(plans.PlanError, match="end of construction"):
         requests.schedule_series(session, ticket, "construction", visit)
