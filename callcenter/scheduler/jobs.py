@@ -137,7 +137,8 @@ def make_scheduler(settings: Settings, bus: EventBus | None = None, *, dialer: A
     if persistent:
         from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 
-        jobstores["default"] = SQLAlchemyJobStore(url=settings.database_url)
+        # The project's engine: its SQLite busy timeout and pool settings apply here too.
+        jobstores["default"] = SQLAlchemyJobStore(engine=engine_for(settings.database_url))
     scheduler = BackgroundScheduler(
         timezone=settings.timezone, jobstores=jobstores,
         # A sweep that overran or a process that slept runs once, not once per missed tick.
