@@ -147,6 +147,29 @@ class Settings(BaseSettings):
     # The scheduler draws the next sample of every active plan this often (a period is
     # drawn once: later runs in the same period do nothing).
     qa_draw_interval_s: int = Field(default=3600, gt=0)
+    # --- follow-up survey calls (回访; callcenter/services/surveys) ----------------------
+    # When customers may be called (local time, working days of the business calendar);
+    # a customer's preferred time (survey_contacts) wins over these.
+    survey_windows: str = "09:00-12:00,14:00-20:00"
+    # At most one survey call per customer (number) in this many days.
+    survey_customer_period_days: float = Field(default=7.0, ge=0)
+    # Pacing: survey calls at once, new survey calls per minute, and the ceiling on the
+    # lines surveys may take in agents' worth (never starve inbound calls).
+    survey_max_concurrent: int = Field(default=4, ge=0)
+    survey_calls_per_minute: int = Field(default=20, ge=0)
+    survey_agent_lines: int = Field(default=4, ge=0)
+    # How the customer is reached: the Originate Channel (``{number}`` is replaced).
+    survey_dial: str = "PJSIP/{number}@carrier"
+    survey_caller_id: str = '"回访" <4008001000>'
+    survey_ring_timeout_s: int = Field(default=30, ge=5, le=120)
+    # The dispatcher's tick, and how late a planned dial may go out before it is re-planned.
+    survey_dispatch_s: float = Field(default=1.0, gt=0)
+    # An attempt with no outcome this long after its Originate is resolved from what
+    # Asterisk saw (CDRs, live channels) by crash recovery.
+    survey_attempt_stale_s: float = Field(default=180.0, gt=0)
+    # The scheduler holding the lock checks it this often (PostgreSQL: a round trip on the
+    # lock's own connection); a lost lock stops its jobs.
+    scheduler_lock_check_s: float = Field(default=1.0, gt=0)
 
     @field_validator("unmasked_roles", mode="before")
     @classmethod

@@ -111,6 +111,7 @@ class AllInOne:
         self.agi = None
         self.ami = None
         self.scheduler = None
+        self.survey_dialer = None
         self.web = None
         self._lock = contextlib.ExitStack()
 
@@ -143,7 +144,12 @@ class AllInOne:
             # Another process owns the periodic jobs: this one must not run them twice.
             log.warning("scheduler not started here: %s", exc)
             return
-        self.scheduler = jobs.make_scheduler(self.settings, self.bus)
+        if self.with_ami:
+            # Survey calls (回访) are placed on an AMI connection of the scheduler's own.
+            from callcenter.ami.survey_dialer import SurveyDialer
+
+            self.survey_dialer = SurveyDialer(self.settings).start()
+        self.scheduler = jobs.make_scheduler(self.settings, self.bus, dialer=self.survey_dialer)
         self.scheduler.start()
 
     def describe(self) -> list[str]:
@@ -166,6 +172,9 @@ class AllInOne:
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=True)
             self.scheduler = None
+        if self.survey_dialer is not None:
+            self.survey_dialer.stop()
+            self.survey_dialer = None
         self._lock.close()
         if self.ami is not None:
             self.ami.stop()

@@ -501,11 +501,11 @@ class AMIClient:
         return f"{self._id_prefix}-{next(self._ids)}"
 
     async def _send(self, action: str, fields: Mapping[str, FieldValue], *, timeout: float | None,
-                    require_login: bool = True, wait_event: str = "") -> ActionResult:
+                    require_login: bool = True, wait_event: str = "", action_id: str | None = None) -> ActionResult:
         self._ensure_loop_objects()
         if self._writer is None or (require_login and not self.connected):
             raise AMIConnectionError(f"not connected to AMI {self.where}")
-        action_id = self.next_action_id()
+        action_id = action_id or self.next_action_id()
         data = format_action(action, action_id, fields)
         loop = asyncio.get_running_loop()
         pending = _Pending(loop.create_future(), wait_event=wait_event)
@@ -571,10 +571,11 @@ class AMIClient:
                         priority: int | str | None = None, application: str | None = None,
                         data: str | None = None, timeout_ms: int = 30000, caller_id: str | None = None,
                         variables: Mapping[str, str] | None = None, account: str | None = None,
-                        run_async: bool = True) -> OriginateResult:
+                        run_async: bool = True, action_id: str | None = None) -> OriginateResult:
         """Originate a call. Async (the default) returns once ``OriginateResponse`` arrives:
         ``success`` with Reason 4 when answered; Reason 0 (busy, unknown endpoint) or 3 (no
-        answer) on failure - Asterisk 22 reports a 486 as Reason 0, not 5."""
+        answer) on failure - Asterisk 22 reports a 486 as Reason 0, not 5. ``action_id``:
+        the caller's own (unique) ActionID, e.g. one naming the survey attempt."""
         fields: dict[str, FieldValue] = {
             "Channel": channel, "Context": context, "Exten": exten, "Priority": priority,
             "Application": application, "Data": data, "Timeout": timeout_ms,
@@ -583,10 +584,11 @@ class AMIClient:
         }
         wait = timeout_ms / 1000.0 + self.action_timeout_s
         if not run_async:
-            result = await self._send("Originate", fields, timeout=wait)
+            result = await self._send("Originate", fields, timeout=wait, action_id=action_id)
             return OriginateResult(result, None)
         fields["Async"] = True
-        result = await self._send("Originate", fields, timeout=wait, wait_event="OriginateResponse")
+        result = await self._send("Originate", fields, timeout=wait, wait_event="OriginateResponse",
+                                  action_id=action_id)
         if not result.success or not result.events:
             return OriginateResult(result, None)
         return OriginateResult(ActionResult(result.response), result.events[0])

@@ -22,6 +22,7 @@ from callcenter.models.lines import (
     QueueKind,
 )
 from callcenter.models.qa import QaAppeal, QaAssignment, QaComment, QaFlag, QaPlan, QaSample, QaScore, QaScorecard
+from callcenter.models.surveys import SurveyAttempt, SurveyContact, SurveyPlan
 from callcenter.models.tickets import (
     AuditEntry,
     Notification,
@@ -39,6 +40,6 @@ __all__ = [
     "Call", "CallAgentLeg", "CallStatus", "CallbackReason", "CallbackStatus", "CallbackTask", "CdrCursor",
     "Customer", "CustomerPhone", "DayKind", "DutyShift", "Line", "LineKind", "Notification",
     "QaAppeal", "QaAssignment", "QaComment", "QaFlag", "QaPlan", "QaSample", "QaScore", "QaScorecard",
-    "Queue", "QueueKind", "Role", "SurveyRequest", "SurveyStatus",
+    "Queue", "QueueKind", "Role", "SurveyAttempt", "SurveyContact", "SurveyPlan", "SurveyRequest", "SurveyStatus",
     "Ticket", "TicketHistory", "TicketStatus", "TicketType", "Tier", "User",
 ]

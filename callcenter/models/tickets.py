@@ -121,6 +121,19 @@ class SurveyRequest(Base):
         str_enum(SurveyStatus, "survey_status"), nullable=False, default=SurveyStatus.PENDING
     )
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+    # --- the dialling of it (callcenter/services/surveys; migration 0008) ---
+    plan_id: Mapped[int | None] = mapped_column(ForeignKey("survey_plans.id"))
+    step: Mapped[int] = mapped_column(Integer, nullable=False, default=0)   # call n of a series
+    # Done by this instant to count for the 100% callback target.
+    deadline_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    # When the dispatcher may dial next (NULL: nothing to dial: done, or with the humans).
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(DateTime, index=True)
+    # "" | completed | callback (left to an agent after the last attempt) | callback_done | skipped
+    outcome: Mapped[str] = mapped_column(String(16), nullable=False, default="")
+    satisfaction: Mapped[str] = mapped_column(String(16), nullable=False, default="")
+    completed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    completed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
 
 class Notification(Base):

@@ -34,22 +34,30 @@ from sqlalchemy.engine import make_url
 from callcenter.bus import make_bus
 from callcenter.bus.core import EventBus
 from callcenter.config import Settings, get_settings
-from callcenter.db import engine_for, session_scope
+from callcenter.db import engine_for, session_scope, utcnow
+from callcenter.services.surveys import dispatch as survey_dispatch_service
+from callcenter.services.surveys import recovery
 from callcenter.services.tickets import escalation, notifications
 
 log = logging.getLogger(__name__)
 
-_runtime: dict[str, Any] = {"settings": None, "bus": None}
+_runtime: dict[str, Any] = {"settings": None, "bus": None, "dialer": None, "leadership": None}
 _runtime_lock = threading.Lock()
 
 
-def configure(settings: Settings | None, bus: EventBus | None = None) -> None:
+def configure(settings: Settings | None, bus: EventBus | None = None, *, dialer: Any = None,
+              leadership: Any = None) -> None:
     """Give the jobs of this process their settings and bus (the web panel's bus when
     the scheduler runs inside ``callcenter serve``, so consoles see notifications live).
-    None: fall back to ``get_settings()`` and a bus of the jobs' own."""
+    None: fall back to ``get_settings()`` and a bus of the jobs' own. ``dialer`` (an
+    ``ami.survey_dialer.SurveyDialer``, handed over by the CLI: the scheduler does not
+    import the AMI side) places survey calls; without one no survey is dialled here.
+    ``leadership`` (``scheduler.leadership.Leadership``) fences the survey claims."""
     with _runtime_lock:
         _runtime["settings"] = settings
         _runtime["bus"] = bus
+        _runtime["dialer"] = dialer
+        _runtime["leadership"] = leadership
 
 
 def _context() -> tuple[Settings, EventBus]:
@@ -93,6 +101,34 @@ def qa_draw() -> int:
     with session_scope(settings.database_url) as session:
         made = draws.draw_due(session, settings, today)
     return len(made)
+def survey_dispatch() -> int:
+    """Claim the survey calls due in the next tick (attempts committed first), then hand
+    them to the dialer. A process without a dialer or without the lock dials nothing."""
+    settings, _bus = _context()
+    with _runtime_lock:
+        dialer, leadership = _runtime["dialer"], _runtime["leadership"]
+    if dialer is None:
+        return 0
+    if leadership is not None and not leadership.check():
+        return 0
+    scope = leadership.session() if leadership is not None else session_scope(settings.database_url)
+    with scope as session:
+        claims = survey_dispatch_service.claim_due(session, settings, utcnow())
+    dialer.submit(claims)
+    return len(claims)
+
+
+def survey_recover() -> dict:
+    """Settle survey attempts left open by a crash, from what Asterisk shows."""
+    settings, _bus = _context()
+    with _runtime_lock:
+        dialer, leadership = _runtime["dialer"], _runtime["leadership"]
+    if dialer is None or (leadership is not None and not leadership.check()):
+        return {}
+    channels = dialer.live_channels()
+    scope = leadership.session() if leadership is not None else session_scope(settings.database_url)
+    with scope as session:
+        return recovery.recover(session, settings, now=utcnow(), live_channels=channels)
 
 
 # --- the scheduler --------------------------------------------------------------------
@@ -108,15 +144,28 @@ SCHEDULE: list[ScheduledJob] = [
     ScheduledJob("escalation_sweep", "callcenter.scheduler.jobs:escalation_sweep", lambda s: s.escalation_sweep_s),
     ScheduledJob("recordings_purge", "callcenter.scheduler.jobs:recordings_purge", lambda s: s.recordings_purge_interval_s),
     ScheduledJob("qa_draw", "callcenter.scheduler.jobs:qa_draw", lambda s: s.qa_draw_interval_s),
+    ScheduledJob("survey_dispatch", "callcenter.scheduler.jobs:survey_dispatch", lambda s: s.survey_dispatch_s),
+    ScheduledJob("survey_recover", "callcenter.scheduler.jobs:survey_recover",
+                 lambda s: max(5.0, s.survey_attempt_stale_s / 3)),
 ]
 
 
-def make_scheduler(settings: Settings, bus: EventBus | None = None) -> BackgroundScheduler:
-    """A BackgroundScheduler with every job in SCHEDULE; the caller starts it."""
-    configure(settings, bus)
+def make_scheduler(settings: Settings, bus: EventBus | None = None, *, dialer: Any = None,
+                   leadership: Any = None, persistent: bool = False) -> BackgroundScheduler:
+    """A BackgroundScheduler with every job in SCHEDULE; the caller starts it.
+    ``persistent``: the jobs live in the project's database (APScheduler's SQLAlchemy job
+    store, table ``apscheduler_jobs``), so a standby that takes over finds them."""
+    configure(settings, bus, dialer=dialer, leadership=leadership)
+    jobstores = {}
+    if persistent:
+        from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+
+        # The project's engine: its SQLite busy timeout and pool settings apply here too.
+        jobstores["default"] = SQLAlchemyJobStore(engine=engine_for(settings.database_url))
     scheduler = BackgroundScheduler(
-        timezone=settings.timezone,
+        timezone=settings.timezone, jobstores=jobstores,
         # A sweep that overran or a process that slept runs once, not once per missed tick.
+        # (The survey backlog after downtime is paced by the dispatcher, never a flood.)
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
     )
     for job in SCHEDULE:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import functools
 
-from callcenter.agi.handlers import after_hours, ivr, route_call
+from callcenter.agi.handlers import after_hours, ivr, route_call, survey
 from callcenter.agi.registry import Registry
 
-ROUTES = (route_call.ROUTE, after_hours.ROUTE, ivr.ROUTE)
+ROUTES = (route_call.ROUTE, after_hours.ROUTE, ivr.ROUTE, survey.ROUTE)
 
 
 @functools.cache

@@ -469,6 +469,11 @@ class ActionHandlers(PBXState):
                       context="agents", exten="s", caller_num=cid_num or "<unknown>",
                       caller_name=cid_name or "<unknown>")
         self.emit(_event("Newchannel", "call,all", channel_block(ch)))
+        # Asterisk sets the Originate's variables on the new channel: one VarSet each (3d2).
+        for assignment in request.getall("Variable"):
+            name, _, value = assignment.partition("=")
+            self.emit(_event("VarSet", "dialplan,all", [*channel_block(ch), ("Variable", name.strip()),
+                                                        ("Value", value)]))
         if behaviour == BUSY:
             self.emit(self.hangup_event(ch, 17, "User busy", tech_cause=486))
             respond(False, 0, None)
