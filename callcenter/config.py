@@ -147,7 +147,7 @@ class Settings(BaseSettings):
     # during a speech step (`AudioSocket(uuid,host:port)`). Worker N of `agi --workers`
     # listens on port + N - 1; the host is the address Asterisk connects to.
     speech_audiosocket_host: str = "127.0.0.1"
-    speech_audiosocket_port: int = Field(default=4574, ge=1, le=65535)
+    speech_audiosocket_port: int = Field(default=4574, ge=0, le=65535)     # 0: any free port
     # The answer is taken this long after the caller's voice stops (end of speech).
     speech_end_silence_ms: int = Field(default=200, ge=60, le=2000)
     # The longest answer listened to; a caller still talking then is decided on what was said.

@@ -31,12 +31,13 @@ FRAME_MS = FRAME_BYTES * 1000 // (2 * SAMPLE_RATE)
 START_FRAMES = 3
 
 MATCH, NOMATCH, SILENCE, ERROR = "match", "nomatch", "silence", "error"
+DTMF = "dtmf"             # the caller pressed a key while the step listened
 
 
 @dataclass
 class Heard:
-    outcome: str                     # match | nomatch | silence | error
-    choice: str | None = None        # the menu key chosen by voice
+    outcome: str                     # match | nomatch | silence | error | dtmf
+    choice: str | None = None        # the menu key chosen by voice (or pressed: dtmf)
     phrase: str = ""                 # the grammar phrase heard
     text: str = ""                   # what the recognizer returned
     speech_ms: int = 0               # audio from the start of the answer to its end
@@ -45,7 +46,11 @@ class Heard:
     @property
     def path_word(self) -> str:
         """How the IVR path records it: ``speech:2`` or ``speech:nomatch``."""
-        return f"speech:{self.choice}" if self.outcome == MATCH else f"speech:{self.outcome}"
+        if self.outcome == MATCH:
+            return f"speech:{self.choice}"
+        if self.outcome == DTMF:
+            return f"key:{self.choice}"
+        return f"speech:{self.outcome}"
 
 
 class Listener:

@@ -52,7 +52,8 @@ def load_speech_model(settings: Settings) -> SpeechModel | ModelProblem:
         if found is None:
             found = _load(path, settings.speech_language)
             if isinstance(found, ModelProblem):
-                log.warning("%s", found.line())
+                # Not configured is a choice (info); configured but unusable is a problem.
+                log.log(logging.INFO if path is None else logging.WARNING, "%s", found.line())
             else:
                 log.info("speech: Vosk model %s loaded (language %s)", path, settings.speech_language)
             _loaded[key] = found
