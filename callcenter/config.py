@@ -170,6 +170,29 @@ class Settings(BaseSettings):
     # The scheduler holding the lock checks it this often (PostgreSQL: a round trip on the
     # lock's own connection); a lost lock stops its jobs.
     scheduler_lock_check_s: float = Field(default=1.0, gt=0)
+    # --- speech (Vosk): voice answers in menus, transcripts for QA ---------------------
+    # The Vosk model directory (e.g. /srv/vosk/vosk-model-small-cn-0.22, downloaded by the
+    # site). None: no speech at all, every speech step is a key step.
+    speech_model_path: Path | None = None
+    # The model's language: which phrase list of a flow's speech step feeds the grammar.
+    speech_language: str = "cmn"
+    # The FastAGI server's AudioSocket listener: Asterisk streams the caller's audio to it
+    # during a speech step (`AudioSocket(uuid,host:port)`). Worker N of `agi --workers`
+    # listens on port + N - 1; the host is the address Asterisk connects to.
+    speech_audiosocket_host: str = "127.0.0.1"
+    speech_audiosocket_port: int = Field(default=4574, ge=0, le=65535)     # 0: any free port
+    # The answer is taken this long after the caller's voice stops (end of speech).
+    speech_end_silence_ms: int = Field(default=200, ge=60, le=2000)
+    # The longest answer listened to; a caller still talking then is decided on what was said.
+    speech_max_utterance_s: float = Field(default=6.0, ge=1, le=30)
+    # Transcription of sampled calls (scheduler job): at most this many calls per run.
+    speech_transcribe_batch: int = Field(default=20, ge=1)
+    # Checks on the agent's side: the greeting within this many seconds of the start, the
+    # farewell within this many seconds of the end; overlaps shorter than this are not
+    # interruptions (a "嗯" over the other side).
+    speech_greeting_within_s: float = 8.0
+    speech_farewell_within_s: float = 15.0
+    speech_interruption_min_s: float = 0.8
 
     @field_validator("unmasked_roles", mode="before")
     @classmethod

@@ -8,6 +8,15 @@ Per menu node:
    the "invalid choice" (or "no input") prompt plays and the menu repeats, until the
    node's retries are used up, then the node's default action runs.
 
+A menu with ``speech`` phrases for the loaded model's language (and a model loaded in
+this process) first takes a spoken answer: its speech prompt plays (keys still
+interrupt it), then ``AudioSocket`` streams the caller's voice to our listener, which
+decides as the caller stops speaking. A choice heard is recorded ``speech:<key>`` and runs
+that key's action; a key pressed while listening is a key; silence, no match or any
+speech failure is recorded (``speech:silence`` / ``speech:nomatch`` / ``speech:error``)
+and the menu carries on as a key menu (GET DATA, retries, default): a call is never stuck
+on speech.
+
 Announcement nodes (no menu prompt) play ``say`` and go straight to their default.
 Prompts follow each other with no gap: nothing else happens between two commands.
 
@@ -22,6 +31,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from callcenter.agi import audiosocket
 from callcenter.agi.channel import AGIChannel, AGIError, AGIHangup
 from callcenter.config import Settings
 from callcenter.ivr.flow import Flow, MenuNode
@@ -29,6 +39,8 @@ from callcenter.ivr.loader import get_flow
 from callcenter.ivr.model import Action
 from callcenter.ivr.sounds import prompt_sound
 from callcenter.services.calls.routing import IvrOutcome
+from callcenter.services.speech.grammar import Grammar
+from callcenter.services.speech.listen import DTMF, MATCH, Heard
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +115,7 @@ class FlowRun:
             await self._guard(len(node.say))
             digit = await self._play_all(node.say, node.escape_digits)
         failures = 0
+        listened = False                 # one spoken answer per visit, then the keys
         while True:
             self._steps += 1
             if self._steps > self.flow.max_steps:
@@ -111,6 +124,14 @@ class FlowRun:
                 self.path.append("limit")
                 return None
             timed_out = False
+            spoken = False
+            if digit is None and not listened:
+                listened = True
+                heard = await self._hear(node)
+                if heard is not None and heard.outcome in (MATCH, DTMF):
+                    digit, spoken = heard.choice, heard.outcome == MATCH
+                elif heard is not None:
+                    self.path.append(heard.path_word)
             if digit is None:
                 # The menu prompt, the caller's time to press, a retry prompt after it.
                 await self._guard(2, node.timeout_ms / 1000)
@@ -119,7 +140,7 @@ class FlowRun:
                 digit, timed_out = reply.digits or None, reply.timed_out
             action = node.keys.get(digit) if digit else None
             if action is not None:
-                self.path.append(f"key:{digit}")
+                self.path.append(f"speech:{digit}" if spoken else f"key:{digit}")
                 if action.kind != "repeat":
                     return action
                 digit = None             # repeat: the menu again, not a failed attempt
@@ -137,6 +158,22 @@ class FlowRun:
                 return node.default
             retry_prompt = node.no_input_prompt if silent else node.invalid_prompt
             digit = await self._play_all((retry_prompt,), node.escape_digits) if retry_prompt else None
+
+    async def _hear(self, node: MenuNode) -> Heard | None:
+        """The speech step of a menu; None when it has none here (no phrases for the model's
+        language, or speech off in this process)."""
+        listener = audiosocket.running_listener()
+        if node.speech is None or listener is None:
+            return None
+        choices = node.speech.for_language(listener.model.language)
+        if not choices:
+            return None
+        listen_s = node.timeout_ms / 1000
+        await self._guard(1, listen_s + self.settings.speech_max_utterance_s)
+        digit = await self._play(node.speech.prompt or node.prompt or "", node.escape_digits)
+        if digit:
+            return Heard(DTMF, choice=digit)
+        return await audiosocket.hear(self.channel, listener, Grammar.from_phrases(choices), listen_s)
 
     async def _guard(self, prompts: int, waiting_s: float = 0.0) -> None:
         """Keep the dialplan's limit on this AGI ahead of the step about to run."""

@@ -132,9 +132,9 @@ def run(settings: Settings, registry: Registry | None = None, *,
 
 def _serve_until_signal(settings: Settings, registry: Registry | None, *, host: str | None = None,
                         port: int | None = None, sock: socket.socket | None = None,
-                        parent: int | None = None) -> None:
+                        parent: int | None = None, speech_port: int | None = None) -> None:
     async def main() -> None:
-        server = FastAGIServer(settings, registry, host=host, port=port, sock=sock)
+        server = FastAGIServer(settings, registry, host=host, port=port, sock=sock, speech_port=speech_port)
         await server.start()
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -207,7 +207,7 @@ def run_workers(settings: Settings, registry: Registry | None = None, *, host: s
     previous = {signum: signal.signal(signum, lambda *_: stopping.set()) for signum in (signal.SIGTERM, signal.SIGINT)}
 
     def start(index: int) -> multiprocessing.Process:
-        process = context.Process(target=_worker_main, args=(settings, registry, sock, os.getpid()),
+        process = context.Process(target=_worker_main, args=(settings, registry, sock, os.getpid(), index),
                                   name=f"fastagi-{index}", daemon=False)
         process.start()
         return process
@@ -239,7 +239,8 @@ def run_workers(settings: Settings, registry: Registry | None = None, *, host: s
         log.info("FastAGI server stopped (%d workers)", len(procs))
 
 
-def _worker_main(settings: Settings, registry: Registry | None, sock: socket.socket, parent: int) -> None:
+def _worker_main(settings: Settings, registry: Registry | None, sock: socket.socket, parent: int,
+                 index: int = 0) -> None:
     # The parent's handlers (inherited) only set its stop flag; a worker stops through
     # its own event loop's handlers (SIGTERM from the parent, or Ctrl-C to the group).
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -247,7 +248,9 @@ def _worker_main(settings: Settings, registry: Registry | None, sock: socket.soc
     # ``parent`` is the pid the parent gave before the fork, not os.getppid() here: a
     # parent killed in the instant after the fork would otherwise be taken for init,
     # and the orphan would serve on unsupervised for ever.
-    _serve_until_signal(settings, registry, sock=sock, parent=parent)
+    # Each worker hears its own speech steps' audio: its own AudioSocket port (0: any free one).
+    speech_port = settings.speech_audiosocket_port + index if settings.speech_audiosocket_port else 0
+    _serve_until_signal(settings, registry, sock=sock, parent=parent, speech_port=speech_port)
 
 
 def _watch_parent(loop: asyncio.AbstractEventLoop, parent: int, stopping: asyncio.Event) -> None:

@@ -33,6 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import Engine
 
+from callcenter.agi.audiosocket import SpeechListener, start_speech, stop_speech
 from callcenter.agi.dbwork import executor_runner
 from callcenter.agi.handlers import default_registry
 from callcenter.agi.inline import InlineTransactions
@@ -59,8 +60,13 @@ class FastAGIServer:
     """Listens, owns the DB thread pool and the timeout sweep, counts outcomes."""
 
     def __init__(self, settings: Settings, registry: Registry | None = None, *,
-                 host: str | None = None, port: int | None = None, sock: socket.socket | None = None) -> None:
+                 host: str | None = None, port: int | None = None, sock: socket.socket | None = None,
+                 speech_port: int | None = None) -> None:
         self.settings = settings
+        # The AudioSocket listener of speech steps (None: speech off); worker N of several
+        # listens on speech_audiosocket_port + N (see callcenter/agi/audiosocket.py).
+        self.speech: SpeechListener | None = None
+        self._speech_port = speech_port
         self._sock = sock           # a listening socket shared with other workers
         self.registry = registry if registry is not None else default_registry()
         self.host = settings.agi_host if host is None else host
@@ -102,6 +108,7 @@ class FastAGIServer:
         if self._checkpointer is not None:
             self._checkpointer.start()
         self.recorder.start()
+        self.speech = await start_speech(self.settings, port=self._speech_port)
         self.port = self._server.sockets[0].getsockname()[1]
         self._sweep_handle = self.loop.call_later(self._sweep_every, self._sweep)
         self._probe_handle = self.loop.call_later(LOOP_PROBE_S, self._probe, self.loop.time() + LOOP_PROBE_S)
@@ -164,6 +171,7 @@ class FastAGIServer:
             if handle is not None:
                 handle.cancel()
         _shutdown_executor(self._executor, timeout=grace_s)
+        await stop_speech(self.speech)
         self._release_database()
         log.info("FastAGI server stopped (%s)", dict(self.stats))
 

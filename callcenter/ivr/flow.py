@@ -17,6 +17,26 @@ class FlowError(Exception):
 
 
 @dataclass(frozen=True)
+class SpeechChoices:
+    """A menu's spoken choices: language → key → phrases (first the name, then synonyms)."""
+
+    prompt: str | None                               # None: the menu prompt
+    phrases: dict[str, dict[str, tuple[str, ...]]]
+
+    def for_language(self, language: str) -> dict[str, tuple[str, ...]] | None:
+        """The key → phrases of ``language`` (``cmn`` also serves ``zh``/``zh-cn``), None when
+        this menu has no phrases for the loaded model's language."""
+        if language in self.phrases:
+            return self.phrases[language]
+        base = language.split("-")[0].lower()
+        aliases = {"zh": "cmn", "cmn": "zh"}
+        for candidate in (base, aliases.get(base)):
+            if candidate and candidate in self.phrases:
+                return self.phrases[candidate]
+        return None
+
+
+@dataclass(frozen=True)
 class MenuNode:
     id: str
     say: tuple[str, ...]            # prompt ids played the first time the node is entered
@@ -27,6 +47,7 @@ class MenuNode:
     retries: int
     invalid_prompt: str | None
     no_input_prompt: str | None
+    speech: SpeechChoices | None = None      # the menu also takes a spoken answer
 
     @property
     def is_menu(self) -> bool:

@@ -138,6 +138,34 @@ def _prompt_list(value: Any) -> Any:
     return value
 
 
+# Language codes of speech phrase lists: cmn (Mandarin), yue, ko, en ... as the model's
+# ``speech_language`` setting names them.
+LANGUAGE_PATTERN = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]+)?$")
+
+
+class Speech(BaseModel):
+    """A menu that also takes a spoken answer: per model language, the phrases that choose
+    each key (the first is the choice's name, the others synonyms)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str | None = None                        # played instead of the menu prompt
+    phrases: dict[str, dict[str, list[str]]] = Field(min_length=1)
+
+    @field_validator("phrases", mode="before")
+    @classmethod
+    def _phrase_lists(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        out: dict[str, Any] = {}
+        for language, choices in value.items():
+            if isinstance(choices, dict):
+                choices = {str(key): ([words] if isinstance(words, str) else words)
+                           for key, words in choices.items()}
+            out[str(language)] = choices
+        return out
+
+
 class Node(BaseModel):
     """A menu (``prompt`` + ``keys``) or an announcement (only ``say`` + ``default``)."""
 
@@ -151,6 +179,7 @@ class Node(BaseModel):
     retries: int | None = Field(default=None, ge=0, le=5)
     invalid_prompt: str | None = None
     no_input_prompt: str | None = None
+    speech: Speech | None = None
 
     @field_validator("say", mode="before")
     @classmethod

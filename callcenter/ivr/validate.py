@@ -14,10 +14,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from callcenter.ivr.flow import Flow, FlowError, MenuNode
+from callcenter.ivr.flow import Flow, FlowError, MenuNode, SpeechChoices
 from callcenter.ivr.model import (
     IDENT_PATTERN,
     KEY_PATTERN,
+    LANGUAGE_PATTERN,
     PROMPT_ID_PATTERN,
     Action,
     FlowFile,
@@ -193,6 +194,7 @@ class _GraphCheck:
         self._check_node_prompts(node_id, node, base)
         keys = self._node_keys(node_id, node, base)
         default = self._node_default(node_id, node, base)
+        speech = self._node_speech(node_id, node, keys, base)
         if len(self.report.problems) != before or default is None:
             return None
         defaults = self.spec.defaults
@@ -202,7 +204,48 @@ class _GraphCheck:
             retries=defaults.retries if node.retries is None else node.retries,
             invalid_prompt=node.invalid_prompt or defaults.invalid_prompt,
             no_input_prompt=node.no_input_prompt or defaults.no_input_prompt,
+            speech=speech,
         )
+
+    def _node_speech(self, node_id: str, node: Node, keys: dict[str, Action],
+                     base: Location) -> SpeechChoices | None:
+        """A menu's spoken choices: each names a key the menu offers, with some words."""
+        if node.speech is None:
+            return None
+        location = base + ("speech",)
+        if node.prompt is None:
+            self.report.add("has 'speech' but no menu 'prompt': only a menu takes an answer",
+                            node=node_id, location=location)
+            return None
+        if node.speech.prompt is not None:
+            self._check_prompt_ref(node.speech.prompt, node_id, location + ("prompt",), "speech: 'prompt'")
+        phrases: dict[str, dict[str, tuple[str, ...]]] = {}
+        for language, choices in node.speech.phrases.items():
+            where = location + ("phrases", language)
+            if not LANGUAGE_PATTERN.match(language):
+                self.report.add(f"speech: '{language}' is not a language code (cmn, yue, ko, en ...)",
+                                node=node_id, location=where)
+            kept: dict[str, tuple[str, ...]] = {}
+            for key, words in choices.items():
+                if key not in keys:
+                    self.report.add(f"speech: '{language}' phrases for key '{key}', which this menu does not "
+                                    f"offer (keys: {', '.join(sorted(keys))})", node=node_id, location=where + (key,))
+                    continue
+                cleaned = tuple(w.strip() for w in words if isinstance(w, str) and w.strip())
+                if len(cleaned) != len(words) or not cleaned:
+                    self.report.add(f"speech: '{language}' key '{key}': every phrase must be non-empty text",
+                                    node=node_id, location=where + (key,))
+                    continue
+                kept[key] = cleaned
+            heard: dict[str, str] = {}
+            for key, words in kept.items():
+                for word in words:
+                    if word in heard and heard[word] != key:
+                        self.report.add(f"speech: '{language}' phrase '{word}' is given for keys "
+                                        f"'{heard[word]}' and '{key}'", node=node_id, location=where)
+                    heard[word] = key
+            phrases[language] = kept
+        return SpeechChoices(prompt=node.speech.prompt, phrases=phrases)
 
     def _check_node_prompts(self, node_id: str, node: Node, base: Location) -> None:
         for index, prompt_id in enumerate(node.say):

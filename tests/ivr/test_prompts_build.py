@@ -143,7 +143,7 @@ def test_all_shipped_prompts_render(tmp_path, monkeypatch):
     result = invoke("prompts", "build", "--flows", str(SHIPPED_FLOWS), "--out", str(out))
     assert result.exit_code == 0, result.output
     wavs = sorted(out.glob("*.wav"))
-    assert len(wavs) == 40
+    assert len(wavs) == 41
     durations = {p.stem: asterisk_wav(p) for p in wavs}
     assert 0.15 < durations["digit_1"] < 1.5
     # The menu a caller sits through: short enough not to waste their time.
@@ -151,7 +151,7 @@ def test_all_shipped_prompts_render(tmp_path, monkeypatch):
     use_prompts_dir(monkeypatch, out)
     check = invoke("ivr", "check", "--audio")       # flows and prompts_dir from the settings
     assert check.exit_code == 0, check.output
-    assert "flow 'main', 4 nodes, 14 prompts" in check.output
+    assert "flow 'main', 4 nodes, 15 prompts" in check.output
 
 
 def test_ivr_check_reports_problems_and_missing_audio(tmp_path, monkeypatch):

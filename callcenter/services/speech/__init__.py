@@ -1,1 +1,2 @@
-"""Speech (Vosk): voice answers in menus and surveys, transcripts and language checks."""
+"""Speech (Vosk): voice answers in IVR menus, transcripts of recorded calls and the
+service-language checks QA inspectors would otherwise do by ear."""
