@@ -176,18 +176,36 @@
   }
 
   // --- console actions ------------------------------------------------------------
-  function actionResult(data) {
-    const timer = pending.get(data.request_id);
-    if (timer) { clearTimeout(timer); pending.delete(data.request_id); }
+  // The answer on the stream can arrive before the POST that asked for it has returned
+  // (the listener answers in a few ms): an answer nobody waits for yet is kept here, so
+  // the request finds it instead of starting a timer that nothing would clear.
+  const early = new Map();
+  const EARLY_MEMORY = 32;
+
+  function showResult(data) {
     if (!data.ok) say("操作失败：" + (data.message || data.action), true);
     else say("");
+  }
+
+  function actionResult(data) {
+    const timer = pending.get(data.request_id);
+    if (timer) {
+      clearTimeout(timer);
+      pending.delete(data.request_id);
+    } else if (data.request_id) {
+      early.set(data.request_id, data);
+      while (early.size > EARLY_MEMORY) early.delete(early.keys().next().value);
+    }
+    showResult(data);
+    root.dataset.lastAnswer = data.request_id || "";
   }
 
   async function sendAction(body) {
     const result = await cc.postJSON(urls.actionUrl, body);
     if (!result.ok) { say(result.data.error || "操作失败", true); return; }
-    say("处理中…");
     const id = result.data.request_id;
+    if (early.has(id)) { const answer = early.get(id); early.delete(id); showResult(answer); return; }
+    say("处理中…");
     pending.set(id, setTimeout(() => {
       pending.delete(id);
       say("电话系统未响应 (no answer from the phone system)", true);
