@@ -220,7 +220,15 @@
     say("已就座：" + result.data.interface);
     connect();
   });
-  $("btn-ready").addEventListener("click", () => sendAction({ action: "ready" }));
+  $("btn-ready").addEventListener("click", () => {
+    // queues.conf has no static members: an agent in no queue would be "ready" for nothing.
+    const boxes = document.querySelectorAll(".queue-toggle");
+    if (boxes.length && !Array.from(boxes).some((b) => b.checked)) {
+      say("请先勾选要接听的队列 (choose the queues you take calls from)", true);
+      return;
+    }
+    sendAction({ action: "ready" });
+  });
   $("btn-wrapup").addEventListener("click", () => sendAction({ action: "ready" }));
   $("btn-pause").addEventListener("click", () => sendAction({ action: "pause", reason: $("pause-reason-select").value }));
   document.querySelectorAll(".queue-toggle").forEach((box) => box.addEventListener("change", () =>
