@@ -98,8 +98,7 @@
       link.textContent = "新客户";
     }
     node.querySelector(".ivr-path").textContent = (pop.ivr && pop.ivr.path || []).join(" → ");
-    listInto(node.querySelector(".open-tickets"), pop.open_tickets,
-      (t) => `${t.number} ${t.type_label} ${t.subject} — ${t.status_label}${t.due_at ? "（期限 " + t.due_at + "）" : ""}`);
+    ticketItems(node.querySelector(".open-tickets"), pop.open_tickets, node);
     listInto(node.querySelector(".last-calls"), pop.last_calls,
       (c) => `${c.started_at} ${c.category_label || ""} ${c.status_label} ${c.answered_by || ""}`);
     listInto(node.querySelector(".last-tickets"), pop.last_tickets,
@@ -107,23 +106,85 @@
     addActions(node, pop);
     if (pop.new_customer) addNewCustomerForm(node, pop);
     $("pops").prepend(node);
-    while ($("pops").children.length > MAX_POPS) $("pops").lastElementChild.remove();
+    // Old pops go, but never the one whose ticket is open in the side panel.
+    const kept = Array.from($("pops").children);
+    for (let i = kept.length - 1; i >= 0 && $("pops").children.length > MAX_POPS; i--) {
+      if (kept[i] !== sideOwner) kept[i].remove();
+    }
     $("no-call").hidden = true;
   }
 
-  function ticketLink(pop, customerId) {
+  // --- side panel: tickets beside the calls -------------------------------------------
+  // The ticket pages open in an iframe of this page, never in place of it: leaving the
+  // console would close the event stream and lose the pops.
+  let sideOwner = null;   // the pop whose ticket the panel shows
+
+  function openSide(url, title, popNode) {
+    $("side-title").textContent = title;
+    $("side-frame").src = url;
+    $("side-panel").hidden = false;
+    document.body.classList.add("side-open");
+    sideOwner = popNode || null;
+  }
+
+  function closeSide() {
+    $("side-panel").hidden = true;
+    document.body.classList.remove("side-open");
+    $("side-frame").src = "about:blank";
+    sideOwner = null;
+  }
+
+  $("side-close").addEventListener("click", closeSide);
+  $("side-frame").addEventListener("load", () => {
+    // Same origin: a saved ticket lands on its page (/tickets/<id>); the pop shows it.
+    let path = "";
+    try { path = $("side-frame").contentWindow.location.pathname; } catch (err) { return; }
+    const saved = /\/tickets\/(\d+)$/.exec(path);
+    if (saved && sideOwner) {
+      sideOwner.dataset.ticketId = saved[1];
+      const doc = $("side-frame").contentDocument;
+      const number = doc && doc.querySelector("#ticket-number");
+      sideOwner.querySelector(".ticket-saved").textContent =
+        "工单 " + (number ? number.textContent.trim() : "#" + saved[1]);
+    }
+  });
+
+  function sideLink(text, cls, url, title, node) {
+    const link = cc.el("a", { text: text, cls: cls, attrs: { href: url } });
+    link.addEventListener("click", (e) => { e.preventDefault(); openSide(url, title, node); });
+    return link;
+  }
+
+  function ticketLink(node, pop, customerId) {
     if (!urls.ticketUrl) return null;
     const params = new URLSearchParams({ linkedid: pop.linkedid, phone: (pop.caller && pop.caller.number) || "",
       category: (pop.ivr && pop.ivr.category) || "" });
     if (customerId) params.set("customer_id", String(customerId));
-    return cc.el("a", { text: "新建工单", cls: "button new-ticket", attrs: { href: urls.ticketUrl + "?" + params.toString() } });
+    return sideLink("新建工单", "button new-ticket", urls.ticketUrl + "?" + params.toString(),
+      "新建工单 · " + ((pop.caller && pop.caller.number) || ""), node);
   }
+
+  function ticketViewUrl(id) { return urls.ticketViewUrl.replace(/\/0$/, "/" + Number(id)); }
 
   function addActions(node, pop) {
     const actions = node.querySelector(".actions");
     cc.clear(actions);
-    const link = ticketLink(pop, pop.customer && pop.customer.id);
+    const link = ticketLink(node, pop, pop.customer && pop.customer.id);
     if (link) actions.appendChild(link);
+    actions.appendChild(cc.el("span", { cls: "ticket-saved" }));
+  }
+
+  // Open tickets: each opens (to read, note or edit) in the side panel.
+  function ticketItems(list, items, node) {
+    cc.clear(list);
+    if (!items || !items.length) { list.appendChild(cc.el("li", { text: "无", cls: "muted" })); return; }
+    for (const t of items) {
+      const text = `${t.number} ${t.type_label} ${t.subject} — ${t.status_label}${t.due_at ? "（期限 " + t.due_at + "）" : ""}`;
+      const item = cc.el("li");
+      item.appendChild(urls.ticketViewUrl ? sideLink(text, "ticket-link", ticketViewUrl(t.id), "工单 " + t.number, node)
+        : cc.el("span", { text: text }));
+      list.appendChild(item);
+    }
   }
 
   function addNewCustomerForm(node, pop) {
