@@ -97,14 +97,20 @@
     } else {
       link.textContent = "新客户";
     }
-    node.querySelector(".ivr-path").textContent = (pop.ivr && pop.ivr.path || []).join(" → ");
+    const ivrPath = node.querySelector(".ivr-path");
+    ivrPath.textContent = (pop.ivr_steps || (pop.ivr && pop.ivr.path) || []).join(" → ");
+    ivrPath.title = ((pop.ivr && pop.ivr.path) || []).join(" → ");
+    const badges = node.querySelector(".badges");
+    for (const badge of pop.badges || []) {
+      badges.appendChild(cc.el("li", { text: badge.text, cls: "badge badge-" + badge.kind }));
+    }
     ticketItems(node.querySelector(".open-tickets"), pop.open_tickets, node);
     listInto(node.querySelector(".last-calls"), pop.last_calls,
       (c) => `${c.started_at} ${c.category_label || ""} ${c.status_label} ${c.answered_by || ""}`);
     listInto(node.querySelector(".last-tickets"), pop.last_tickets,
       (t) => `${t.created_at} ${t.number} ${t.type_label} ${t.subject} — ${t.status_label} ${t.resolution || ""}`);
     addActions(node, pop);
-    if (pop.new_customer) addNewCustomerForm(node, pop);
+    if (pop.new_customer) unknownCard(node, pop);
     $("pops").prepend(node);
     // Old pops go, but never the one whose ticket is open in the side panel.
     const kept = Array.from($("pops").children);
@@ -187,6 +193,24 @@
     }
   }
 
+  // An unknown caller: one line (seen before or not) and an "add customer" that opens
+  // the form only when the agent asks for it.
+  function unknownCard(node, pop) {
+    const card = node.querySelector(".unknown-card");
+    const seen = pop.seen_before || 0;
+    const last = (pop.last_calls || [])[0];
+    card.querySelector(".seen").textContent = seen
+      ? `未登记号码 · 曾来电 ${seen >= 5 ? "5+" : seen} 次，最近 ${last.started_at}`
+      : "未登记号码 · 首次来电";
+    card.hidden = false;
+    card.querySelector(".add-customer").addEventListener("click", (e) => {
+      e.currentTarget.hidden = true;
+      addNewCustomerForm(node, pop);
+      const first = node.querySelector(".new-customer-form input[name=name]");
+      if (first) first.focus();
+    });
+  }
+
   function addNewCustomerForm(node, pop) {
     const box = node.querySelector(".new-customer");
     const input = (name, label, value) => cc.el("label", { text: label }, [
@@ -197,7 +221,8 @@
       cc.el("option", { text: "VIP", attrs: { value: "vip" } })]);
     const form = cc.el("form", { cls: "new-customer-form stacked" }, [
       cc.el("h3", { text: "新客户" }),
-      input("name", "姓名", pop.caller && pop.caller.name),
+      // Not prefilled: the caller ID name is the network's (often 新来电 or empty), not a person's.
+      input("name", "姓名", ""),
       input("number", "电话", pop.new_customer.number),
       input("area", "小区/区域"), input("building", "栋"), input("unit", "单元"), input("room", "房号"),
       input("address", "地址"),
@@ -217,6 +242,7 @@
       link.textContent = result.data.name;
       link.setAttribute("href", urls.recordUrl.replace(/\/0$/, "/" + Number(result.data.id)));
       node.classList.remove("unknown");
+      node.querySelector(".unknown-card").hidden = true;
       pop.customer = { id: result.data.id };
       addActions(node, pop);
     });
