@@ -1,6 +1,7 @@
 """All tables. Importing this package registers every model on ``Base.metadata``."""
 
 from callcenter.models.base import Base
+from callcenter.models.call_controls import CallTransfer, CallWrapUp, WrapUpCode
 from callcenter.models.calls import (
     Call,
     CallAgentLeg,
@@ -40,4 +41,5 @@ __all__ = [
     "Customer", "CustomerPhone", "DayKind", "DutyShift", "Line", "LineKind", "Notification",
     "QaFlag", "Queue", "QueueKind", "Role", "SurveyRequest", "SurveyStatus",
     "Ticket", "TicketHistory", "TicketStatus", "TicketType", "Tier", "User",
+    "CallTransfer", "CallWrapUp", "WrapUpCode",
 ]

@@ -7,11 +7,21 @@ import time
 
 import pytest
 from sqlalchemy import select
+from werkzeug.security import generate_password_hash
 
 from callcenter.db import session_scope
-from callcenter.models import Ticket
+from callcenter.models import Call, CallAgentLeg, CallTransfer, CallWrapUp, Role, Ticket, User
 
-from .test_screenpop_browser import INTERFACE, page, sign_in_and_sit, site  # noqa: F401 - fixtures
+from .test_screenpop_browser import (  # noqa: F401 - fixtures
+    INTERFACE,
+    PASSWORD,
+    VIP_LINKEDID,
+    page,
+    sign_in_and_sit,
+    site,
+)
+
+SECOND = "PJSIP/agent1002"
 
 pytestmark = pytest.mark.browser
 
@@ -87,3 +97,103 @@ def test_ticket_opens_beside_the_calls_and_every_pop_stays(page, site, tmp_path)
         assert ticket is not None and ticket.call_linkedid == first.linkedid
     page.click("#side-close")
     assert page.is_hidden("#side-panel")
+
+
+def received(site, name: str) -> list[dict[str, str]]:  # noqa: F811 - the fixture's value
+    """The AMI actions of that name the emulated Asterisk got, as field dicts."""
+    emulator = site["emulator"]
+    return emulator.call(lambda: [dict(a.message.fields) for a in emulator.emulator.actions
+                                  if a.message.get("Action") == name])
+
+
+def second_agent(site, chromium):  # noqa: F811 - the fixture's value
+    """李坐席 signed in at agent1002, on a console of their own."""
+    with session_scope(site["db"]) as s:
+        s.add(User(username="li", display_name="李坐席", role=Role.AGENT, default_interface=SECOND,
+                   password_hash=generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")))
+    context = chromium.new_context(locale="zh-CN", viewport={"width": 1400, "height": 1000})
+    other = context.new_page()
+    other.set_default_timeout(15_000)
+    other.goto(site["url"] + "/auth/login")
+    other.fill("#username", "li")
+    other.fill("#password", PASSWORD)
+    other.click("#login-submit")
+    other.wait_for_url(site["url"] + "/agent/")
+    other.click("#interface-form button[type=submit]")
+    other.wait_for_selector("#console[data-connected='1']")
+    return context, other
+
+
+def test_hold_transfer_and_wrap_up_through_the_ami_owner(page, site, chromium, tmp_path):  # noqa: F811
+    sign_in_and_sit(page, site)
+    context, other = second_agent(site, chromium)
+    emulator = site["emulator"]
+    caller, agent = emulator.agent_called(interface=INTERFACE, linkedid=VIP_LINKEDID, caller="13800138000")
+    pop = page.wait_for_selector(f".pop[data-linkedid='{VIP_LINKEDID}']")
+    emulator.agent_connect(caller, agent, queue="vip", interface=INTERFACE)
+    page.wait_for_selector(f".pop[data-linkedid='{VIP_LINKEDID}'][data-live='1'] .call-bar:not([hidden])")
+    page.screenshot(path=str(tmp_path / "live-call.png"), full_page=True)
+
+    # Hold: both channels leave the bridge (caller to music on hold); unhold bridges them again.
+    pop.query_selector("button.hold").click()
+    page.wait_for_selector(f".pop[data-linkedid='{VIP_LINKEDID}'][data-held='1']")
+    [hold] = received(site, "Redirect")
+    assert (hold["Channel"], hold["Context"], hold["Exten"]) == (caller.channel, "cc-hold", "caller")
+    assert (hold["ExtraChannel"], hold["ExtraContext"], hold["ExtraExten"]) == (agent.channel, "cc-hold", "agent")
+    pop.query_selector("button.hold").click()
+    page.wait_for_selector(f".pop[data-linkedid='{VIP_LINKEDID}']:not([data-held])")
+    [bridge] = received(site, "Bridge")
+    assert (bridge["Channel1"], bridge["Channel2"]) == (caller.channel, agent.channel)
+
+    # Blind transfer to 李坐席: the caller goes to [cc-transfer] agent1002 ...
+    with session_scope(site["db"]) as s:
+        owner_before = s.scalar(select(Ticket.owner_id).where(Ticket.subject == "厨房漏水"))
+    pop.query_selector(".transfer-target").focus()
+    page.wait_for_selector(f".pop[data-linkedid='{VIP_LINKEDID}'] .transfer-target option[value='agent|{SECOND}']",
+                           state="attached")
+    pop.query_selector(".transfer-target").select_option(f"agent|{SECOND}")
+    pop.query_selector("button.transfer").click()
+    page.wait_for_selector(f".pop[data-linkedid='{VIP_LINKEDID}'][data-transferred='{SECOND}']")
+    transfer = received(site, "Redirect")[-1]
+    assert (transfer["Channel"], transfer["Context"], transfer["Exten"]) == (caller.channel, "cc-transfer", "agent1002")
+    # ... the call pops on the receiving console, saying who transferred it ...
+    moved = other.wait_for_selector(f".pop[data-linkedid='{VIP_LINKEDID}']")
+    assert INTERFACE in moved.query_selector(".transfer-from").text_content()
+    assert "厨房漏水" in moved.query_selector(".open-tickets").text_content()
+    other.screenshot(path=str(tmp_path / "transferred.png"), full_page=True)
+    # ... and the call record keeps both legs; the ticket keeps its first owner (首问负责制).
+    with session_scope(site["db"]) as s:
+        call = s.scalar(select(Call).where(Call.linkedid == VIP_LINKEDID))
+        legs = {(leg.interface, leg.outcome) for leg in s.scalars(select(CallAgentLeg).where(CallAgentLeg.call_id == call.id))}
+        assert {(INTERFACE, "connected"), (SECOND, "transfer")} <= legs
+        [row] = s.scalars(select(CallTransfer).where(CallTransfer.call_id == call.id))
+        assert (row.ok, row.target_kind, row.target, row.from_interface) == (True, "agent", SECOND, INTERFACE)
+        assert s.scalar(select(Ticket.owner_id).where(Ticket.subject == "厨房漏水")) == owner_before
+
+    # The first agent's leg ends: wrap-up with a code from the admins' list.
+    emulator.agent_complete(caller, agent, queue="vip", interface=INTERFACE, reason="transfer")
+    page.wait_for_selector("#agent-status[data-status='wrap_up']")
+    page.wait_for_selector("#wrapup-countdown:not([hidden])")
+    wrap = page.wait_for_selector(f".pop[data-linkedid='{VIP_LINKEDID}'] .wrapup:not([hidden])")
+    page.wait_for_selector(f".pop[data-linkedid='{VIP_LINKEDID}'] .wrapup-code option:has-text('已转接')", state="attached")
+    wrap.query_selector(".wrapup-code").select_option(label="已转接")
+    wrap.query_selector(".wrapup-save").click()
+    page.wait_for_selector(f".pop[data-linkedid='{VIP_LINKEDID}'][data-wrapup='已转接']")
+    with session_scope(site["db"]) as s:
+        chosen = s.scalar(select(CallWrapUp).where(CallWrapUp.call_id == call.id))
+        assert chosen.code.code == "transfer"
+    page.click("#btn-wrapup")
+    page.wait_for_selector("#agent-status[data-status='ready']")
+    context.close()
+
+
+def test_hang_up_from_the_console(page, site):  # noqa: F811
+    sign_in_and_sit(page, site)
+    emulator = site["emulator"]
+    caller, agent = emulator.agent_called(interface=INTERFACE, linkedid=VIP_LINKEDID, caller="13800138000")
+    emulator.agent_connect(caller, agent, queue="vip", interface=INTERFACE)
+    pop = page.wait_for_selector(f".pop[data-linkedid='{VIP_LINKEDID}'][data-live='1']")
+    pop.query_selector("button.hangup").click()
+    page.wait_for_selector(f".pop[data-linkedid='{VIP_LINKEDID}'] .call-note:has-text('已挂断')")
+    [hangup] = received(site, "Hangup")
+    assert hangup["Channel"] == caller.channel

@@ -18,8 +18,34 @@
     node.classList.toggle("error", !!isError);
   }
 
+  // --- timers: time in the current state, the live call, the wrap-up countdown ---------
+  let stateSince = Date.now();
+  let wrapupEnds = 0;
+  const two = (n) => String(n).padStart(2, "0");
+  const clock = (ms) => { const s = Math.max(0, Math.floor(ms / 1000)); return two(Math.floor(s / 60)) + ":" + two(s % 60); };
+
+  function tick() {
+    $("state-timer").textContent = clock(Date.now() - stateSince);
+    const countdown = $("wrapup-countdown");
+    if (wrapupEnds) {
+      const left = Math.ceil((wrapupEnds - Date.now()) / 1000);
+      countdown.textContent = left > 0 ? `整理剩余 ${left} 秒，之后自动就绪` : "整理时间到，等待就绪…";
+    }
+    for (const node of $("pops").children) {
+      if (node.dataset.connectedAt && !node.dataset.endedAt) {
+        node.querySelector(".call-timer").textContent = clock(Date.now() - Number(node.dataset.connectedAt));
+      }
+    }
+  }
+  setInterval(tick, 1000);
+
   function renderState(state) {
     const status = $("agent-status");
+    if (status.dataset.status !== state.status) {
+      stateSince = Date.now();
+      wrapupEnds = state.status === "wrap_up" && Number(urls.wrapupS) > 0 ? Date.now() + Number(urls.wrapupS) * 1000 : 0;
+      $("wrapup-countdown").hidden = !wrapupEnds;
+    }
     status.dataset.status = state.status;
     status.textContent = cc.AGENT_STATUS[state.status] || state.status;
     $("pause-reason").textContent = state.status === "paused" ? (state.pause_reason || "") : "";
@@ -27,6 +53,13 @@
     document.querySelectorAll(".queue-toggle").forEach((box) => {
       box.checked = (state.queues || []).indexOf(box.value) >= 0;
     });
+    if (state.status === "on_call" && state.current_linkedid) {
+      // A call that reached this phone without a queue (a transfer) has no AgentConnect.
+      for (const node of $("pops").children) {
+        if (node.dataset.linkedid === state.current_linkedid && !node.dataset.endedAt) { markLive(node); break; }
+      }
+    }
+    tick();
   }
 
   // --- event stream -------------------------------------------------------------
@@ -110,6 +143,12 @@
     listInto(node.querySelector(".last-tickets"), pop.last_tickets,
       (t) => `${t.created_at} ${t.number} ${t.type_label} ${t.subject} — ${t.status_label} ${t.resolution || ""}`);
     addActions(node, pop);
+    wireCallBar(node);
+    if (pop.transfer_from) {
+      const from = node.querySelector(".transfer-from");
+      from.textContent = "由 " + pop.transfer_from + " 转接（工单仍由首问坐席负责）";
+      from.hidden = false;
+    }
     if (pop.new_customer) unknownCard(node, pop);
     $("pops").prepend(node);
     // Old pops go, but never the one whose ticket is open in the side panel.
@@ -259,7 +298,99 @@
 
   function callEvent(data) {
     const node = popFor(data.pop_key || data.linkedid);
-    if (node) node.dataset.call = data.type;
+    if (!node) return;
+    node.dataset.call = data.type;
+    if (data.type === "agent_connect") markLive(node);
+    if (data.type === "agent_complete") callEnded(node);
+  }
+
+  // --- the live call: controls, timer, wrap-up ------------------------------------------------
+  function markLive(node) {
+    for (const other of $("pops").children) if (other !== node) delete other.dataset.live;
+    node.dataset.live = "1";
+    if (!node.dataset.connectedAt) node.dataset.connectedAt = String(Date.now());
+    node.querySelector(".call-bar").hidden = false;
+    $("pops").prepend(node);
+    tick();
+  }
+
+  function callEnded(node) {
+    delete node.dataset.live;
+    node.dataset.endedAt = String(Date.now());
+    node.querySelector(".call-bar").hidden = true;
+    showWrapup(node);
+  }
+
+  let codes = null;
+  async function showWrapup(node) {
+    const box = node.querySelector(".wrapup");
+    box.hidden = false;
+    if (codes === null) {
+      const result = await cc.getJSON(urls.codesUrl);
+      codes = result.ok ? result.data.codes : [];
+    }
+    const select = box.querySelector(".wrapup-code");
+    if (!select.options.length) {
+      select.appendChild(cc.el("option", { text: "请选择…", attrs: { value: "" } }));
+      for (const c of codes) select.appendChild(cc.el("option", { text: c.label, attrs: { value: c.id } }));
+    }
+  }
+
+  function callControl(node, body) {
+    node.querySelector(".call-note").textContent = "处理中…";
+    sendAction(Object.assign({ linkedid: node.dataset.linkedid }, body), urls.callUrl);
+  }
+
+  function callControlDone(data) {
+    const node = popFor(data.pop_key);
+    if (!node) return;
+    const note = node.querySelector(".call-note");
+    if (!data.ok) { note.textContent = "失败：" + (data.message || data.op); return; }
+    if (data.op === "hold") { node.dataset.held = "1"; node.querySelector(".hold").textContent = "取消保持"; note.textContent = "客户正在听等待音乐"; }
+    else if (data.op === "unhold") { delete node.dataset.held; node.querySelector(".hold").textContent = "保持"; note.textContent = ""; }
+    else if (data.op === "transfer") { node.dataset.transferred = data.target; note.textContent = "已转接 → " + data.target; }
+    else if (data.op === "hangup") { note.textContent = "已挂断"; }
+  }
+
+  async function fillTargets(select) {
+    const result = await cc.getJSON(urls.targetsUrl);
+    if (!result.ok) return;
+    const keep = select.firstElementChild;
+    cc.clear(select);
+    select.appendChild(keep);
+    const agents = cc.el("optgroup", { attrs: { label: "坐席" } });
+    for (const a of result.data.agents) {
+      agents.appendChild(cc.el("option", { text: `${a.name}（${cc.AGENT_STATUS[a.status] || a.status}）`,
+        attrs: { value: "agent|" + a.interface } }));
+    }
+    const queues = cc.el("optgroup", { attrs: { label: "队列" } });
+    for (const q of result.data.queues) queues.appendChild(cc.el("option", { text: q, attrs: { value: "queue|" + q } }));
+    select.appendChild(agents);
+    select.appendChild(queues);
+    select.appendChild(cc.el("option", { text: "外线号码…", attrs: { value: "number|" } }));
+  }
+
+  function wireCallBar(node) {
+    const bar = node.querySelector(".call-bar");
+    bar.querySelector(".hangup").addEventListener("click", () => callControl(node, { op: "hangup" }));
+    bar.querySelector(".hold").addEventListener("click", () =>
+      callControl(node, { op: node.dataset.held === "1" ? "unhold" : "hold" }));
+    const select = bar.querySelector(".transfer-target");
+    const number = bar.querySelector(".transfer-number");
+    select.addEventListener("focus", () => { if (select.options.length <= 1) fillTargets(select); });
+    select.addEventListener("change", () => { number.hidden = !select.value.startsWith("number|"); });
+    bar.querySelector(".transfer").addEventListener("click", () => {
+      const [kind, value] = (select.value || "|").split("|");
+      if (!kind) { node.querySelector(".call-note").textContent = "请选择转接目标"; return; }
+      callControl(node, { op: "transfer", target_kind: kind, target: kind === "number" ? number.value : value });
+    });
+    const wrap = node.querySelector(".wrapup");
+    wrap.querySelector(".wrapup-save").addEventListener("click", async () => {
+      const result = await cc.postJSON(urls.wrapupUrl, { linkedid: node.dataset.linkedid,
+        code_id: wrap.querySelector(".wrapup-code").value, note: wrap.querySelector(".wrapup-note").value });
+      wrap.querySelector(".wrapup-saved").textContent = result.ok ? "已保存：" + result.data.label : (result.data.error || "保存失败");
+      if (result.ok) node.dataset.wrapup = result.data.label;
+    });
   }
 
   // --- console actions ------------------------------------------------------------
@@ -270,6 +401,7 @@
   const EARLY_MEMORY = 32;
 
   function showResult(data) {
+    if (data.op) callControlDone(data);
     if (!data.ok) say("操作失败：" + (data.message || data.action), true);
     else say("");
   }
@@ -287,8 +419,8 @@
     root.dataset.lastAnswer = data.request_id || "";
   }
 
-  async function sendAction(body) {
-    const result = await cc.postJSON(urls.actionUrl, body);
+  async function sendAction(body, url) {
+    const result = await cc.postJSON(url || urls.actionUrl, body);
     if (!result.ok) { say(result.data.error || "操作失败", true); return; }
     const id = result.data.request_id;
     if (early.has(id)) { const answer = early.get(id); early.delete(id); showResult(answer); return; }
