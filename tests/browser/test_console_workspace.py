@@ -197,3 +197,52 @@ def test_hang_up_from_the_console(page, site):  # noqa: F811
     page.wait_for_selector(f".pop[data-linkedid='{VIP_LINKEDID}'] .call-note:has-text('已挂断')")
     [hangup] = received(site, "Hangup")
     assert hangup["Channel"] == caller.channel
+
+
+def test_a_new_pop_rings_notifies_and_flashes_the_title_each_can_be_turned_off(chromium, site):  # noqa: F811
+    context = chromium.new_context(locale="zh-CN", viewport={"width": 1400, "height": 1000},
+                                   permissions=["notifications"])
+    page = context.new_page()  # noqa: F811 - its own context: notifications allowed
+    page.set_default_timeout(15_000)
+    try:
+        sign_in_and_sit(page, site)
+        page.check("#alert-desktop")
+        first, _ = site["emulator"].agent_called(interface=INTERFACE, linkedid=VIP_LINKEDID, caller="13800138000")
+        page.wait_for_selector(f".pop[data-linkedid='{VIP_LINKEDID}']")
+        page.wait_for_selector("#console[data-rang='1'][data-notified='1']")
+        assert page.title().startswith("📞 来电 王秀英")
+
+        # Sound and desktop notification off: the next pop is silent (and the choice is kept).
+        page.uncheck("#alert-sound")
+        page.uncheck("#alert-desktop")
+        second, _ = site["emulator"].agent_called(interface=INTERFACE, caller="13911110009")
+        page.wait_for_selector(f".pop[data-linkedid='{second.linkedid}']")
+        assert page.get_attribute("#console", "data-rang") == "1"
+        assert page.get_attribute("#console", "data-notified") == "1"
+        page.reload()
+        page.wait_for_selector("#console[data-connected='1']")
+        assert not page.is_checked("#alert-sound") and not page.is_checked("#alert-desktop")
+    finally:
+        context.close()
+
+
+def test_keyboard_shortcuts_and_the_first_tab_skips_the_menu(page, site):  # noqa: F811
+    sign_in_and_sit(page, site)
+    page.goto(site["url"] + "/agent/")
+    page.wait_for_selector("#console[data-connected='1']")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "skip-link"
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "interface", "the console's own controls come next"
+
+    pauses = len(received(site, "QueuePause"))
+    page.keyboard.press("Alt+r")
+    page.wait_for_selector("#agent-status[data-status='ready']")
+    assert len(received(site, "QueuePause")) == pauses + 1
+    site["emulator"].agent_called(interface=INTERFACE, linkedid=VIP_LINKEDID, caller="13800138000")
+    page.wait_for_selector(f".pop[data-linkedid='{VIP_LINKEDID}']")
+    page.keyboard.press("Alt+n")
+    page.wait_for_selector("#side-panel:not([hidden])")
+    page.keyboard.press("Escape")
+    page.wait_for_selector("#side-panel", state="hidden")

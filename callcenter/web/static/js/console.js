@@ -112,10 +112,79 @@
     for (const item of items) list.appendChild(cc.el("li", { text: format(item) }));
   }
 
+  // --- alerting: ring sound, desktop notification, title (each can be turned off) ----------
+  const ALERTS = ["sound", "desktop", "title"];
+  const baseTitle = document.title;
+  let audio = null;
+  let titleTimer = null;
+
+  for (const name of ALERTS) {
+    const box = $("alert-" + name);
+    const saved = window.localStorage.getItem("cc-alert-" + name);
+    if (saved !== null) box.checked = saved === "1";
+    box.addEventListener("change", () => {
+      window.localStorage.setItem("cc-alert-" + name, box.checked ? "1" : "0");
+      if (name === "desktop" && box.checked && "Notification" in window && Notification.permission === "default") {
+        Notification.requestPermission();
+      }
+      if (name === "sound" && box.checked) audioContext();
+    });
+  }
+  const wants = (name) => $("alert-" + name).checked;
+
+  function audioContext() {
+    // Created on a click (就座, a checkbox): browsers keep audio silent until the user acts.
+    if (!audio && (window.AudioContext || window.webkitAudioContext)) {
+      audio = new (window.AudioContext || window.webkitAudioContext)();
+    }
+    if (audio && audio.state === "suspended") audio.resume();
+    return audio;
+  }
+
+  function ringSound() {
+    const ctx = audioContext();
+    if (!ctx) return;
+    // Two short tones twice, like a desk phone (no sound file to fetch).
+    for (let i = 0; i < 4; i++) {
+      const osc = ctx.createOscillator();
+      const gain = ctx.createGain();
+      osc.frequency.value = i % 2 ? 480 : 440;
+      gain.gain.value = 0.15;
+      osc.connect(gain).connect(ctx.destination);
+      const start = ctx.currentTime + i * 0.45;
+      osc.start(start);
+      osc.stop(start + 0.35);
+    }
+    root.dataset.rang = String(Number(root.dataset.rang || "0") + 1);
+  }
+
+  function flashTitle(text) {
+    clearInterval(titleTimer);
+    let on = true;
+    document.title = text;
+    titleTimer = setInterval(() => { on = !on; document.title = on ? text : baseTitle; }, 1000);
+  }
+
+  window.addEventListener("focus", () => { clearInterval(titleTimer); document.title = baseTitle; });
+
+  function alertNewCall(pop) {
+    const who = (pop.customer && pop.customer.name) || (pop.caller && (pop.caller.name || pop.caller.number)) || "";
+    const why = (pop.badges || []).map((b) => b.text).join(" ");
+    if (wants("sound")) ringSound();
+    if (wants("title")) flashTitle("📞 来电 " + who);
+    if (wants("desktop") && "Notification" in window && Notification.permission === "granted") {
+      const note = new Notification("来电：" + who, { body: [why, (pop.ivr_steps || []).join(" → ")].filter(Boolean).join("\n"),
+        tag: pop.pop_key || pop.linkedid });
+      note.onclick = () => { window.focus(); note.close(); };
+      root.dataset.notified = String(Number(root.dataset.notified || "0") + 1);
+    }
+  }
+
   function renderPop(pop) {
     const key = pop.pop_key || pop.linkedid;
     let node = popFor(key);
     if (node) { ringAgain(key); return; }
+    alertNewCall(pop);
     node = document.getElementById("pop-template").content.firstElementChild.cloneNode(true);
     node.dataset.popKey = key;
     node.dataset.linkedid = pop.linkedid;
@@ -437,7 +506,9 @@
     if (!result.ok) { say(result.data.error || "设置失败", true); return; }
     renderState(result.data);
     say("已就座：" + result.data.interface);
+    if (wants("sound")) audioContext();
     connect();
+    $("btn-ready").focus();
   });
   $("btn-ready").addEventListener("click", () => {
     // queues.conf has no static members: an agent in no queue would be "ready" for nothing.
@@ -449,6 +520,23 @@
     sendAction({ action: "ready" });
   });
   $("btn-wrapup").addEventListener("click", () => sendAction({ action: "ready" }));
+
+  // --- keyboard: Alt+R ready, Alt+P pause, Alt+H hang up, Alt+N new ticket, Esc closes the panel
+  function currentPop() {
+    return $("pops").querySelector(".pop[data-live='1']") || $("pops").firstElementChild;
+  }
+  document.addEventListener("keydown", (e) => {
+    if (e.key === "Escape" && !$("side-panel").hidden) { closeSide(); return; }
+    if (!e.altKey || e.ctrlKey || e.metaKey) return;
+    const key = e.key.toLowerCase();
+    const pop = currentPop();
+    if (key === "r") $("btn-ready").click();
+    else if (key === "p") $("btn-pause").click();
+    else if (key === "h" && pop && pop.dataset.live === "1") pop.querySelector(".hangup").click();
+    else if (key === "n" && pop && pop.querySelector("a.new-ticket")) pop.querySelector("a.new-ticket").click();
+    else return;
+    e.preventDefault();
+  });
   $("btn-pause").addEventListener("click", () => sendAction({ action: "pause", reason: $("pause-reason-select").value }));
   document.querySelectorAll(".queue-toggle").forEach((box) => box.addEventListener("change", () =>
     sendAction({ action: box.checked ? "join" : "leave", queue: box.value })));
