@@ -207,7 +207,7 @@ def test_a_new_pop_rings_notifies_and_flashes_the_title_each_can_be_turned_off(c
     try:
         sign_in_and_sit(page, site)
         page.check("#alert-desktop")
-        first, _ = site["emulator"].agent_called(interface=INTERFACE, linkedid=VIP_LINKEDID, caller="13800138000")
+        site["emulator"].agent_called(interface=INTERFACE, linkedid=VIP_LINKEDID, caller="13800138000")
         page.wait_for_selector(f".pop[data-linkedid='{VIP_LINKEDID}']")
         page.wait_for_selector("#console[data-rang='1'][data-notified='1']")
         assert page.title().startswith("📞 来电 王秀英")
