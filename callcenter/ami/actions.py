@@ -29,9 +29,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from callcenter.ami import call_controls
 from callcenter.ami.client import ActionResult, AMIClient, AMIConnectionError, AMIError
 
-ACTIONS = ("QueuePause", "QueueAdd", "QueueRemove")
+ACTIONS = ("QueuePause", "QueueAdd", "QueueRemove", "CallControl")
 _INTERFACE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*/[^\s,|&]+$")
 _QUEUE = re.compile(r"^[^\s,|&/]+$")
 # app_queue keeps the pause reason and member name in 80-byte buffers and cuts longer
@@ -70,7 +71,7 @@ def parse_request(request: Any) -> PanelAction:
     if not isinstance(request, dict):
         raise InvalidRequest("request must be an object")
     action = request.get("action")
-    if action not in ACTIONS:
+    if action not in ACTIONS or action == "CallControl":
         raise InvalidRequest(f"action must be one of {', '.join(ACTIONS)}")
     interface = request.get("interface")
     if not isinstance(interface, str) or len(interface) > 80 or not _INTERFACE.match(interface):
@@ -114,6 +115,8 @@ async def execute(client: AMIClient, request: Any, *, connect_wait_s: float = 5.
                     interface=request.get("interface") or "", queue=request.get("queue") or "")
         if "user_id" in request:
             base["user_id"] = request["user_id"]
+        if request.get("action") == "CallControl":
+            return await call_controls.execute(client, request, base, connect_wait_s=connect_wait_s)
     try:
         action = parse_request(request)
     except InvalidRequest as exc:

@@ -194,6 +194,12 @@ class AMIListener:
         result = await panel_actions.execute(self.client, request)
         if not result["ok"]:
             log.warning("panel request %s failed: %s", result.get("request_id"), result["message"])
+        if result.get("op") == "transfer" and isinstance(result.get("call_id"), int):
+            # Kept on the call record (and popped on a receiving agent) by the tracker,
+            # after the answer below: the transferring console hears first.
+            self.publisher.publish(AGENT_TOPIC, result)
+            self.worker.submit(Job("transfer", utcnow(), data=result))
+            return
         self.publisher.publish(AGENT_TOPIC, result)
 
     # --- for tests, benchmarks and the demo ------------------------------------------------------------------

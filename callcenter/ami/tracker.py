@@ -31,7 +31,7 @@ from callcenter.ami import reconcile as reconcile_mod
 from callcenter.ami.protocol import Message
 from callcenter.ami.publisher import AGENT_TOPIC
 from callcenter.models import AgentStatus, CdrCursor
-from callcenter.services.calls import calltrack, cdr_backfill
+from callcenter.services.calls import calltrack, cdr_backfill, controls
 from callcenter.services.people import agents
 
 RELEVANT_EVENTS = frozenset({
@@ -323,6 +323,10 @@ class EventTracker:
         session.merge(cursor)
         return {"lines": len(chunk.lines), "created": report.created, "closed": report.closed,
                 "callbacks": report.callbacks}
+
+    def transfer_done(self, session: Session, answer: dict[str, Any], at: dt.datetime) -> list:
+        """A console's transfer: on the call record, and a pop for a receiving agent."""
+        return [(AGENT_TOPIC, payload) for payload in controls.record_transfer(session, answer, at=at)]
 
     def wrap_up_end(self, session: Session, interface: str) -> list:
         update = agents.end_wrap_up(session, interface)

@@ -35,12 +35,13 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Job:
-    kind: str  # event / connected / snapshot / cdr / reconcile / wrap_up_end / barrier
+    kind: str  # event / connected / snapshot / cdr / reconcile / wrap_up_end / transfer / barrier
     at: dt.datetime
     message: Message | None = None
     snapshot: reconcile_mod.Snapshot | None = None
     interface: str = ""
     path: Path | None = None             # the CDR file, for kind "cdr"
+    data: dict[str, Any] | None = None   # the console's answer, for kind "transfer"
     done: threading.Event | None = None
 
 
@@ -222,6 +223,8 @@ class EventWorker:
                     log.info("AMI reconciliation: %s", summary)
                 elif job.kind == "wrap_up_end":
                     messages.extend(self.tracker.wrap_up_end(session, job.interface))
+                elif job.kind == "transfer":
+                    messages.extend(self.tracker.transfer_done(session, job.data or {}, job.at))
         self.stats.events_applied += applied
         self.stats.malformed += malformed
         for topic, payload in messages:

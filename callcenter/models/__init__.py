@@ -1,6 +1,7 @@
 """All tables. Importing this package registers every model on ``Base.metadata``."""
 
 from callcenter.models.base import Base
+from callcenter.models.call_controls import CallTransfer, CallWrapUp, WrapUpCode
 from callcenter.models.calls import (
     Call,
     CallAgentLeg,
@@ -42,4 +43,5 @@ __all__ = [
     "QaAppeal", "QaAssignment", "QaComment", "QaFlag", "QaPlan", "QaSample", "QaScore", "QaScorecard",
     "Queue", "QueueKind", "Role", "SurveyAttempt", "SurveyContact", "SurveyPlan", "SurveyRequest", "SurveyStatus",
     "Ticket", "TicketHistory", "TicketStatus", "TicketType", "Tier", "User",
+    "CallTransfer", "CallWrapUp", "WrapUpCode",
 ]

@@ -52,7 +52,7 @@ def console_page():
         queues = console.queue_names(s)
         state_json = console.state_dict(state, current_user.default_interface)
     return render_template("agent/console.html", state=state_json, queues=queues,
-                           pause_reasons=console.PAUSE_REASONS)
+                           pause_reasons=console.PAUSE_REASONS, wrapup_s=int(panel().settings.ami_wrapup_s))
 
 
 @bp.route("/api/agent/state", methods=["GET"])
@@ -192,9 +192,12 @@ class AgentStream:
             yield from self._pop(payload, event_id=eid)
         elif kind == "action_result":
             ok = payload.get("ok", payload.get("success"))
-            yield sse.format_event({"request_id": payload.get("request_id"), "action": payload.get("action"),
-                                    "ok": bool(ok), "message": str(payload.get("message") or "")},
-                                   event="action", id=eid)
+            answer = {"request_id": payload.get("request_id"), "action": payload.get("action"),
+                      "ok": bool(ok), "message": str(payload.get("message") or "")}
+            if payload.get("op"):       # a call control: which one, on which pop
+                answer.update(op=payload.get("op"), pop_key=str(payload.get("pop_key") or ""),
+                              target=str(payload.get("target") or ""))
+            yield sse.format_event(answer, event="action", id=eid)
         elif kind in CALL_EVENTS:
             yield sse.format_event({"type": kind, "pop_key": pop_key(payload),
                                     "linkedid": str(payload.get("linkedid", ""))}, event="call", id=eid)
@@ -225,6 +228,7 @@ class AgentStream:
                     interface=str(payload.get("interface") or ""), queue=str(payload.get("queue") or ""),
                     audit_now=False)
             pop["pop_key"] = key             # the key the browser and later events use
+            pop["transfer_from"] = str(payload.get("transfer_from") or "")
         except Exception:  # noqa: BLE001 - the phone rings anyway: show at least the caller ID
             log.exception("screen-pop for %s failed; sending the caller ID only", linkedid)
             pop = {"pop_key": key, "linkedid": linkedid, "degraded": True,

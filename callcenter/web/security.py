@@ -9,8 +9,10 @@
 - Sessions end after ``settings.session_minutes`` without activity (checked on the
   server, not only by the cookie's expiry) and are refreshed by every request.
 - Headers: a Content-Security-Policy that allows scripts and styles from this origin
-  only (no inline script anywhere in the panel), no framing, no MIME sniffing, no
-  referrer leaving the site, and no caching of pages that show customer data.
+  only (no inline script anywhere in the panel), no framing (except the ticket and
+  customer pages, which the agent console opens beside the calls: by this origin
+  only), no MIME sniffing, no referrer leaving the site, and no caching of pages that
+  show customer data.
 """
 
 from __future__ import annotations
@@ -73,9 +75,19 @@ def configure(app: Flask, settings: Settings) -> None:
     app.after_request(add_security_headers)
 
 
+# Pages the agent console shows in its side panel (an iframe of this origin), so the
+# console - its event stream and its pops - stays open while a ticket is written.
+FRAMED_BY_CONSOLE = ("/tickets/", "/customers/")
+SAME_ORIGIN_FRAMING = {
+    "Content-Security-Policy": CSP.replace("frame-ancestors 'none'", "frame-ancestors 'self'"),
+    "X-Frame-Options": "SAMEORIGIN",
+}
+
+
 def add_security_headers(response: Response) -> Response:
+    framed = request.path.startswith(FRAMED_BY_CONSOLE)
     for name, value in HEADERS.items():
-        response.headers.setdefault(name, value)
+        response.headers.setdefault(name, SAME_ORIGIN_FRAMING.get(name, value) if framed else value)
     if not request.path.startswith("/static/"):
         response.headers.setdefault("Cache-Control", "no-store")
     return response

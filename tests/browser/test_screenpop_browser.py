@@ -122,7 +122,10 @@ def test_screen_pop_in_the_browser(page, site, tmp_path):
     assert pop.query_selector('[data-field="line.name"]').text_content() == "VIP客户专线"
     assert pop.query_selector(".line-number").text_content() == "4008002000"
     assert pop.query_selector(".ivr-category").text_content() == "报修"
-    assert "main → 3" in pop.query_selector(".ivr-path").text_content()
+    # The IVR path in words from the flow definition (main.yaml: 投诉请按3).
+    assert "按3 投诉" in pop.query_selector(".ivr-path").text_content()
+    badges = [b.text_content() for b in pop.query_selector_all(".badges li")]
+    assert badges[:2] == ["VIP专线", "VIP客户"], badges
     assert "厨房漏水" in pop.query_selector(".open-tickets").text_content()
     assert pop.query_selector(".caller-number").text_content() == "13800138000"
     # The CJK font renders the name: its glyphs are wider than the fallback boxes' zero width.
@@ -145,8 +148,13 @@ def test_hostile_caller_name_is_shown_as_text(page, site, tmp_path):
     assert page.evaluate("window.__popped") is None, "no injected script or handler ran"
     assert page.evaluate("document.querySelectorAll('#pops script, #pops img').length") == 0
 
-    # An unknown caller: the "new customer" form, prefilled with the number, creates the record.
-    form = pop.query_selector(".new-customer-form")
+    # An unknown caller: a one-line card; "添加客户" opens the form, prefilled with the
+    # number (not with the caller ID name), which creates the record.
+    assert pop.query_selector(".new-customer-form") is None, "the form opens only when asked"
+    assert "首次来电" in pop.query_selector(".unknown-card").text_content()
+    pop.query_selector("button.add-customer").click()
+    form = pop.wait_for_selector(".new-customer-form")
+    assert form.query_selector("input[name=name]").input_value() == ""
     assert form.query_selector("input[name=number]").input_value() == "13912345678"
     form.query_selector("input[name=name]").fill("赵敏")
     form.query_selector("input[name=building]").fill("5")
@@ -168,14 +176,17 @@ def test_agent_saves_a_ticket_from_the_pop(page, site):
     site["emulator"].agent_called(interface=INTERFACE, linkedid=VIP_LINKEDID, caller="13800138000")
     pop = page.wait_for_selector(f".pop[data-linkedid='{VIP_LINKEDID}']")
     pop.query_selector("a.new-ticket").click()
-    page.wait_for_selector("input[name=subject]")
-    page.fill("input[name=subject]", "卫生间漏水")
-    for field in page.query_selector_all("main form input[name^='f_']:not([type]), form input[name^='f_'][type=text], "
+    # The form opens in the console's side panel: the console (and its stream) stays.
+    page.frame_locator("#side-frame").locator("input[name=subject]").wait_for()
+    form = page.frame(name="side-frame")
+    form.fill("input[name=subject]", "卫生间漏水")
+    for field in form.query_selector_all("main form input[name^='f_']:not([type]), form input[name^='f_'][type=text], "
                                          "main form textarea[name^='f_']"):
         if not field.input_value():
             field.fill("来电登记")
-    page.click("main form button[type=submit]")
-    page.wait_for_url("**/tickets/*")
+    form.click("main form button[type=submit]")
+    page.wait_for_selector(f".pop[data-linkedid='{VIP_LINKEDID}'] .ticket-saved:has-text('工单')")
+    assert page.url.endswith("/agent/")
     with session_scope(site["db"]) as s:
         ticket = s.scalar(select(Ticket).where(Ticket.subject == "卫生间漏水"))
         assert ticket is not None, page.content()[:2000]

@@ -146,16 +146,13 @@ def test_queues_are_the_example_queues():
         assert "eventwhencalled" not in keys and "eventmemberstatus" not in keys, name
 
 
-def test_queue_members_are_agent_endpoints():
-    endpoints = pjsip_objects("endpoint")
+def test_queues_have_no_static_members():
+    """An agent is rung only after signing in at the console (AMI QueueAdd): a static
+    member would ring a phone nobody sits at, and the panel could not remove it."""
     for name, section in queue_sections().items():
-        members = section.all("member")
-        assert members, name
-        for member in members:
-            interface, _penalty, _name, state_interface = member.split(",")[:4]
-            assert interface == state_interface
-            assert interface.startswith("PJSIP/") and interface[6:] in endpoints, member
-            assert endpoints[interface[6:]]["context"] == "agents"
+        assert section.all("member") == [], name
+    general = next(s for s in read_sections("queues.conf") if s.name == "general")
+    assert general.get("persistentmembers") == "yes"
 
 
 def test_hotline_numbers_match_the_example_lines(plan):

@@ -23,6 +23,7 @@ from callcenter.db import session_scope
 from callcenter.models import Call, CallbackTask
 
 from . import sipp
+from .agents import sign_in
 from .pbx import free_port
 
 pytestmark = pytest.mark.asterisk
@@ -104,14 +105,16 @@ def call(live, name: str, rows: list[list[str]], *, scenario: str = "uac_hotline
 
 @pytest.fixture(scope="module")
 def phone(live):
-    """One agent phone on a loopback port, registered as agent1001 (a member of vip) and
-    agent1003 (general_q); the other members stay unregistered, so the queue has to
-    pick these two."""
+    """One agent phone on a loopback port, registered as agent1001 and agent1003, signed
+    in to vip and general_q; nobody else is a member, so the queue has to pick these two."""
     phone = sipp.start("phone", "uas_agent.xml", live.sipp_dir("phone"), calls=None, hold_ms=1000,
                        extra=["-aa"])   # -aa: answer Asterisk's qualify OPTIONS
     try:
         for agent in ("agent1001", "agent1003"):
             register(live, phone, agent)
+        # queues.conf has no members: the agents sign in as the console signs them in.
+        sign_in(live, "PJSIP/agent1001", "vip", name="Agent 1001")
+        sign_in(live, "PJSIP/agent1003", "general_q", name="Agent 1003")
         for queue, member in (("vip", "Agent 1001"), ("general_q", "Agent 1003")):
             status = wait_until(lambda: member_status(live, queue, member) == QUEUE_MEMBER_NOT_IN_USE)
             assert status, (queue, member, member_status(live, queue, member), live.pbx.cli("pjsip show contacts"))

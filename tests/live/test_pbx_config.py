@@ -10,6 +10,7 @@ import time
 import pytest
 
 from . import sipp
+from .agents import sign_in
 from .conftest import AMI_USER
 
 pytestmark = pytest.mark.asterisk
@@ -92,9 +93,15 @@ def test_queues_as_configured(live):
     assert re.search(r"^vip has 0 calls .* in 'ringall' strategy .* W:10,", out, re.MULTILINE), out
     assert re.search(r"^general_q has 0 calls .* in 'leastrecent' strategy .* W:0,", out, re.MULTILINE)
     assert re.search(r"^duty has 0 calls .* in 'ringall' strategy .* W:5,", out, re.MULTILINE)
+    # No static members: a member is somebody who signed in at the console (QueueAdd).
+    for queue in ("vip", "general_q", "duty"):
+        members = [line for line in live.pbx.cli(f"queue show {queue}").splitlines()
+                   if "(PJSIP/" in line]
+        assert all("(dynamic)" in line for line in members), members
+    sign_in(live, "PJSIP/agent1002", "vip", name="Agent 1002", penalty=1)
     vip = live.pbx.cli("queue show vip")
-    assert "Agent 1001 (PJSIP/agent1001)" in vip
-    assert "Agent 1002 (PJSIP/agent1002) with penalty 1" in vip
+    assert re.search(r"Agent 1002 \(PJSIP/agent1002\) with penalty 1 .*\(dynamic\)", vip), vip
+    live.ami.action("QueueRemove", Queue="vip", Interface="PJSIP/agent1002")
 
 
 def test_agent_phone_templates(live):

@@ -66,6 +66,13 @@ EXPECTED = {
     "admin.users": frozenset({"admin"}),
     "admin.create_user": frozenset({"admin"}),
     "admin.set_active": frozenset({"admin"}),
+    "calls_ui.control": CALL,
+    "calls_ui.transfer_targets": CALL,
+    "calls_ui.wrapup_codes": CALL,
+    "calls_ui.wrapup": CALL,
+    "calls_ui.legs": CALL,
+    "calls_ui.codes_page": frozenset({"admin"}),
+    "calls_ui.save_code": frozenset({"admin"}),
 }
 MISSING_ID = 987654
 

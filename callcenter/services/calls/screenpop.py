@@ -26,6 +26,7 @@ from callcenter.config import Settings
 from callcenter.db import utcnow
 from callcenter.labels import CATEGORIES, LINE_KINDS, label
 from callcenter.models import AgentState, Call, CallAgentLeg, CallStatus, Customer
+from callcenter.services.calls import popwhy
 from callcenter.services.people import audit, customers, phones, records
 from callcenter.services.people.masking import phone_for
 
@@ -101,15 +102,26 @@ def build_pop(session: Session, settings: Settings, *, linkedid: str, role: str,
             "category_label": label(CATEGORIES, call.category) if call else "",
         },
         "route_reason": call.route_reason if call else "",
+        # The IVR path in words, from the line's flow definition (按3 投诉 → …).
+        "ivr_steps": popwhy.ivr_words(settings, line.ivr_flow if line else "",
+                                      list(call.ivr_path or []) if call else []),
         "customer": records.customer_view(settings, role, customer) if customer else None,
         # A household landline can belong to several customers: offer the others.
         "other_customers": [{"id": c.id, "name": c.name} for c in matches[1:]],
         "new_customer": None if customer else {"number": phone_for(settings, role, number), "name": ""},
     }
     pop.update(records.history(session, settings, role, customer, e164, linkedid))
+    _why(session, settings, pop, call, customer, e164)
     if audit_now:
         record_pop_view(session, user_id, pop)
     return pop
+
+
+def _why(session: Session, settings: Settings, pop: dict[str, Any], call: Call | None,
+         customer: Customer | None, e164: str) -> None:
+    pop["badges"] = popwhy.badges(session, settings, call, customer, e164)
+    # An unknown caller's card says whether the number called before (and when).
+    pop["seen_before"] = len(pop["last_calls"]) if customer is None else 0
 
 
 def record_pop_view(session: Session, user_id: int | None, pop: dict[str, Any]) -> None:

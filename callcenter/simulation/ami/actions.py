@@ -1,6 +1,7 @@
 """The AMI actions the emulator answers, as Asterisk 22 answers them: Login, Logoff,
 Ping, Events, CoreSettings, CoreStatus, Command, QueueStatus, QueueSummary,
-CoreShowChannels, QueuePause, QueueAdd, QueueRemove, Hangup and Originate; anything
+CoreShowChannels, QueuePause, QueueAdd, QueueRemove, Hangup, Originate, Redirect and
+Bridge; anything
 else gets the ``Invalid/unknown command`` error (and a ``RequestBadFormat`` event)."""
 
 from __future__ import annotations
@@ -136,6 +137,7 @@ class ActionHandlers(PBXState):
             "queueremove": self._act_queue_remove, "originate": self._act_originate,
             "hangup": self._act_hangup, "command": self._act_command,
             "coresettings": self._act_core_settings, "corestatus": self._act_core_status,
+            "redirect": self._act_redirect, "bridge": self._act_bridge,
         }
 
     # --- session and core ------------------------------------------------------------------
@@ -424,6 +426,41 @@ class ActionHandlers(PBXState):
         self._ack(session, request, "Channel Hungup")
         self.emit(_event("SoftHangupRequest", "call,all", [*channel_block(ch), ("Cause", cause)]))
         self.emit(self.hangup_event(ch, cause, "Normal Clearing" if cause == 16 else "Unknown"))
+
+    def _channel_named(self, name: str) -> _Channel | None:
+        return next((c for c in self.channels.values() if c.channel == name), None) if name else None
+
+    async def _act_redirect(self, session: _Session, request: Message) -> None:
+        """Redirect (one channel, or two with ExtraChannel) to a dialplan location; the
+        bridge they were in ends, as in Asterisk (the console's hold and transfer)."""
+        name, extra = request.get("Channel").strip(), request.get("ExtraChannel").strip()
+        if not name:
+            self._error(session, request, "Channel not specified")
+            return
+        ch, extra_ch = self._channel_named(name), self._channel_named(extra)
+        if ch is None or (extra and extra_ch is None):
+            self._error(session, request, "Channel does not exist: " + (extra if ch else name))
+            return
+        if not request.get("Context").strip() or not request.get("Exten").strip():
+            self._error(session, request, "Context and Exten must be given")
+            return
+        moves = [(ch, request.get("Context"), request.get("Exten"), request.get("Priority") or "1")]
+        if extra_ch is not None:
+            moves.append((extra_ch, request.get("ExtraContext") or request.get("Context"),
+                          request.get("ExtraExten") or request.get("Exten"), request.get("ExtraPriority") or "1"))
+        self._ack(session, request, "Dual Redirect successful" if extra_ch else "Redirect successful")
+        for moved, context, exten, priority in moves:
+            moved.context, moved.exten, moved.priority, moved.bridge_id = context, exten, priority, ""
+            self.emit(_event("Newexten", "dialplan,all", [*channel_block(moved), ("Extension", exten),
+                                                         ("Application", "NoOp"), ("AppData", "redirect")]))
+
+    async def _act_bridge(self, session: _Session, request: Message) -> None:
+        one, two = self._channel_named(request.get("Channel1").strip()), self._channel_named(request.get("Channel2").strip())
+        if one is None or two is None:
+            self._error(session, request, "Channel1 does not exist" if one is None else "Channel2 does not exist")
+            return
+        self._ack(session, request, "Channels have been bridged")
+        one.bridge_id = two.bridge_id = f"bridge-{one.uniqueid}"
 
     async def _act_originate(self, session: _Session, request: Message) -> None:
         resource = request.get("Channel").strip()

@@ -2,6 +2,9 @@
 // textContent: caller names come from the phone network and are never parsed as HTML.
 "use strict";
 
+// Shown inside the agent console's side panel (same origin): no top bar of its own.
+if (window.top !== window.self) document.documentElement.classList.add("embedded");
+
 window.cc = (function () {
   // Agent states as AMI reports them (callcenter.models.AgentStatus), in the panel's words.
   const AGENT_STATUS = {

@@ -1,0 +1,139 @@
+"""A blind transfer from the agent console on a real Asterisk: the carrier (SIPp) calls
+the VIP line, agent1001's phone (a SIPp UAS) answers, the console asks for a transfer
+to agent1002 (bus topic ``ami.action``, executed by the callcenter's AMI listener on
+its own AMI connection), and agent1002's phone (a second SIPp UAS) rings with the
+call's pop key; the listener announces the call to agent1002's console, the call
+record keeps both legs and the ticket keeps its first owner (首问负责制)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from sqlalchemy import select
+from werkzeug.security import generate_password_hash
+
+from callcenter.db import session_scope
+from callcenter.models import (
+    AgentState,
+    AgentStatus,
+    Call,
+    CallAgentLeg,
+    CallStatus,
+    CallTransfer,
+    Role,
+    Ticket,
+    TicketType,
+    User,
+)
+
+from . import sipp
+from .agents import sign_in
+from .test_hotline_calls import VIP_LINE, invites, register, wait_until
+
+pytestmark = pytest.mark.asterisk
+
+FIRST, SECOND = "PJSIP/agent1001", "PJSIP/agent1002"
+
+
+@pytest.fixture(scope="module")
+def console_site(live):
+    """The AMI listener on the live Asterisk, the two agents in the database (seated at
+    their phones), and two agent phones: agent1001 and agent1002 on SIPp UASs of their own."""
+    from callcenter.ami.process import start_listener_thread
+    from callcenter.bus.core import InProcessBus
+
+    settings = live.settings.model_copy(update={"ami_host": "127.0.0.1", "ami_port": live.pbx.ports.ami,
+                                                "ami_username": "callcenter", "ami_secret": live.pbx.ami_secret})
+    with session_scope(settings.database_url) as s:
+        for name, display, iface in (("xfer_wang", "王坐席", FIRST), ("xfer_li", "李坐席", SECOND)):
+            user = User(username=name, display_name=display, role=Role.AGENT, default_interface=iface,
+                        password_hash=generate_password_hash("x" * 12, method="pbkdf2:sha256:1000"))
+            s.add(user)
+            s.flush()
+            # A console seated at that phone (what sit_at writes); another module's
+            # agent may have sat there before.
+            for old in s.scalars(select(AgentState).where(AgentState.interface == iface)):
+                old.interface = None
+            s.add(AgentState(user_id=user.id, interface=iface, status=AgentStatus.PAUSED, queues=""))
+    bus = InProcessBus()
+    listener = start_listener_thread(settings, bus, reconnect_min_s=0.1, boot_wait_s=1.0)
+    assert listener.wait_connected(20) and listener.sync(20)
+    phones = {}
+    try:
+        for agent in ("agent1001", "agent1002"):
+            phone = sipp.start(f"xfer_{agent}", "uas_agent.xml", live.sipp_dir(f"xfer_{agent}"), calls=None,
+                               hold_ms=1000, extra=["-aa"])
+            phones[agent] = phone
+            register(live, phone, agent)
+        sign_in(live, FIRST, "vip", name="Agent 1001")
+        yield {"settings": settings, "bus": bus, "listener": listener, "phones": phones}
+    finally:
+        for phone in phones.values():
+            phone.stop()
+        listener.stop()
+
+
+def test_blind_transfer_rings_the_second_phone_and_pops_on_the_second_console(live, console_site):
+    from callcenter.services.calls import controls
+
+    settings, bus = console_site["settings"], console_site["bus"]
+    agent_events = bus.subscribe("agent")
+    # The carrier's caller stays 20 s: long enough to be transferred and talk to agent1002.
+    carrier = sipp.start("xfer_call", "uac_hotline.xml", live.sipp_dir("xfer_call"),
+                         remote=f"127.0.0.1:{live.pbx.ports.sip}", port=live.pbx.ports.trunk, calls=1,
+                         inject=[[VIP_LINE, "13800138077", "Transfer caller"]], hold_ms=20000)
+    try:
+        def answered() -> Call | None:
+            with session_scope(settings.database_url) as s:
+                call = s.scalar(select(Call).where(Call.caller_number == "13800138077"))
+                if call is not None and call.status is CallStatus.ANSWERED:
+                    s.expunge(call)
+                    return call
+                return None
+
+        call = wait_until(answered, timeout=30)
+        assert call is not None, "agent1001 answered the VIP call"
+        with session_scope(settings.database_url) as s:
+            wang = s.scalar(select(User).where(User.username == "xfer_wang"))
+            s.add(Ticket(number="GD-LIVE-XFER", type=TicketType.COMPLAINT, customer_id=None, owner_id=wang.id,
+                         subject="转接测试", call_linkedid=call.linkedid))
+            state = s.get(AgentState, wang.id)
+            request = controls.control_request(state, s.get(Call, call.id), "transfer",
+                                               target_kind="agent", target=SECOND)
+        bus.publish("ami.action", request)
+
+        # The AMI listener answers the console ...
+        answer = None
+        pop = None
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and (answer is None or pop is None):
+            item = agent_events.get(timeout=0.5)
+            if item is None:
+                continue
+            payload = item[1]
+            if payload.get("request_id") == request["request_id"]:
+                answer = payload
+            if payload.get("type") == "agent_called" and payload.get("interface") == SECOND:
+                pop = payload
+        assert answer is not None and answer["ok"], answer
+        assert answer["caller_channel"].startswith("PJSIP/trunk-provider-")
+        assert answer["agent_channel"].startswith(FIRST + "-")
+        # ... agent1002's console gets the call (what its event stream pops) ...
+        assert pop is not None and (pop["pop_key"], pop["transfer_from"]) == (call.screen_pop_key, FIRST)
+        # ... and agent1002's phone rings, with the call's pop key.
+        second = console_site["phones"]["agent1002"]
+        rang = wait_until(lambda: [i for i in invites(second) if i["agent"] == "agent1002"], timeout=15)
+        assert rang and rang[-1]["pop_key"] == call.screen_pop_key and rang[-1]["queue"] == "transfer", rang
+        assert rang[-1]["caller"] == "13800138077"
+
+        with session_scope(settings.database_url) as s:
+            legs = {(leg.interface, leg.outcome)
+                    for leg in s.scalars(select(CallAgentLeg).where(CallAgentLeg.call_id == call.id))}
+            assert {(FIRST, "connected"), (SECOND, "transfer")} <= legs, legs
+            [transfer] = s.scalars(select(CallTransfer).where(CallTransfer.call_id == call.id))
+            assert (transfer.ok, transfer.target, transfer.from_interface) == (True, SECOND, FIRST)
+            owner = s.scalar(select(Ticket.owner_id).where(Ticket.number == "GD-LIVE-XFER"))
+            assert owner == s.scalar(select(User.id).where(User.username == "xfer_wang"))
+    finally:
+        assert carrier.wait(60) == 0, carrier.diagnostics()
