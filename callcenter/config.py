@@ -137,6 +137,17 @@ class Settings(BaseSettings):
     survey_repair_due_days: int = 2
     callback_due_hours: float = 2.0
 
+    # --- callbacks (回电): retries and click-to-dial --------------------------------------
+    # A task whose calls back did not reach the customer is closed after this many.
+    callback_max_attempts: int = 3
+    # The next try after no answer / busy / unreachable, in opening-hours minutes.
+    callback_retry_minutes: float = 60.0
+    # How long the agent's own phone rings before click-to-dial gives up.
+    callback_agent_ring_s: int = 30
+    # The dialplan context click-to-dial sends the answered agent phone to
+    # (asterisk_conf/extensions.conf [cc-callback]: records, then dials the customer).
+    callback_dial_context: str = "cc-callback"
+
     @field_validator("unmasked_roles", mode="before")
     @classmethod
     def _split_roles(cls, value: Any) -> Any:

@@ -1,6 +1,7 @@
 """All tables. Importing this package registers every model on ``Base.metadata``."""
 
 from callcenter.models.base import Base
+from callcenter.models.callbacks import CallbackAttempt, CallbackMiss
 from callcenter.models.calls import (
     Call,
     CallAgentLeg,
@@ -35,9 +36,38 @@ from callcenter.models.tickets import (
 from callcenter.models.users import AgentState, AgentStatus, Role, User
 
 __all__ = [
-    "AgentState", "AgentStatus", "AuditEntry", "Base", "BusinessHours", "CalendarOverride",
-    "Call", "CallAgentLeg", "CallStatus", "CallbackReason", "CallbackStatus", "CallbackTask", "CdrCursor",
-    "Customer", "CustomerPhone", "DayKind", "DutyShift", "Line", "LineKind", "Notification",
-    "QaFlag", "Queue", "QueueKind", "Role", "SurveyRequest", "SurveyStatus",
-    "Ticket", "TicketHistory", "TicketStatus", "TicketType", "Tier", "User",
+    "AgentState",
+    "AgentStatus",
+    "AuditEntry",
+    "Base",
+    "BusinessHours",
+    "CalendarOverride",
+    "Call",
+    "CallAgentLeg",
+    "CallStatus",
+    "CallbackAttempt",
+    "CallbackMiss",
+    "CallbackReason",
+    "CallbackStatus",
+    "CallbackTask",
+    "CdrCursor",
+    "Customer",
+    "CustomerPhone",
+    "DayKind",
+    "DutyShift",
+    "Line",
+    "LineKind",
+    "Notification",
+    "QaFlag",
+    "Queue",
+    "QueueKind",
+    "Role",
+    "SurveyRequest",
+    "SurveyStatus",
+    "Ticket",
+    "TicketHistory",
+    "TicketStatus",
+    "TicketType",
+    "Tier",
+    "User",
 ]
