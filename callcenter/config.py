@@ -193,6 +193,16 @@ class Settings(BaseSettings):
     speech_greeting_within_s: float = 8.0
     speech_farewell_within_s: float = 15.0
     speech_interruption_min_s: float = 0.8
+    # --- callbacks (回电): retries and click-to-dial --------------------------------------
+    # A task whose calls back did not reach the customer is closed after this many.
+    callback_max_attempts: int = 3
+    # The next try after no answer / busy / unreachable, in opening-hours minutes.
+    callback_retry_minutes: float = 60.0
+    # How long the agent's own phone rings before click-to-dial gives up.
+    callback_agent_ring_s: int = 30
+    # The dialplan context click-to-dial sends the answered agent phone to
+    # (asterisk_conf/extensions.conf [cc-callback]: records, then dials the customer).
+    callback_dial_context: str = "cc-callback"
 
     @field_validator("unmasked_roles", mode="before")
     @classmethod

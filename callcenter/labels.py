@@ -46,6 +46,19 @@ CALLBACK_REASONS: dict[str, str] = {
     "abandoned": "放弃来电", "after_hours": "非工作时间", "voicemail": "留言", "route_failed": "路由失败",
 }
 
+# What came of calling a customer back (回电). ``merged``: a duplicate open task of the
+# same number, folded into the oldest when one task per number was introduced.
+CALLBACK_OUTCOMES: dict[str, str] = {
+    "reached": "已联系，问题已处理", "wrong_number": "号码错误", "no_answer": "无人接听", "busy": "占线",
+    "unreachable": "关机/无法接通", "later": "客户要求稍后回电", "gave_up": "多次未联系上，已结束",
+    "merged": "已合并到同号码任务",
+}
+
+# Click-to-dial: how far the AMI Originate got (the agent's phone rings first).
+CALLBACK_DIAL_STATUSES: dict[str, str] = {
+    "dialing": "正在呼叫坐席话机", "connected": "坐席已接听，正在呼叫客户", "failed": "呼叫失败", "": "手动拨打",
+}
+
 
 def label(mapping: dict[Any, str], value: Any, default: str | None = None) -> str:
     """The word for ``value`` (an enum member or its stored value); ``default``, else

@@ -7,6 +7,8 @@ A web worker never logs in to AMI itself; it publishes a request such as::
     {"action": "QueueAdd", "queue": "vip", "interface": "PJSIP/agent1001",
      "member_name": "张三", "penalty": 0, "paused": false, "request_id": "r-43"}
     {"action": "QueueRemove", "queue": "vip", "interface": "PJSIP/agent1001", "request_id": "r-44"}
+    {"action": "Originate", "interface": "PJSIP/agent1001", "number": "13800138000", ...}
+      (click-to-dial of a callback task: :mod:`callcenter.ami.click_to_dial`)
 
 and gets, on topic ``agent``::
 
@@ -29,10 +31,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from callcenter.ami import call_controls
+from callcenter.ami import call_controls, click_to_dial
 from callcenter.ami.client import ActionResult, AMIClient, AMIConnectionError, AMIError
 
-ACTIONS = ("QueuePause", "QueueAdd", "QueueRemove", "CallControl")
+ACTIONS = ("QueuePause", "QueueAdd", "QueueRemove", "CallControl", "Originate")
 _INTERFACE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*/[^\s,|&]+$")
 _QUEUE = re.compile(r"^[^\s,|&/]+$")
 # app_queue keeps the pause reason and member name in 80-byte buffers and cuts longer
@@ -67,7 +69,7 @@ def _text(value: Any, what: str) -> str | None:
     return value
 
 
-def parse_request(request: Any) -> PanelAction:
+def parse_request(request: Any) -> PanelAction | click_to_dial.CallbackDial:
     if not isinstance(request, dict):
         raise InvalidRequest("request must be an object")
     action = request.get("action")
@@ -76,6 +78,11 @@ def parse_request(request: Any) -> PanelAction:
     interface = request.get("interface")
     if not isinstance(interface, str) or len(interface) > 80 or not _INTERFACE.match(interface):
         raise InvalidRequest("interface must look like PJSIP/agent1001")
+    if action == "Originate":  # click-to-dial of a callback task (回电)
+        try:
+            return click_to_dial.parse(request, interface)
+        except click_to_dial.InvalidDial as exc:
+            raise InvalidRequest(str(exc)) from exc
     queue = request.get("queue")
     if queue is not None and (not isinstance(queue, str) or len(queue) > 64 or not _QUEUE.match(queue)):
         raise InvalidRequest("queue must be a queue name")
@@ -117,6 +124,9 @@ async def execute(client: AMIClient, request: Any, *, connect_wait_s: float = 5.
             base["user_id"] = request["user_id"]
         if request.get("action") == "CallControl":
             return await call_controls.execute(client, request, base, connect_wait_s=connect_wait_s)
+        for key in ("task_id", "attempt_id"):  # click-to-dial: the task and attempt it was for
+            if key in request:
+                base[key] = request[key]
     try:
         action = parse_request(request)
     except InvalidRequest as exc:
@@ -124,6 +134,8 @@ async def execute(client: AMIClient, request: Any, *, connect_wait_s: float = 5.
     if not await client.wait_connected(connect_wait_s):
         return {**base, "ok": False, "message": "AMI not connected"}
     try:
+        if isinstance(action, click_to_dial.CallbackDial):
+            return {**base, **await click_to_dial.run(client, action)}
         result = await run_action(client, action)
     except AMIConnectionError as exc:
         return {**base, "ok": False, "message": f"AMI connection lost; outcome unknown ({exc})"}

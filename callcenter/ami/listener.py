@@ -63,7 +63,7 @@ class AMIListener:
                                     schedule_wrap_up_end=self._schedule_wrap_up_end,
                                     region=settings.phone_region,
                                     default_wrapup_s=wrapup_s if wrapup_s is not None
-                                    else settings.ami_wrapup_s)
+                                    else settings.ami_wrapup_s, settings=settings)
         self.worker = EventWorker(sessions or session_factory(settings.database_url), self.tracker,
                                   self.publisher, self.stats)
         self.client = AMIClient(settings.ami_host, settings.ami_port, settings.ami_username, settings.ami_secret,
@@ -200,6 +200,9 @@ class AMIListener:
             self.publisher.publish(AGENT_TOPIC, result)
             self.worker.submit(Job("transfer", utcnow(), data=result))
             return
+        if result.get("action") == "Originate" and result.get("attempt_id"):
+            # The callback attempt learns how its click-to-dial went (before the console does).
+            self.worker.submit(Job("dial_result", utcnow(), result=result))
         self.publisher.publish(AGENT_TOPIC, result)
 
     # --- for tests, benchmarks and the demo ------------------------------------------------------------------

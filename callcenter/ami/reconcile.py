@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.orm import Session
 
 from callcenter.ami.protocol import Message
+from callcenter.config import Settings
 from callcenter.services.calls import calltrack
 from callcenter.services.people import agents
 
@@ -98,7 +99,7 @@ class ReconcileReport:
 
 
 def reconcile(session: Session, snap: Snapshot, *, seen: set[str], callback_due: dt.timedelta,
-              grace: dt.timedelta = dt.timedelta(seconds=5)) -> ReconcileReport:
+              grace: dt.timedelta = dt.timedelta(seconds=5), settings: Settings | None = None) -> ReconcileReport:
     report = ReconcileReport()
     live_ids = {c.uniqueid for c in snap.channels} | {c.linkedid for c in snap.channels}
     for call in calltrack.open_calls(session, started_before=snap.taken_at - grace):
@@ -113,7 +114,7 @@ def reconcile(session: Session, snap: Snapshot, *, seen: set[str], callback_due:
                     session, call, interface=interface_of(agent.channel), at=snap.taken_at))
             continue
         report.closed.append(calltrack.close_lost_call(session, call, at=snap.taken_at,
-                                                       callback_due=callback_due))
+                                                       callback_due=callback_due, settings=settings))
     report.agents = agents.sync_members(session, snap.members)
     return report
 

@@ -30,6 +30,7 @@ from callcenter.ami import cdr
 from callcenter.ami import reconcile as reconcile_mod
 from callcenter.ami.protocol import Message
 from callcenter.ami.publisher import AGENT_TOPIC
+from callcenter.config import Settings
 from callcenter.models import AgentStatus, CdrCursor
 from callcenter.services.calls import calltrack, cdr_backfill, controls
 from callcenter.services.people import agents
@@ -98,8 +99,10 @@ class EventTracker:
 
     def __init__(self, *, callback_due: dt.timedelta, reconcile_grace: dt.timedelta,
                  schedule_wrap_up_end: Callable[[str, float], None], region: str = "CN",
-                 default_wrapup_s: float = 0.0) -> None:
+                 default_wrapup_s: float = 0.0, settings: Settings | None = None) -> None:
         self.callback_due = callback_due
+        # The site's settings put callback due times inside opening hours.
+        self.settings = settings
         self.region = region
         # A queue-level wrapuptime (queues.conf) is not in any AMI event: members report
         # only their own. This is used when a member reports 0.
@@ -144,7 +147,7 @@ class EventTracker:
         side = self.hangup_requested.get(uniqueid, "queue_timeout")
         change = calltrack.caller_abandoned(session, caller_ref(msg, self.region), queue=msg.get("Queue"),
                                             hold_s=hold_s, side=side, at=at,
-                                            callback_due=self.callback_due)
+                                            callback_due=self.callback_due, settings=self.settings)
         self._apply_recording(session, uniqueid)
         if change.changed:
             out.append((AGENT_TOPIC, self._abandon_payload(change, msg.get("Queue"), hold_s)))
@@ -171,7 +174,7 @@ class EventTracker:
         uniqueid = msg.get("Uniqueid")
         change = calltrack.channel_hung_up(session, uniqueid=uniqueid, cause=msg.get("Cause"),
                                            cause_txt=msg.get("Cause-txt"), at=at,
-                                           callback_due=self.callback_due)
+                                           callback_due=self.callback_due, settings=self.settings)
         self.hangup_requested.pop(uniqueid, None)
         self.recordings.pop(uniqueid, None)
         if change is not None and change.callback is not None and change.changed:
@@ -298,7 +301,7 @@ class EventTracker:
     # --- jobs other than events -------------------------------------------------------------------
     def reconcile(self, session: Session, snap: reconcile_mod.Snapshot) -> tuple[list, dict[str, int]]:
         report = reconcile_mod.reconcile(session, snap, seen=self.seen, callback_due=self.callback_due,
-                                         grace=self.reconcile_grace)
+                                         grace=self.reconcile_grace, settings=self.settings)
         out: list[tuple[str, dict[str, Any]]] = []
         for change in report.closed:
             if change.callback is not None:
@@ -318,7 +321,8 @@ class EventTracker:
         if chunk is None:
             return {}
         lines = [line for raw in chunk.lines if (line := cdr_backfill.parse_line(raw)) is not None]
-        report = cdr_backfill.backfill(session, lines, region=self.region, callback_due=self.callback_due)
+        report = cdr_backfill.backfill(session, lines, region=self.region, callback_due=self.callback_due,
+                                       settings=self.settings)
         cursor.inode, cursor.offset = chunk.inode, chunk.offset
         session.merge(cursor)
         return {"lines": len(chunk.lines), "created": report.created, "closed": report.closed,

@@ -29,13 +29,14 @@ from callcenter.ami.protocol import Message
 from callcenter.ami.publisher import BusPublisher
 from callcenter.ami.tracker import EventTracker, Malformed
 from callcenter.db import session_scope_from, utcnow
+from callcenter.services.calls import callbacks
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class Job:
-    kind: str  # event / connected / snapshot / cdr / reconcile / wrap_up_end / transfer / barrier
+    kind: str  # event / connected / snapshot / cdr / reconcile / wrap_up_end / transfer / dial_result / barrier
     at: dt.datetime
     message: Message | None = None
     snapshot: reconcile_mod.Snapshot | None = None
@@ -43,6 +44,7 @@ class Job:
     path: Path | None = None             # the CDR file, for kind "cdr"
     data: dict[str, Any] | None = None   # the console's answer, for kind "transfer"
     done: threading.Event | None = None
+    result: dict[str, Any] | None = None  # the action_result, for kind "dial_result"
 
 
 @dataclass
@@ -225,6 +227,9 @@ class EventWorker:
                     messages.extend(self.tracker.wrap_up_end(session, job.interface))
                 elif job.kind == "transfer":
                     messages.extend(self.tracker.transfer_done(session, job.data or {}, job.at))
+                elif job.kind == "dial_result":
+                    assert job.result is not None
+                    callbacks.record_dial_result(session, job.result)
         self.stats.events_applied += applied
         self.stats.malformed += malformed
         for topic, payload in messages:

@@ -2,6 +2,7 @@
 
 from callcenter.models.base import Base
 from callcenter.models.call_controls import CallTransfer, CallWrapUp, WrapUpCode
+from callcenter.models.callbacks import CallbackAttempt, CallbackMiss
 from callcenter.models.calls import (
     Call,
     CallAgentLeg,
@@ -43,5 +44,5 @@ __all__ = [
     "QaAppeal", "QaAssignment", "QaComment", "QaFlag", "QaPlan", "QaSample", "QaScore", "QaScorecard",
     "Queue", "QueueKind", "Role", "SurveyAttempt", "SurveyContact", "SurveyPlan", "SurveyRequest", "SurveyStatus",
     "Ticket", "TicketHistory", "TicketStatus", "TicketType", "Tier", "User",
-    "CallTransfer", "CallWrapUp", "WrapUpCode",
+    "CallTransfer", "CallWrapUp", "WrapUpCode", "CallbackAttempt", "CallbackMiss",
 ]

@@ -5,7 +5,19 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from callcenter.db import utcnow
@@ -125,10 +137,24 @@ class CallbackStatus(str, enum.Enum):
 
 
 class CallbackTask(Base):
-    """不漏接一个电话: a call nobody answered becomes a task to call back."""
+    """不漏接一个电话: a call nobody answered becomes a task to call back (回电).
+
+    One open task per number: a caller who misses again adds to it (``miss_count``,
+    ``last_missed_at``, a higher ``priority``); every missed call is a ``CallbackMiss``
+    and every time an agent calls back a ``CallbackAttempt``
+    (:mod:`callcenter.models.callbacks`). Tasks without a number (a withheld caller
+    who left a message) are never merged.
+    """
 
     __tablename__ = "callback_tasks"
-    __table_args__ = (UniqueConstraint("call_id", "reason", name="uq_callback_tasks_call_reason"),)
+    __table_args__ = (
+        UniqueConstraint("call_id", "reason", name="uq_callback_tasks_call_reason"),
+        # Two missed calls of one number filed at the same instant (the AMI listener and
+        # the FastAGI after-hours route) cannot both open a task.
+        Index("uq_callback_tasks_open_number", "number", unique=True,
+              sqlite_where=text("status = 'open' AND number != ''"),
+              postgresql_where=text("status = 'open' AND number != ''")),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id"), index=True)
@@ -146,6 +172,16 @@ class CallbackTask(Base):
     done_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     done_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     notes: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    # Repeat misses of the number (1 = the first call only) and the last of them.
+    miss_count: Mapped[int] = mapped_column(Integer, nullable=False, default=1, server_default="1")
+    last_missed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    # Higher is called back first; each repeat miss raises it.
+    priority: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    attempt_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    last_attempt_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    # The outcome that closed the task or of its last attempt (labels.CALLBACK_OUTCOMES).
+    outcome: Mapped[str] = mapped_column(String(16), nullable=False, default="", server_default="")
 
     call: Mapped[Call | None] = relationship()
     customer: Mapped[Customer | None] = relationship()

@@ -262,4 +262,4 @@ def test_unanswered_queue_over_fastagi(agi_settings, session):
         transcript="1c2_record_file_caller_hangup", args=(header_uniqueid, "TIMEOUT"),
     )
     assert stats == {"completed": 1}
-    assert _tasks(agi_settings) == [(CallbackReason.ABANDONED, "13800138000", "")]
+    assert _tasks(agi_settings) == [(CallbackReason.ABANDONED, "+8613800138000", "")]

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from callcenter.config import Settings
 from callcenter.models import Call, CallAgentLeg, CallbackReason, CallbackTask, CallStatus
 from callcenter.services.calls.callbacks import create_callback
 from callcenter.services.calls.recording_names import side_files
@@ -275,7 +276,7 @@ def agent_completed(session: Session, ref: CallerRef, *, dest_uniqueid: str, int
 
 
 def caller_abandoned(session: Session, ref: CallerRef, *, queue: str, hold_s: int, side: str,
-                     at: dt.datetime, callback_due: dt.timedelta) -> Change:
+                     at: dt.datetime, callback_due: dt.timedelta, settings: Settings | None = None) -> Change:
     """QueueCallerAbandon (the caller hung up, or the queue timed out - Asterisk reports
     both this way): the call is abandoned and gets exactly one callback task."""
     call, created = get_or_create_call(session, ref, at=at, queue=queue)
@@ -291,14 +292,17 @@ def caller_abandoned(session: Session, ref: CallerRef, *, queue: str, hold_s: in
         return Change(call, created, changed)  # answered already: not an abandon
     _close_legs(session, call, at)
     _advance(call, CallStatus.ABANDONED)
-    task = _callback(session, call, callback_due, notes="")
+    task = _callback(session, call, callback_due, notes="", settings=settings)
     return Change(call, created, changed, callback=task)
 
 
-def _callback(session: Session, call: Call, due: dt.timedelta, notes: str) -> CallbackTask:
+def _callback(session: Session, call: Call, due: dt.timedelta, notes: str,
+              settings: Settings | None = None) -> CallbackTask:
+    # With the site's settings ``due`` is counted in the line's opening hours.
     return create_callback(session, number=call.caller_e164 or call.caller_number,
                            reason=CallbackReason.ABANDONED, call_id=call.id, customer_id=call.customer_id,
-                           due_in=due, notes=notes)
+                           due_in=due, notes=notes, settings=settings, line_id=call.line_id,
+                           region=settings.phone_region if settings is not None else "CN")
 
 
 def queue_timed_out(session: Session, *, uniqueid: str) -> Change | None:
@@ -312,7 +316,7 @@ def queue_timed_out(session: Session, *, uniqueid: str) -> Change | None:
 
 
 def channel_hung_up(session: Session, *, uniqueid: str, cause: str, cause_txt: str, at: dt.datetime,
-                    callback_due: dt.timedelta) -> Change | None:
+                    callback_due: dt.timedelta, settings: Settings | None = None) -> Change | None:
     """Hangup of the caller's channel ends the call record. Agent legs and channels
     without a call row are not calls and are ignored."""
     call = session.scalar(select(Call).where(Call.uniqueid == uniqueid))
@@ -330,7 +334,7 @@ def channel_hung_up(session: Session, *, uniqueid: str, cause: str, cause_txt: s
         # Gone while waiting without an abandon event: the caller was not served.
         call.abandoned = True
         call.hangup_side = call.hangup_side or "caller"
-        task = _callback(session, call, callback_due, notes="")
+        task = _callback(session, call, callback_due, notes="", settings=settings)
     _close_legs(session, call, at)
     if call.status == CallStatus.ANSWERED:
         call.status = CallStatus.COMPLETED
@@ -380,7 +384,8 @@ def open_calls(session: Session, *, started_before: dt.datetime) -> list[Call]:
                                                    Call.started_at < started_before).order_by(Call.id)))
 
 
-def close_lost_call(session: Session, call: Call, *, at: dt.datetime, callback_due: dt.timedelta) -> Change:
+def close_lost_call(session: Session, call: Call, *, at: dt.datetime, callback_due: dt.timedelta,
+                    settings: Settings | None = None) -> Change:
     """The call's channels vanished while we could not hear Asterisk (and Asterisk's CDR
     file, read just before, did not say how it ended): close it so reports do not count
     it as live for ever. A caller who never reached an agent — waiting in the queue, or
@@ -393,7 +398,7 @@ def close_lost_call(session: Session, call: Call, *, at: dt.datetime, callback_d
         call.abandoned = True
         call.status = CallStatus.ABANDONED
         task = _callback(session, call, callback_due,
-                         notes="call ended while the AMI connection was down")
+                         notes="call ended while the AMI connection was down", settings=settings)
     elif call.status == CallStatus.ANSWERED:
         call.status = CallStatus.COMPLETED
     elif call.status == CallStatus.ROUTING:

@@ -27,9 +27,10 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from callcenter.models import Call, CallbackReason, CallbackTask, CallStatus
+from callcenter.config import Settings
+from callcenter.models import Call, CallbackReason, CallStatus
 from callcenter.services.calls import calltrack
-from callcenter.services.calls.callbacks import create_callback
+from callcenter.services.calls.callbacks import create_callback, task_has_call
 from callcenter.services.people import agents, phones
 
 ASTERISK_ONLY = "asterisk_only"
@@ -92,7 +93,7 @@ class Backfill:
 
 
 def backfill(session: Session, lines: list[CdrLine], *, region: str, callback_due: dt.timedelta,
-             report: Backfill | None = None) -> Backfill:
+             report: Backfill | None = None, settings: Settings | None = None) -> Backfill:
     """Apply CDR lines of hotline calls (see the module docstring)."""
     report = report or Backfill()
     for line in lines:
@@ -107,7 +108,7 @@ def backfill(session: Session, lines: list[CdrLine], *, region: str, callback_du
             continue                              # the listener saw it end
         else:
             report.closed += 1
-        if _close(session, call, line, callback_due):
+        if _close(session, call, line, callback_due, settings):
             report.callbacks += 1
     return report
 
@@ -124,7 +125,8 @@ def _asterisk_only_row(session: Session, line: CdrLine, region: str) -> Call:
     return call
 
 
-def _close(session: Session, call: Call, line: CdrLine, callback_due: dt.timedelta) -> bool:
+def _close(session: Session, call: Call, line: CdrLine, callback_due: dt.timedelta,
+           settings: Settings | None = None) -> bool:
     """Close the row as the CDR says; True when a callback task was filed."""
     end = line.end or line.start
     call.ended_at = call.ended_at or end
@@ -146,11 +148,13 @@ def _close(session: Session, call: Call, line: CdrLine, callback_due: dt.timedel
         call.abandoned = True
         call.hangup_side = call.hangup_side or ("queue_timeout" if line.queue_status == "TIMEOUT" else "caller")
     number = call.caller_e164 or call.caller_number
-    if not number or session.scalar(select(CallbackTask.id).where(CallbackTask.call_id == call.id).limit(1)):
+    if not number or task_has_call(session, call.id):
         return False                              # nobody to call, or the call has its task
     task = create_callback(session, number=number, reason=CallbackReason.ABANDONED if call.abandoned
                            else CallbackReason.AFTER_HOURS, call_id=call.id, customer_id=call.customer_id,
-                           due_in=callback_due, notes="seen only by Asterisk (CDR): the callcenter was not following")
+                           due_in=callback_due, notes="seen only by Asterisk (CDR): the callcenter was not following",
+                           settings=settings, line_id=call.line_id,
+                           region=settings.phone_region if settings is not None else "CN")
     return task is not None
 
 

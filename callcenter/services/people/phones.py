@@ -70,3 +70,21 @@ def national(e164: str, region: str = "CN") -> str:
            if phonenumbers.region_code_for_number(number) == region.upper()
            else phonenumbers.PhoneNumberFormat.INTERNATIONAL)
     return phonenumbers.format_number(number, fmt)
+
+
+def national_digits(number: str | None, region: str = "CN") -> str:
+    """A stored number as the panel shows numbers (how callers present them, digits
+    only): +8613800138000 → 13800138000, +861065529988 → 01065529988; a number of
+    another country keeps its E.164 form; text that is no number stays as it is."""
+    if not number:
+        return ""
+    e164 = normalize(number, region)
+    if not e164:
+        return str(number)
+    try:
+        parsed = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return e164
+    if phonenumbers.region_code_for_number(parsed) != region.upper():
+        return e164
+    return re.sub(r"\D", "", national(e164, region))

@@ -212,6 +212,32 @@ def end_of_working_day(session: Session, settings: Settings, when: dt.datetime,
     raise CalendarError(f"no opening hours within {MAX_SCAN_DAYS} days of {when:%Y-%m-%d}")
 
 
+def add_open_time(session: Session, settings: Settings, start: dt.datetime, delta: dt.timedelta,
+                  line_id: int | None = None) -> dt.datetime:
+    """``start`` plus ``delta`` of the line's opening time: the clock runs only while
+    the line is open (business hours, holidays and 调休 as route_call sees them), so
+    the result always lies inside opening hours. Friday 17:00 + 2 h with 09:00-18:00
+    hours → Monday 10:00. Without any opening hours in the scan window the plain sum.
+    """
+    config = routing_config.current_config(session)
+    local = to_local(start, settings.timezone).replace(tzinfo=None)
+    remaining = max(delta.total_seconds(), 0.0)
+    seconds_now = local.hour * 3600 + local.minute * 60 + local.second + local.microsecond / 1e6
+    day = local.date()
+    for offset in range(MAX_SCAN_DAYS):
+        intervals, _info = intervals_on(config, settings, day, line_id)
+        for opens, closes in intervals:
+            begin = max(opens, seconds_now) if offset == 0 else opens
+            if begin >= closes:
+                continue
+            if remaining <= closes - begin:
+                instant = dt.datetime.combine(day, dt.time()) + dt.timedelta(seconds=begin + remaining)
+                return to_utc_naive(instant, settings.timezone)
+            remaining -= closes - begin
+        day += dt.timedelta(days=1)
+    return start + delta
+
+
 def next_opening(session: Session, settings: Settings, when: dt.datetime,
                  line_id: int | None = None) -> dt.datetime:
     """The first instant at or after ``when`` at which the line is open."""
