@@ -137,6 +137,14 @@ class Settings(BaseSettings):
     survey_repair_due_days: int = 2
     callback_due_hours: float = 2.0
 
+    # --- reports and KPIs (README "Reports and KPIs" defines each) ----------------------
+    # An unanswered caller who left the queue sooner than this is a short abandon.
+    kpi_short_abandon_s: int = Field(default=5, ge=0)
+    # Service level: answered within this many seconds of joining the queue.
+    kpi_service_level_s: int = Field(default=20, ge=1)
+    # First-contact resolution: the caller did not call again within this many days.
+    kpi_fcr_days: int = Field(default=3, ge=1)
+
     @field_validator("unmasked_roles", mode="before")
     @classmethod
     def _split_roles(cls, value: Any) -> Any:
