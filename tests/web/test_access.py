@@ -48,6 +48,8 @@ EXPECTED = {
     "supervisor.overview": frozenset({"supervisor"}),
     "supervisor.events": frozenset({"supervisor"}),
     "qa.index": frozenset({"qa", "supervisor"}),
+    "reports.index": frozenset({"supervisor", "admin"}),
+    "reports.export": frozenset({"supervisor", "admin"}),
     "admin.users": frozenset({"admin"}),
     "admin.create_user": frozenset({"admin"}),
     "admin.set_active": frozenset({"admin"}),
