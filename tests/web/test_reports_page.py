@@ -42,7 +42,7 @@ def test_day_report_page_and_exports_agree(client, auth, users, settings):
     page = client.get("/supervisor/reports?kind=day&day=2026-11-10&by=agent")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
-    data = json.loads(re.search(r'<script type="application/json" id="report-data">(.*?)</script>', html, re.S)
+    data = json.loads(re.search(r'<script type="application/json" id="report-data">(.*?)</script>', html, re.DOTALL)
                       .group(1))
     assert (data["totals"]["offered"], data["totals"]["answered"], data["totals"]["abandoned"],
             data["totals"]["short_abandoned"]) == (4, 2, 1, 1)
@@ -71,7 +71,7 @@ def test_week_and_month_include_the_next_day(client, auth, users, settings):
     auth.login("admin")
     for kind in ("week", "month"):
         html = client.get(f"/supervisor/reports?kind={kind}&day=2026-11-10").get_data(as_text=True)
-        data = json.loads(re.search(r'id="report-data">(.*?)</script>', html, re.S).group(1))
+        data = json.loads(re.search(r'id="report-data">(.*?)</script>', html, re.DOTALL).group(1))
         assert data["totals"]["offered"] == 5, kind
 
 
