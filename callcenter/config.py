@@ -144,6 +144,8 @@ class Settings(BaseSettings):
     kpi_service_level_s: int = Field(default=20, ge=1)
     # First-contact resolution: the caller did not call again within this many days.
     kpi_fcr_days: int = Field(default=3, ge=1)
+    # How often the scheduler looks for a finished day whose complaint summary is not kept.
+    report_keep_interval_s: float = Field(default=600.0, gt=0)
 
     @field_validator("unmasked_roles", mode="before")
     @classmethod

@@ -22,6 +22,7 @@ from callcenter.models.lines import (
     QueueKind,
 )
 from callcenter.models.qa import QaFlag
+from callcenter.models.reports import KeptReport
 from callcenter.models.tickets import (
     AuditEntry,
     Notification,
@@ -37,7 +38,7 @@ from callcenter.models.users import AgentState, AgentStatus, Role, User
 __all__ = [
     "AgentState", "AgentStatus", "AuditEntry", "Base", "BusinessHours", "CalendarOverride",
     "Call", "CallAgentLeg", "CallStatus", "CallbackReason", "CallbackStatus", "CallbackTask", "CdrCursor",
-    "Customer", "CustomerPhone", "DayKind", "DutyShift", "Line", "LineKind", "Notification",
+    "Customer", "CustomerPhone", "KeptReport", "DayKind", "DutyShift", "Line", "LineKind", "Notification",
     "QaFlag", "Queue", "QueueKind", "Role", "SurveyRequest", "SurveyStatus",
     "Ticket", "TicketHistory", "TicketStatus", "TicketType", "Tier", "User",
 ]

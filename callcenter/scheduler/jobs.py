@@ -35,6 +35,7 @@ from callcenter.bus import make_bus
 from callcenter.bus.core import EventBus
 from callcenter.config import Settings, get_settings
 from callcenter.db import engine_for, session_scope
+from callcenter.services.reports import kept
 from callcenter.services.tickets import escalation, notifications
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,13 @@ def escalation_sweep() -> int:
     return len(escalated)
 
 
+def daily_complaint_summary() -> int:
+    """Keep the complaint summary of each finished day (services/reports/kept.py)."""
+    settings, _ = _context()
+    with session_scope(settings.database_url) as session:
+        return len(kept.keep_daily_complaints(session, settings))
+
+
 # --- the scheduler --------------------------------------------------------------------
 
 @dataclasses.dataclass(frozen=True)
@@ -83,6 +91,8 @@ class ScheduledJob:
 
 SCHEDULE: list[ScheduledJob] = [
     ScheduledJob("escalation_sweep", "callcenter.scheduler.jobs:escalation_sweep", lambda s: s.escalation_sweep_s),
+    ScheduledJob("daily_complaint_summary", "callcenter.scheduler.jobs:daily_complaint_summary",
+                 lambda s: s.report_keep_interval_s),
 ]
 
 

@@ -170,67 +170,69 @@ def breakdown(session: Session, start: dt.datetime, end: dt.datetime, rules: Kpi
     """KPI rows per line, queue, agent, local hour of day, ticket type or customer tier."""
     if by not in DIMENSIONS:
         raise ValueError(f"unknown report dimension {by!r}: one of {', '.join(DIMENSIONS)}")
-    measures = _measures(rules)
-    where = _in_period(start, end)
-    if by == "line":
-        rows = session.execute(
-            select(Line.id, Line.number, Line.name, Line.kind, *measures)
-            .select_from(Call).join(Line, Line.id == Call.line_id, isouter=True).where(where)
-            .group_by(Line.id, Line.number, Line.name, Line.kind).order_by(Line.number)
-        ).all()
-        return [
-            _row(line_id, _line_label(number, name, kind), values, rules)
-            for line_id, number, name, kind, *values in rows
-        ]
-    if by == "queue":
-        rows = session.execute(select(Call.queue, *measures).where(where).group_by(Call.queue)
-                               .order_by(Call.queue)).all()
-        return [_row(queue, queue or "（未进队列）", values, rules) for queue, *values in rows]
-    if by == "agent":
-        agent = aliased(User)
-        rows = session.execute(
-            select(Call.answered_by_user_id, agent.username, agent.display_name, *measures)
-            .select_from(Call).join(agent, agent.id == Call.answered_by_user_id, isouter=True).where(where)
-            .group_by(Call.answered_by_user_id, agent.username, agent.display_name).order_by(agent.username)
-        ).all()
-        found = [
-            _row(user_id, (f"{display or username}（{username}）" if user_id else "（未接通）"), values, rules)
-            for user_id, username, display, *values in rows
-        ]
-        # An agent without a call in the period is a row of zeros, not a missing row.
-        seen = {row.key for row in found}
-        idle = session.execute(
-            select(User.id, User.username, User.display_name)
-            .where(User.active.is_(True), User.role == Role.AGENT).order_by(User.username)
-        ).all()
-        found += [KpiRow(key=uid, label=f"{display or username}（{username}）")
-                  for uid, username, display in idle if uid not in seen]
-        return sorted(found, key=lambda r: (r.key is None, r.label))
-    if by == "tier":
-        tier = case((Call.priority >= rules.priority_vip, literal("vip")), else_=literal("ordinary"))
-        rows = session.execute(select(tier, *measures).where(where).group_by(tier)).all()
-        names = {"vip": "VIP 客户", "ordinary": "普通客户"}
-        return sorted((_row(t, names[t], values, rules) for t, *values in rows), key=lambda r: r.key != "vip")
-    if by == "type":
-        # One type per call: a call that led to several tickets counts under its first.
-        first_ticket = (
-            select(Ticket.call_linkedid.label("linkedid"), func.min(Ticket.type).label("type"))
-            .where(Ticket.call_linkedid != "").group_by(Ticket.call_linkedid).subquery()
-        )
-        rows = session.execute(
-            select(first_ticket.c.type, *measures).select_from(Call)
-            .join(first_ticket, first_ticket.c.linkedid == Call.linkedid, isouter=True).where(where)
-            .group_by(first_ticket.c.type)
-        ).all()
-        return sorted(
-            (_row(t, label(TICKET_TYPES, t) if t else "（无工单）", values, rules) for t, *values in rows),
-            key=lambda r: (r.key is None, str(r.key)),
-        )
-    # by == "hour": per UTC hour in SQL, folded into the local hour of day here.
+    return _BREAKDOWNS[by](session, _measures(rules), _in_period(start, end), rules, tz)
+
+
+def _by_line(session, measures, where, rules, tz) -> list[KpiRow]:
+    rows = session.execute(
+        select(Line.id, Line.number, Line.name, Line.kind, *measures)
+        .select_from(Call).join(Line, Line.id == Call.line_id, isouter=True).where(where)
+        .group_by(Line.id, Line.number, Line.name, Line.kind).order_by(Line.number)
+    ).all()
+    return [_row(line_id, _line_label(number, name, kind), values, rules)
+            for line_id, number, name, kind, *values in rows]
+
+
+def _by_queue(session, measures, where, rules, tz) -> list[KpiRow]:
+    rows = session.execute(select(Call.queue, *measures).where(where).group_by(Call.queue).order_by(Call.queue))
+    return [_row(queue, queue or "（未进队列）", values, rules) for queue, *values in rows]
+
+
+def _by_agent(session, measures, where, rules, tz) -> list[KpiRow]:
+    agent = aliased(User)
+    rows = session.execute(
+        select(Call.answered_by_user_id, agent.username, agent.display_name, *measures)
+        .select_from(Call).join(agent, agent.id == Call.answered_by_user_id, isouter=True).where(where)
+        .group_by(Call.answered_by_user_id, agent.username, agent.display_name)
+    ).all()
+    found = [_row(user_id, (f"{display or username}（{username}）" if user_id else "（未接通）"), values, rules)
+             for user_id, username, display, *values in rows]
+    # An agent without a call in the period is a row of zeros, not a missing row.
+    seen = {row.key for row in found}
+    idle = session.execute(select(User.id, User.username, User.display_name)
+                           .where(User.active.is_(True), User.role == Role.AGENT)).all()
+    found += [KpiRow(key=uid, label=f"{display or username}（{username}）")
+              for uid, username, display in idle if uid not in seen]
+    return sorted(found, key=lambda r: (r.key is None, r.label))
+
+
+def _by_tier(session, measures, where, rules, tz) -> list[KpiRow]:
+    tier = case((Call.priority >= rules.priority_vip, literal("vip")), else_=literal("ordinary"))
+    rows = session.execute(select(tier, *measures).where(where).group_by(tier)).all()
+    names = {"vip": "VIP 客户", "ordinary": "普通客户"}
+    return sorted((_row(t, names[t], values, rules) for t, *values in rows), key=lambda r: r.key != "vip")
+
+
+def _by_type(session, measures, where, rules, tz) -> list[KpiRow]:
+    # One type per call: a call that led to several tickets counts under its first.
+    first_ticket = (
+        select(Ticket.call_linkedid.label("linkedid"), func.min(Ticket.type).label("type"))
+        .where(Ticket.call_linkedid != "").group_by(Ticket.call_linkedid).subquery()
+    )
+    rows = session.execute(
+        select(first_ticket.c.type, *measures).select_from(Call)
+        .join(first_ticket, first_ticket.c.linkedid == Call.linkedid, isouter=True).where(where)
+        .group_by(first_ticket.c.type)
+    ).all()
+    return sorted((_row(t, label(TICKET_TYPES, t) if t else "（无工单）", values, rules) for t, *values in rows),
+                  key=lambda r: (r.key is None, str(r.key)))
+
+
+def _by_hour(session, measures, where, rules, tz) -> list[KpiRow]:
+    """Per UTC hour in SQL, folded here into the local hour of day."""
     bucket = _hour_bucket(session)
-    rows = session.execute(select(bucket, *measures).where(where).group_by(bucket)).all()
     hours: dict[int, KpiRow] = {}
-    for hour_key, *values in rows:
+    for hour_key, *values in session.execute(select(bucket, *measures).where(where).group_by(bucket)):
         utc_hour = hour_key if isinstance(hour_key, dt.datetime) else dt.datetime.fromisoformat(hour_key)
         local_hour = to_local(utc_hour.replace(tzinfo=None), tz).hour
         row = _row(local_hour, f"{local_hour:02d}:00–{local_hour:02d}:59", values, rules)
@@ -239,6 +241,10 @@ def breakdown(session: Session, start: dt.datetime, end: dt.datetime, rules: Kpi
         else:
             hours[local_hour] = row
     return [hours[h] for h in sorted(hours)]
+
+
+_BREAKDOWNS = {"line": _by_line, "queue": _by_queue, "agent": _by_agent, "hour": _by_hour, "type": _by_type,
+               "tier": _by_tier}
 
 
 def _line_label(number: str | None, name: str | None, kind: object) -> str:
