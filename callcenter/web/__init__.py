@@ -64,10 +64,10 @@ def create_app(settings: Settings | Mapping[str, Any] | None = None, bus: EventB
     )
     csrf.init_app(app)
 
-    from callcenter.web import admin, agent, auth, callbacks, customers, main, qa, reports, supervisor, tickets
+    from callcenter.web import admin, agent, auth, callbacks, customers, main, qa, reports, supervisor, tickets, wallboard
 
     login_manager.init_app(app)
-    for module in (main, auth, agent, customers, callbacks, tickets, supervisor, reports, qa, admin):
+    for module in (main, auth, agent, customers, callbacks, tickets, supervisor, wallboard, reports, qa, admin):
         app.register_blueprint(module.bp)
 
     _mark_static_public(app)

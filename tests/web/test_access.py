@@ -49,6 +49,8 @@ EXPECTED = {
     "supervisor.events": frozenset({"supervisor"}),
     "qa.index": frozenset({"qa", "supervisor"}),
     "reports.index": frozenset({"supervisor", "admin"}),
+    "wallboard.index": frozenset({"supervisor"}),
+    "wallboard.data": frozenset({"supervisor"}),
     "reports.export": frozenset({"supervisor", "admin"}),
     "admin.users": frozenset({"admin"}),
     "admin.create_user": frozenset({"admin"}),
