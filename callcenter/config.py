@@ -203,6 +203,23 @@ class Settings(BaseSettings):
     # The dialplan context click-to-dial sends the answered agent phone to
     # (asterisk_conf/extensions.conf [cc-callback]: records, then dials the customer).
     callback_dial_context: str = "cc-callback"
+    # --- reports and KPIs (README "Reports and KPIs" defines each) ----------------------
+    # An unanswered caller who left the queue sooner than this is a short abandon.
+    kpi_short_abandon_s: int = Field(default=5, ge=0)
+    # Service level: answered within this many seconds of joining the queue.
+    kpi_service_level_s: int = Field(default=20, ge=1)
+    # First-contact resolution: the caller did not call again within this many days.
+    kpi_fcr_days: int = Field(default=3, ge=1)
+    # How often the scheduler looks for a finished day whose complaint summary is not kept.
+    report_keep_interval_s: float = Field(default=600.0, gt=0)
+    # Wallboard thresholds: a number turns amber, then red, at these values.
+    wallboard_wait_amber_s: int = 30
+    wallboard_wait_red_s: int = 60
+    wallboard_waiting_amber: int = 3
+    wallboard_waiting_red: int = 6
+    wallboard_sl_amber: float = Field(default=0.8, ge=0, le=1)
+    wallboard_sl_red: float = Field(default=0.6, ge=0, le=1)
+    wallboard_callbacks_red: int = 5
 
     @field_validator("unmasked_roles", mode="before")
     @classmethod

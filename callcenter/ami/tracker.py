@@ -135,8 +135,12 @@ class EventTracker:
     # --- caller side --------------------------------------------------------------------
     def _on_QueueCallerJoin(self, session: Session, msg: Message, at: dt.datetime, out: list) -> None:
         _require(msg, "Uniqueid", "Queue")
-        calltrack.caller_joined(session, caller_ref(msg, self.region), queue=msg.get("Queue"), at=at)
+        change = calltrack.caller_joined(session, caller_ref(msg, self.region), queue=msg.get("Queue"), at=at)
         self._apply_recording(session, msg.get("Uniqueid"))
+        if change.changed:
+            # The wallboard's "waiting" moves; no console is concerned (no interface).
+            out.append((AGENT_TOPIC, {"type": "caller_join", "interface": "", "queue": change.call.queue,
+                                      "linkedid": change.call.linkedid, "call_id": change.call.id}))
 
     def _on_QueueCallerAbandon(self, session: Session, msg: Message, at: dt.datetime, out: list) -> None:
         _require(msg, "Uniqueid", "Queue")

@@ -25,6 +25,7 @@ from callcenter.models.lines import (
 )
 from callcenter.models.qa import QaAppeal, QaAssignment, QaComment, QaFlag, QaPlan, QaSample, QaScore, QaScorecard
 from callcenter.models.surveys import SurveyAttempt, SurveyContact, SurveyPlan
+from callcenter.models.reports import KeptReport
 from callcenter.models.tickets import (
     AuditEntry,
     Notification,
@@ -40,7 +41,7 @@ from callcenter.models.users import AgentState, AgentStatus, Role, User
 __all__ = [
     "AgentState", "AgentStatus", "AuditEntry", "Base", "BusinessHours", "CalendarOverride",
     "Call", "CallAgentLeg", "CallStatus", "CallbackReason", "CallbackStatus", "CallbackTask", "CdrCursor",
-    "Customer", "CustomerPhone", "DayKind", "DutyShift", "Line", "LineKind", "Notification",
+    "Customer", "CustomerPhone", "KeptReport", "DayKind", "DutyShift", "Line", "LineKind", "Notification",
     "QaAppeal", "QaAssignment", "QaComment", "QaFlag", "QaPlan", "QaSample", "QaScore", "QaScorecard",
     "Queue", "QueueKind", "Role", "SurveyAttempt", "SurveyContact", "SurveyPlan", "SurveyRequest", "SurveyStatus",
     "Ticket", "TicketHistory", "TicketStatus", "TicketType", "Tier", "User",

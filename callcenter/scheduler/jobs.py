@@ -37,6 +37,7 @@ from callcenter.config import Settings, get_settings
 from callcenter.db import engine_for, session_scope, utcnow
 from callcenter.services.surveys import dispatch as survey_dispatch_service
 from callcenter.services.surveys import recovery
+from callcenter.services.reports import kept
 from callcenter.services.tickets import escalation, notifications
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,8 @@ def qa_draw() -> int:
     with session_scope(settings.database_url) as session:
         made = draws.draw_due(session, settings, today)
     return len(made)
+
+
 def survey_dispatch() -> int:
     """Claim the survey calls due in the next tick (attempts committed first), then hand
     them to the dialer. A process without a dialer or without the lock dials nothing."""
@@ -131,6 +134,13 @@ def survey_recover() -> dict:
         return recovery.recover(session, settings, now=utcnow(), live_channels=channels)
 
 
+def daily_complaint_summary() -> int:
+    """Keep the complaint summary of each finished day (services/reports/kept.py)."""
+    settings, _ = _context()
+    with session_scope(settings.database_url) as session:
+        return len(kept.keep_daily_complaints(session, settings))
+
+
 # --- the scheduler --------------------------------------------------------------------
 
 @dataclasses.dataclass(frozen=True)
@@ -147,6 +157,8 @@ SCHEDULE: list[ScheduledJob] = [
     ScheduledJob("survey_dispatch", "callcenter.scheduler.jobs:survey_dispatch", lambda s: s.survey_dispatch_s),
     ScheduledJob("survey_recover", "callcenter.scheduler.jobs:survey_recover",
                  lambda s: max(5.0, s.survey_attempt_stale_s / 3)),
+    ScheduledJob("daily_complaint_summary", "callcenter.scheduler.jobs:daily_complaint_summary",
+                 lambda s: s.report_keep_interval_s),
 ]
 
 

@@ -64,11 +64,12 @@ def create_app(settings: Settings | Mapping[str, Any] | None = None, bus: EventB
     )
     csrf.init_app(app)
 
-    from callcenter.web import admin, agent, auth, callbacks, customers, main, qa, supervisor, tickets
-    from callcenter.web import call_controls  # the live call at the agent console (issue 11)
+    from callcenter.web import admin, agent, auth, call_controls, callbacks, customers, main, qa, reports, supervisor
+    from callcenter.web import tickets, wallboard
 
     login_manager.init_app(app)
-    for module in (main, auth, agent, customers, callbacks, tickets, supervisor, qa, admin, call_controls):
+    for module in (main, auth, agent, customers, callbacks, tickets, supervisor, wallboard, reports, qa, admin,
+                   call_controls):
         app.register_blueprint(module.bp)
 
     _mark_static_public(app)

@@ -477,8 +477,10 @@ def test_a_stuck_bus_does_not_stop_the_listener(emulator, agents, ami_settings):
         assert bus.delivered == []
         bus.release.set()
         wait_until(lambda: any(p["type"] == "caller_abandon" for p in bus.delivered), what="bus delivery")
+        # caller_join: the wallboard's "waiting" (no console is concerned by it).
         assert [p["type"] for p in bus.delivered if p["type"] != "member_state"] == [
-            "agent_called", "agent_connect", "agent_complete", "agent_called", "caller_abandon"]
+            "caller_join", "agent_called", "agent_connect", "agent_complete", "caller_join", "agent_called",
+            "caller_abandon"]
     finally:
         bus.release.set()
         handle.stop()

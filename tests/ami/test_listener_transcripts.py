@@ -71,7 +71,10 @@ def test_3a1_answered_caller_hangs_up(emulator, agents, listener, ami_settings, 
         "caller_name": "Test Caller", "member_name": "Agent 1001", "call_id": call_id,
         "pop_key": "pop-1795344550.26", "user_id": agents["PJSIP/agent1001"], "agent_status": "ringing", "dest_uniqueid": "1795344550.27"}]
     kinds = [m["type"] for m in messages if m["type"] != "member_state"]
-    assert kinds == ["agent_called", "agent_connect", "agent_complete"]
+    assert kinds == ["caller_join", "agent_called", "agent_connect", "agent_complete"]
+    join = next(m for m in messages if m["type"] == "caller_join")
+    assert join == {"type": "caller_join", "interface": "", "queue": "vip", "linkedid": "1795344550.26",
+                    "call_id": call_id}
     complete = next(m for m in messages if m["type"] == "agent_complete")
     assert (complete["talk_time"], complete["hold_time"], complete["reason"]) == (13, 2, "caller")
     states = [m["status"] for m in messages if m["type"] == "member_state" and m["interface"] == "PJSIP/agent1001"]

@@ -1,0 +1,172 @@
+"""Reports benchmark: each report over a month of calls, next to a bare scan of the same rows.
+
+    python bench/reports.py [--calls 1000000] [--pg URL] [--repeat 3]
+
+A fresh SQLite database (and, with --pg, a private PostgreSQL database) is migrated and
+seeded with ``--calls`` calls over November 2026 (two lines, three queues, 40 agents,
+one ticket per 20 calls, 30% repeat callers). Figures printed per database, each the
+median of ``--repeat`` runs, with its ratio to the floor:
+
+  floor      SELECT count(*), sum(wait), sum(talk) FROM calls WHERE started_at in the month:
+             one bare scan of the rows every report reads
+  totals     kpis.totals for the month
+  by <dim>   kpis.breakdown per line, queue, agent, hour, ticket type, tier
+  fcr        first-contact resolution (a look-ahead per answered call)
+  repeat     repeat callers
+  page       the whole month report as the page builds it (totals + one breakdown + fcr +
+             repeat + complaints)
+Targets: every report <= 1.5x the floor and under 1 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import random
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from sqlalchemy import create_engine, insert, text
+from sqlalchemy.engine import make_url
+
+from callcenter import migrate
+from callcenter.config import Settings
+from callcenter.db import session_factory
+from callcenter.models import Call, CallStatus, Line, Queue, Role, Ticket, TicketType, User
+from callcenter.models.lines import LineKind, QueueKind
+from callcenter.services.reports import kpis
+from callcenter.services.reports import report as reports
+from callcenter.services.reports.periods import period_for
+
+TZ = "Asia/Shanghai"
+MONTH = dt.date(2026, 11, 15)
+
+
+def timed(fn, repeat: int) -> float:
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def seed(url: str, calls: int) -> None:
+    rnd = random.Random(20261106)
+    factory = session_factory(url)
+    period = period_for("month", MONTH, TZ)
+    span = (period.end - period.start).total_seconds()
+    with factory() as s:
+        vq, gq, dq = (Queue(name="vip", kind=QueueKind.VIP), Queue(name="general_q", kind=QueueKind.GENERAL),
+                      Queue(name="duty", kind=QueueKind.DUTY))
+        s.add_all([vq, gq, dq])
+        s.flush()
+        vip = Line(number="4008002000", kind=LineKind.VIP, queue_id=vq.id)
+        ordinary = Line(number="4008001000", kind=LineKind.ORDINARY, queue_id=gq.id)
+        s.add_all([vip, ordinary])
+        s.flush()
+        agents = [User(username=f"agent{1000 + i}", role=Role.AGENT, password_hash="x") for i in range(40)]
+        s.add_all(agents)
+        s.flush()
+        agent_ids, line_ids = [a.id for a in agents], (vip.id, ordinary.id)
+        s.commit()
+        repeaters = [f"+86139{n:08d}" for n in range(calls // 20)]
+        batch, tickets = [], []
+        for n in range(calls):
+            start = period.start + dt.timedelta(seconds=rnd.random() * span)
+            is_vip = rnd.random() < 0.2
+            r = rnd.random()
+            status = (CallStatus.COMPLETED if r < 0.82 else CallStatus.ABANDONED if r < 0.95
+                      else CallStatus.HUNG_UP if r < 0.98 else CallStatus.AFTER_HOURS)
+            answered = status is CallStatus.COMPLETED
+            wait = int(rnd.expovariate(1 / 18))
+            number = rnd.choice(repeaters) if rnd.random() < 0.3 else f"+86138{n:08d}"
+            uid = f"b{n}"
+            batch.append(dict(
+                uniqueid=uid, linkedid=uid, caller_e164=number, caller_number=number, status=status,
+                started_at=start, queue=("vip" if is_vip else "general_q") if status not in (
+                    CallStatus.HUNG_UP, CallStatus.AFTER_HOURS) else "",
+                line_id=line_ids[0] if is_vip else line_ids[1], priority=10 if is_vip else 0,
+                wait_seconds=wait, talk_seconds=rnd.randint(30, 900) if answered else None,
+                answered_at=start + dt.timedelta(seconds=wait) if answered else None,
+                answered_by_user_id=rnd.choice(agent_ids) if answered else None,
+                abandoned=status is CallStatus.ABANDONED, channel="", dialled_number="", caller_name="",
+                ivr_path=[], category="", route_reason="", screen_pop_key="", answered_by_interface="",
+                hangup_side="", hangup_cause="", recording_file="",
+            ))
+            if answered and n % 20 == 0:
+                kind = rnd.choice(list(TicketType))
+                tickets.append(dict(number=f"GD-{n}", type=kind, status="closed", owner_id=agent_ids[0],
+                                    subject="s", call_linkedid=uid, created_at=start, updated_at=start,
+                                    severity="ordinary" if kind is TicketType.COMPLAINT else "",
+                                    due_at=start + dt.timedelta(days=1),
+                                    closed_at=start + dt.timedelta(hours=rnd.randint(1, 40))))
+            if len(batch) >= 20000:
+                s.execute(insert(Call), batch)
+                batch.clear()
+        if batch:
+            s.execute(insert(Call), batch)
+        for i in range(0, len(tickets), 20000):
+            s.execute(insert(Ticket), tickets[i:i + 20000])
+        s.commit()
+        s.execute(text("ANALYZE"))
+        s.commit()
+
+
+def run(url: str, calls: int, repeat: int) -> None:
+    name = make_url(url).get_backend_name()
+    started = time.perf_counter()
+    migrate.upgrade(url)
+    seed(url, calls)
+    print(f"\n{name}: {calls:,} calls seeded in {time.perf_counter() - started:.0f} s")
+    settings = Settings(database_url=url, timezone=TZ)
+    rules = kpis.KpiRules.from_settings(settings)
+    period = period_for("month", MONTH, TZ)
+    factory = session_factory(url)
+    with factory() as s:
+        floor_sql = text("SELECT count(*), sum(coalesce(wait_seconds, 0)), sum(coalesce(talk_seconds, 0)) "
+                         "FROM calls WHERE started_at >= :s AND started_at < :e")
+
+        def floor():
+            s.execute(floor_sql, {"s": period.start, "e": period.end}).one()
+
+        base = timed(floor, repeat)
+        print(f"  {'floor (bare scan)':<22}{base * 1000:9.1f} ms")
+        cases = [("totals", lambda: kpis.totals(s, period.start, period.end, rules))]
+        cases += [(f"by {dim}", lambda dim=dim: kpis.breakdown(s, period.start, period.end, rules, dim, TZ))
+                  for dim in kpis.DIMENSIONS]
+        cases += [("fcr", lambda: kpis.first_contact_resolution(s, period.start, period.end, rules)),
+                  ("repeat", lambda: kpis.repeat_callers(s, period.start, period.end)),
+                  ("page (month, by line)", lambda: reports.build(s, settings, "month", MONTH, "line"))]
+        for label, fn in cases:
+            seconds = timed(fn, repeat)
+            ratio = seconds / base
+            verdict = "ok" if ratio <= 1.5 and seconds < 1.0 else "MISSED"
+            print(f"  {label:<22}{seconds * 1000:9.1f} ms  {ratio:5.2f}x floor  {verdict}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--calls", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--pg", help="PostgreSQL server URL (a private database is created and dropped)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        run(f"sqlite:///{Path(tmp) / 'bench.db'}", args.calls, args.repeat)
+    if args.pg:
+        db = f"bench_reports_{uuid.uuid4().hex[:8]}"
+        admin = create_engine(args.pg, isolation_level="AUTOCOMMIT")
+        with admin.connect() as c:
+            c.execute(text(f'CREATE DATABASE "{db}"'))
+        try:
+            run(make_url(args.pg).set(database=db).render_as_string(hide_password=False), args.calls, args.repeat)
+        finally:
+            with admin.connect() as c:
+                c.execute(text(f'DROP DATABASE "{db}" WITH (FORCE)'))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+// The wallboard. The supervisor event stream says something changed (a caller joined the
+// queue, an agent's state moved); the board then reads one snapshot (at most every 300 ms).
+// Between events the clocks (longest wait, time in state) tick here, from the snapshot's
+// time, without asking the server.
+"use strict";
+
+(function () {
+  const root = document.getElementById("wallboard");
+  if (!root) return;
+  const urls = root.dataset;
+  let snap = JSON.parse(document.getElementById("wb-initial").textContent);
+  let snapAt = Date.now();
+  let pending = null;
+
+  const pct = (v) => (v === null || v === undefined ? "—" : Math.round(v * 100) + "%");
+  function clock(seconds) {
+    if (seconds === null || seconds === undefined) return "—";
+    const s = Math.max(0, Math.floor(seconds));
+    const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
+    const mm = String(m).padStart(2, "0"), ss = String(r).padStart(2, "0");
+    return h ? `${h}:${mm}:${ss}` : `${mm}:${ss}`;
+  }
+  function td(text, cls) {
+    const cell = document.createElement("td");
+    cell.textContent = text;
+    if (cls) cell.className = cls;
+    return cell;
+  }
+
+  function render() {
+    const elapsed = (Date.now() - snapAt) / 1000;
+    for (const b of document.querySelectorAll("#wb-today [data-k]")) {
+      const k = b.dataset.k;
+      const value = k in snap.today ? snap.today[k] : snap[k];
+      b.textContent = k === "service_level" ? pct(value) : value;
+    }
+    for (const tile of document.querySelectorAll("#wb-today [data-level]")) {
+      const k = tile.dataset.level;
+      tile.className = "tile lvl-" + (k in snap.today ? snap.today[k] : snap[k]);
+    }
+    const queues = document.querySelector("#wb-queues tbody");
+    queues.replaceChildren(...snap.queues.map((q) => {
+      const tr = document.createElement("tr");
+      tr.dataset.queue = q.name;
+      const waitNow = q.waiting + q.ringing > 0 ? q.longest_wait_s + elapsed : null;
+      tr.append(td(q.name), td(q.waiting, "lvl-" + q.waiting_level), td(q.ringing),
+        td(clock(waitNow), "lvl-" + (waitNow === null ? "ok" : q.longest_wait_level)),
+        td(q.offered), td(q.answered), td(q.abandoned), td(pct(q.service_level), "lvl-" + q.service_level_level));
+      return tr;
+    }));
+    const agents = document.querySelector("#wb-agents tbody");
+    agents.replaceChildren(...snap.agents.map((a) => {
+      const tr = document.createElement("tr");
+      tr.dataset.username = a.username;
+      const state = a.state + (a.pause_reason ? `（${a.pause_reason}）` : "");
+      tr.append(td(a.name), td(a.interface), td(state, "status-" + a.status),
+        td(a.in_state_s === null ? "—" : clock(a.in_state_s + elapsed)));
+      return tr;
+    }));
+    document.getElementById("wb-states").textContent =
+      snap.agents_by_state.map(([word, n]) => `${word} ${n}`).join(" · ");
+    document.getElementById("wb-clock").textContent = new Date().toLocaleTimeString("zh-CN", { hour12: false });
+  }
+
+  async function reload() {
+    pending = null;
+    const result = await cc.getJSON(urls.dataUrl);
+    if (result.status === 401) { window.location.reload(); return; }
+    if (!result.ok) return;
+    snap = result.data;
+    snapAt = Date.now();
+    render();
+  }
+  function changed() {
+    if (!pending) pending = setTimeout(reload, 300);
+  }
+
+  function connect() {
+    const source = new EventSource(urls.eventsUrl);
+    const status = document.getElementById("connection");
+    source.addEventListener("open", () => { status.textContent = "实时"; changed(); });
+    source.addEventListener("error", () => {
+      status.textContent = "重新连接…";
+      if (source.readyState === EventSource.CLOSED) setTimeout(connect, 5000);
+    });
+    source.addEventListener("agent", changed);
+    source.addEventListener("expired", () => window.location.reload());
+  }
+
+  function fullScreen() {
+    root.classList.add("full");
+    if (document.documentElement.requestFullscreen) document.documentElement.requestFullscreen().catch(() => {});
+  }
+  document.getElementById("wb-full").addEventListener("click", fullScreen);
+  document.addEventListener("keydown", (e) => { if (e.key === "f" || e.key === "F") fullScreen(); });
+  document.addEventListener("fullscreenchange", () => {
+    if (!document.fullscreenElement && !new URLSearchParams(location.search).has("full")) root.classList.remove("full");
+  });
+
+  render();
+  setInterval(render, 1000);
+  connect();
+})();
