@@ -67,7 +67,6 @@ EXPECTED = {
     "qa.reports": frozenset({"qa", "supervisor", "admin"}),
     "qa.export": frozenset({"qa", "supervisor", "admin"}),
     "qa.scorecard_admin": frozenset({"admin"}),
-    "qa.index": frozenset({"qa", "supervisor"}),
     "reports.index": frozenset({"supervisor", "admin"}),
     "wallboard.index": frozenset({"supervisor"}),
     "wallboard.data": frozenset({"supervisor"}),
