@@ -14,8 +14,8 @@ import pytest
 
 from callcenter.db import session_scope, utcnow
 from callcenter.models import Call, CallStatus
-from tests.web import conftest as web
-from tests.web.conftest import PASSWORD, AuthActions, csrf_token  # noqa: F401  (used by the QA tests)
+from web import conftest as web  # tests/ is on sys.path (rootdir insertion), as for tests/web itself
+from web.conftest import PASSWORD, AuthActions, csrf_token  # noqa: F401  (used by the QA tests)
 
 # The web panel's fixtures (one user per role, the app on SQLite and PostgreSQL).
 test_password_hash, bus, app, client, users, auth = (web.test_password_hash, web.bus, web.app, web.client,
