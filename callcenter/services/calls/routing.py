@@ -65,6 +65,7 @@ from callcenter.models import (
     TicketType,
     Tier,
 )
+from callcenter.services.calls.recording_names import side_files
 from callcenter.services.people import phones
 from callcenter.services.setup import calendar, routing_config
 
@@ -462,7 +463,14 @@ def _call_values(plan: RoutePlan, ivr: IvrOutcome | None) -> dict:
         ivr_path=[_clip(str(step), 64) for step in (ivr.path if ivr else [])][:100],
         started_at=plan.now,
         recording_file=_clip(request.recording_file, 255),
+        **_side_files(request.recording_file),
     )
+
+
+def _side_files(recording_file: str | None) -> dict:
+    """MixMonitor's caller-only and agent-only files, named after the mixed one."""
+    caller, agent = side_files(_clip(recording_file, 255))
+    return {"recording_caller_file": _clip(caller, 255), "recording_agent_file": _clip(agent, 255)}
 
 
 def _upsert_call(session: Session | Connection, values: dict, overwrite: tuple[str, ...]) -> tuple[int, str]:
@@ -479,7 +487,7 @@ def _upsert_call(session: Session | Connection, values: dict, overwrite: tuple[s
 # Core inserts skip the ORM's Python-side defaults for columns we do not name.
 _INSERT_DEFAULTS = dict(category="", queue="", priority=0, route_reason="", screen_pop_key="",
                         answered_by_interface="", hangup_side="", hangup_cause="", abandoned=False,
-                        recording_file="")
+                        recording_file="", recording_caller_file="", recording_agent_file="")
 
 
 @functools.cache
@@ -495,8 +503,8 @@ def _upsert_statement(dialect: str, overwrite: tuple[str, ...], keep_pop_key: bo
     set_ = {name: excluded[name] for name in overwrite}
     set_["status"] = case((table.c.status.in_(ROUTING_STATUSES), excluded.status), else_=table.c.status)
     # a recording name already stored is never blanked by a retry that lacks it
-    set_["recording_file"] = case((excluded.recording_file != "", excluded.recording_file),
-                                  else_=table.c.recording_file)
+    for name in ("recording_file", "recording_caller_file", "recording_agent_file"):
+        set_[name] = case((excluded[name] != "", excluded[name]), else_=table.c[name])
     if keep_pop_key:
         set_["screen_pop_key"] = case((table.c.screen_pop_key == "", excluded.screen_pop_key),
                                       else_=table.c.screen_pop_key)
@@ -516,8 +524,9 @@ def _upsert_call_portable(session: Session, values: dict, overwrite: list[str]) 
             call.status = values["status"]
         if not call.screen_pop_key:
             call.screen_pop_key = values.get("screen_pop_key", "")
-        if values.get("recording_file"):
-            call.recording_file = values["recording_file"]
+        for name in ("recording_file", "recording_caller_file", "recording_agent_file"):
+            if values.get(name):
+                setattr(call, name, values[name])
     session.flush()
     return call.id, call.screen_pop_key
 

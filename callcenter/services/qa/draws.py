@@ -14,7 +14,7 @@ import secrets
 from collections import defaultdict
 from dataclasses import dataclass
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import String, and_, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from callcenter.config import Settings
@@ -73,48 +73,75 @@ def check_filters(filters: dict | None) -> dict:
             for k, v in filters.items()}
 
 
+def _period_calls(settings: Settings, start: dt.date, end: dt.date):
+    since, until = utc_range(settings, start, end)
+    return Call.started_at >= since, Call.started_at < until
+
+
 def candidate_query(settings: Settings, rules: PlanRules, start: dt.date, end: dt.date,
                     as_of: dt.datetime, filters: dict):
-    """One SELECT of the period's drawable calls: answered, long enough, recorded, not
-    reviewed before ``as_of``; with line kind, ticket type and QA-flag weight."""
-    since, until = utc_range(settings, start, end)
-    ticket_types = (select(Ticket.call_linkedid, func.min(Ticket.type).label("type"))
-                    .where(Ticket.call_linkedid != "").group_by(Ticket.call_linkedid).subquery())
-    flags = (select(QaFlag.call_id, func.sum(QaFlag.weight).label("weight"))
-             .where(QaFlag.created_at <= as_of).group_by(QaFlag.call_id).subquery())
-    reviewed = (select(QaScore.call_id).where(QaScore.submitted_at < as_of)
-                .union(select(QaAssignment.call_id).join(QaSample).where(QaSample.as_of < as_of)))
-    query = (select(Call.id, Call.answered_by_user_id, Line.kind, Call.queue, ticket_types.c.type,
-                    Call.talk_seconds, Call.category, flags.c.weight)
-             .select_from(Call)
-             .outerjoin(Line, Line.id == Call.line_id)
-             .outerjoin(ticket_types, ticket_types.c.call_linkedid == Call.linkedid)
-             .outerjoin(flags, flags.c.call_id == Call.id)
-             .where(Call.started_at >= since, Call.started_at < until,
-                    Call.answered_by_user_id.is_not(None), Call.talk_seconds >= rules.min_talk_seconds,
-                    Call.recording_file != "",
-                    or_(Call.recording_purged_at.is_(None), Call.recording_purged_at > as_of),
-                    Call.id.not_in(reviewed)))
+    """The one scan of the period's calls that could be drawn: answered, long enough,
+    recorded (not purged before ``as_of``). Plain columns only (no joins, no enum
+    conversion): everything else is a small look-up (:func:`load_candidates`)."""
+    c = Call.__table__.c
+    query = (select(c.id, c.answered_by_user_id, c.line_id, c.queue, c.talk_seconds, c.category)
+             .where(*_period_calls(settings, start, end), c.answered_by_user_id.is_not(None),
+                    c.talk_seconds >= rules.min_talk_seconds, c.recording_file != "",
+                    or_(c.recording_purged_at.is_(None), c.recording_purged_at > as_of)))
     if filters.get("queues"):
-        query = query.where(Call.queue.in_(filters["queues"]))
-    if filters.get("lines"):
-        query = query.where(Line.kind.in_(filters["lines"]))
+        query = query.where(c.queue.in_(filters["queues"]))
     if filters.get("agent_ids"):
-        query = query.where(Call.answered_by_user_id.in_(filters["agent_ids"]))
+        query = query.where(c.answered_by_user_id.in_(filters["agent_ids"]))
     return query
+
+
+def _ticket_types(conn, period) -> dict[int, str]:
+    """Call id → the type of its ticket (complaint first when there are several)."""
+    t = Ticket.__table__.c
+    rows = conn.execute(select(Call.__table__.c.id, func.min(cast(t.type, String)))
+                        .join(Ticket.__table__, t.call_linkedid == Call.__table__.c.linkedid)
+                        .where(t.call_linkedid != "", *period).group_by(Call.__table__.c.id))
+    return dict(rows.all())
+
+
+def _flag_weights(conn, period, as_of: dt.datetime) -> dict[int, float]:
+    f = QaFlag.__table__.c
+    rows = conn.execute(select(f.call_id, func.sum(f.weight)).join(Call.__table__, Call.__table__.c.id == f.call_id)
+                        .where(f.created_at <= as_of, *period).group_by(f.call_id))
+    return {call_id: float(weight) for call_id, weight in rows}
+
+
+def _reviewed(conn, period, as_of: dt.datetime) -> set[int]:
+    """Calls of the period scored, or drawn by an earlier sample, before ``as_of``."""
+    scored = (select(QaScore.__table__.c.call_id).join(Call.__table__, Call.__table__.c.id == QaScore.call_id)
+              .where(QaScore.__table__.c.submitted_at < as_of, *period))
+    drawn = (select(QaAssignment.__table__.c.call_id).join(QaSample.__table__)
+             .join(Call.__table__, Call.__table__.c.id == QaAssignment.__table__.c.call_id)
+             .where(QaSample.__table__.c.as_of < as_of, *period))
+    return set(conn.execute(scored.union(drawn)).scalars())
 
 
 def load_candidates(session: Session, settings: Settings, rules: PlanRules, start: dt.date, end: dt.date,
                     as_of: dt.datetime, filters: dict) -> list[Candidate]:
-    rows = session.execute(candidate_query(settings, rules, start, end, as_of, filters)).all()
-    return [Candidate(call_id, agent_id, _value(kind), queue or "", _value(ttype), talk or 0,
-                      ttype is not None and _value(ttype) == "complaint" or category == "complaint",
-                      float(weight or 0.0))
-            for call_id, agent_id, kind, queue, ttype, talk, category, weight in rows]
-
-
-def _value(x) -> str:
-    return "" if x is None else getattr(x, "value", x)
+    conn = session.connection()
+    period = _period_calls(settings, start, end)
+    kinds = dict(conn.execute(select(Line.__table__.c.id, cast(Line.__table__.c.kind, String))).all())
+    wanted_lines = set(filters.get("lines") or ())
+    types, flags = _ticket_types(conn, period), _flag_weights(conn, period, as_of)
+    reviewed = _reviewed(conn, period, as_of)
+    rows = conn.execute(candidate_query(settings, rules, start, end, as_of, filters)).all()
+    found = []
+    add, make = found.append, Candidate._make   # _make: tuple.__new__, no Python-level __init__
+    for call_id, agent_id, line_id, queue, talk, category in rows:
+        if call_id in reviewed:
+            continue
+        kind = kinds.get(line_id, "")
+        if wanted_lines and kind not in wanted_lines:
+            continue
+        ttype = types.get(call_id, "")
+        add(make((call_id, agent_id, kind, queue, ttype, talk, ttype == "complaint" or category == "complaint",
+                  flags.get(call_id, 0.0))))
+    return found
 
 
 def new_agents(session: Session, settings: Settings, rules: PlanRules, start: dt.date) -> frozenset[int]:

@@ -23,6 +23,8 @@ import random
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from operator import attrgetter
+from typing import NamedTuple
 
 STRATA = ("line", "queue", "ticket_type")
 
@@ -69,8 +71,9 @@ class PlanRules:
         return cls(**data)
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
+class Candidate(NamedTuple):
+    """One call that may be drawn (a tuple: a month of calls is a million of them)."""
+
     call_id: int
     agent_id: int
     line: str = ""
@@ -89,6 +92,8 @@ class Pick:
 
 
 def weight_and_reasons(c: Candidate, rules: PlanRules) -> tuple[float, tuple[str, ...]]:
+    if not c.complaint and not c.flag_weight and rules.short_seconds <= c.talk_seconds <= rules.long_seconds:
+        return 1.0, ()          # most calls: nothing to over-sample
     weight, reasons = 1.0, []
     if c.complaint:
         weight *= rules.complaint_weight
@@ -119,23 +124,30 @@ def draw(candidates: Iterable[Candidate], rules: PlanRules, seed: int, *,
          scores: dict[int, Sequence[float]] | None = None) -> list[Pick]:
     """The sample: picks ordered by agent, then call id. Same inputs, same picks."""
     by_agent: dict[int, list[Candidate]] = defaultdict(list)
+    shortest = rules.min_talk_seconds
     for c in candidates:
-        if c.talk_seconds >= rules.min_talk_seconds:
+        if c.talk_seconds >= shortest:
             by_agent[c.agent_id].append(c)
     scores = scores or {}
     picks: list[Pick] = []
     for agent_id in sorted(by_agent):
         quota = agent_quota(rules, new_agent=agent_id in new_agents, scores=scores.get(agent_id, ()))
         rng = random.Random(f"{seed}:{agent_id}")
-        chosen = _draw_one_agent(sorted(by_agent[agent_id], key=lambda c: c.call_id), quota, rules, rng)
+        chosen = _draw_one_agent(sorted(by_agent[agent_id]), quota, rules, rng)   # by call id (unique)
         new = ("new_agent",) if agent_id in new_agents else ()
         picks.extend(Pick(c.call_id, agent_id, (_stratum_label(c, rules), *why, *new))
                      for c, why in sorted(chosen, key=lambda cw: cw[0].call_id))
     return picks
 
 
-def _stratum(c: Candidate, rules: PlanRules) -> tuple[str, ...]:
-    return tuple(getattr(c, name) for name in rules.strata)
+def _stratum_of(rules: PlanRules):
+    """Candidate → its stratum key, as a tuple of the plan's strata."""
+    if not rules.strata:
+        return lambda c: ()
+    if len(rules.strata) == 1:
+        get = attrgetter(rules.strata[0])
+        return lambda c: (get(c),)
+    return attrgetter(*rules.strata)
 
 
 def _stratum_label(c: Candidate, rules: PlanRules) -> str:
@@ -146,9 +158,10 @@ def _draw_one_agent(calls: list[Candidate], quota: int, rules: PlanRules,
                     rng: random.Random) -> list[tuple[Candidate, tuple[str, ...]]]:
     # One key per call, drawn in call-id order: the draw depends on nothing else.
     keyed: dict[tuple[str, ...], list[tuple[float, Candidate, tuple[str, ...]]]] = defaultdict(list)
+    stratum, random_ = _stratum_of(rules), rng.random
     for c in calls:
         weight, why = weight_and_reasons(c, rules)
-        keyed[_stratum(c, rules)].append((rng.random() ** (1.0 / weight), c, why))
+        keyed[stratum(c)].append((random_() ** (1.0 / weight) if weight != 1.0 else random_(), c, why))
     if quota >= len(calls):
         return [(c, why) for group in keyed.values() for _, c, why in group]
     for group in keyed.values():

@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from callcenter.labels import CATEGORIES, label
+from callcenter.labels import CATEGORIES, TICKET_STATUSES, TICKET_TYPES, label
 from callcenter.models import Call, QaAppeal, QaScore, User
 from callcenter.services.people import audit
 from callcenter.services.people.masking import phone_for
@@ -48,6 +48,7 @@ def call_page(call_id: int):
             state_label=recordings.STATE_LABELS, can_score=current_user.role in INSPECTORS
             and call.answered_by_user_id != current_user.id,
             can_decide=current_user.role == SUPERVISOR, is_agent=current_user.role == AGENT,
+            ticket_types=TICKET_TYPES, ticket_statuses=TICKET_STATUSES,
             phrase_list=lambda name: getattr(data.phrases, name, ()) if name else ())
 
 
