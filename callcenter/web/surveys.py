@@ -88,7 +88,7 @@ def ticket(ticket_id: int):
                     if sv.outcome or sv.status.value != "cancelled" else "已取消",
                     "satisfaction": sv.satisfaction,
                     "attempts": [{"id": a.id, "at": _when(a.started_at), "outcome": OUTCOME_LABELS.get(a.outcome, a.outcome),
-                                  "answers": a.answers, "satisfaction": a.satisfaction, "comment": a.comment_file}
+                                  "answers": report.describe_answers(s, a), "satisfaction": a.satisfaction, "comment": a.comment_file}
                                  for a in attempts]}
                    for sv, attempts in report.ticket_history(s, ticket_id)]
         number = ticket_row.number
@@ -119,8 +119,10 @@ def plan_save():
 def plan_list():
     with unit_of_work() as s:
         plans.ensure_default_plans(s)
-        rows = [{"key": p.key, "name": p.name, "active": p.active, "anchor": p.anchor,
-                 "offsets": ",".join(f"{d:g}" for d in p.offsets_days), "deadline": f"{p.deadline_days:g}",
+        rows = [{"key": p.key, "name": p.name, "active": p.active,
+                 "anchor": report.ANCHOR_LABELS.get(p.anchor, p.anchor),
+                 "offsets": ",".join(f"{d:g}" for d in p.offsets_days) or (
+                     f"至少{p.series_min_calls}次，间隔≤{p.series_max_gap_days}天" if p.series_min_calls else ""), "deadline": f"{p.deadline_days:g}",
                  "max_attempts": p.max_attempts, "retry_minutes": p.retry_minutes,
                  "questions": "、".join(q.get("label", q["key"]) for q in p.questions)}
                 for p in plans.list_plans(s)]

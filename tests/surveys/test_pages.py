@@ -64,7 +64,7 @@ def test_the_overview_shows_results_callbacks_completion_and_satisfaction(site):
 def test_a_ticket_shows_its_survey_history(site):
     _happy, unhappy, _ = site["tickets"]
     page = Browser(site["app"], "agent1").get(f"/surveys/ticket/{unhappy.id}").get_data(as_text=True)
-    assert "q_service=3" in page and "不满意" in page and "完成" in page
+    assert "服务满意度：不满意（3）" in page and "不满意" in page and "完成" in page
     assert Browser(site["app"], "agent1").get("/surveys/ticket/999999").status_code == 404
 
 

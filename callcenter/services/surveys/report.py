@@ -76,6 +76,24 @@ def ticket_history(session: Session, ticket_id: int) -> list[tuple[SurveyRequest
     return [(s, attempts[s.id]) for s in surveys]
 
 
+def describe_answers(session: Session, attempt: SurveyAttempt) -> list[str]:
+    """["服务满意度：不满意（3）", ...] in the plan's question order."""
+    from callcenter.services.surveys.answers import questions_for_attempt
+
+    _flow, questions = questions_for_attempt(session, attempt.id)
+    out = []
+    for question in questions:
+        if question["key"] in attempt.answers:
+            value = attempt.answers[question["key"]]
+            verdict = label_for(value, int(question.get("scale", 3)))
+            out.append(f"{question.get('label', question['key'])}：{verdict or '无效'}（{value}）")
+    return out
+
+
+ANCHOR_LABELS = {"closed": "工单关闭", "leak_test": "闭水试验", "construction": "开工至完工",
+                 "handover": "交房日", "walk_in": "到访日"}
+
+
 @dataclass
 class Completion:
     """Surveys due in a period (deadline inside it): how many were done, and done in time."""
