@@ -22,7 +22,8 @@ from . import sipp
 
 pytestmark = pytest.mark.asterisk
 # The trunk's qualify (OPTIONS every 60 s) reaches the peer playing the customer: SIPp
-# answers it with 200 OK instead of aborting the scenario.
+# answers it with 200 OK instead of aborting the scenario (and, as each OPTIONS counts as
+# a call of its own, the peers serve until stopped rather than for one call).
 QUALIFY_OK = ["-aa"]
 
 
@@ -82,12 +83,11 @@ def attempt_of(settings, ticket_id: int) -> SurveyAttempt | None:
 
 def test_a_customer_who_presses_3_reopens_the_ticket(live, survey_settings, dialer):
     customer = sipp.start("survey_customer", "uas_survey_customer.xml", live.sipp_dir("survey_customer"),
-                          port=live.pbx.ports.trunk, calls=1, hold_ms=2500, extra=QUALIFY_OK)
+                          port=live.pbx.ports.trunk, calls=None, hold_ms=2500, extra=QUALIFY_OK)
     try:
         ticket_id = closed_complaint(survey_settings, "13800138000")
         assert jobs.survey_dispatch() == 1
         attempt = wait_for(lambda: (a := attempt_of(survey_settings, ticket_id)) and a.outcome and a)
-        assert customer.wait(60) == 0, customer.diagnostics()
     finally:
         customer.stop()
     assert (attempt.outcome, attempt.reason, attempt.answers) == (dispatch.COMPLETED, 4, {"q_service": 3}), \
@@ -100,13 +100,12 @@ def test_a_customer_who_presses_3_reopens_the_ticket(live, survey_settings, dial
 
 def test_a_busy_customer_gets_a_retry(live, survey_settings, dialer):
     busy = sipp.start("survey_busy", "uas_busy.xml", live.sipp_dir("survey_busy"), port=live.pbx.ports.trunk,
-                      calls=1, extra=QUALIFY_OK)
+                      calls=None, extra=QUALIFY_OK)
     try:
         ticket_id = closed_complaint(survey_settings, "13900139000")
         before = utcnow()
         assert jobs.survey_dispatch() == 1
         attempt = wait_for(lambda: (a := attempt_of(survey_settings, ticket_id)) and a.outcome and a)
-        busy.wait(30)
     finally:
         busy.stop()
     assert (attempt.outcome, attempt.reason) == (dispatch.BUSY, 0)            # 486 comes back as Reason 0
