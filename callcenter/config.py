@@ -159,7 +159,7 @@ class Settings(BaseSettings):
     survey_calls_per_minute: int = Field(default=20, ge=0)
     survey_agent_lines: int = Field(default=4, ge=0)
     # How the customer is reached: the Originate Channel (``{number}`` is replaced).
-    survey_dial: str = "PJSIP/{number}@carrier"
+    survey_dial: str = "PJSIP/{number}@trunk-provider"
     survey_caller_id: str = '"回访" <4008001000>'
     survey_ring_timeout_s: int = Field(default=30, ge=5, le=120)
     # The dispatcher's tick, and how late a planned dial may go out before it is re-planned.

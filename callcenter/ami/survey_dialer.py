@@ -9,7 +9,9 @@ scheduler lock is held): a process that lost it sends nothing more.
 
 Asterisk 22 answers a 486 Busy with ``Reason: 0`` like an unknown endpoint; the busy
 channel's ``Hangup`` (Cause 17) comes just before. The channel is tied to its attempt by
-the ``VarSet CC_SURVEY_ID`` Asterisk sends when it creates the channel (transcript 3d2).
+its account code: the Originate sets ``Account: survey-<id>``, which every channel event
+(and the CDR) carries as ``AccountCode`` — the AMI user does not read the "dialplan"
+class, so the VarSet of CC_SURVEY_ID never arrives (asterisk_conf/manager.conf).
 """
 
 from __future__ import annotations
@@ -42,7 +44,6 @@ class SurveyDialer:
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._busy: dict[str, float] = {}                # attempt id → when its channel hung up busy
-        self._attempt_of_channel: dict[str, str] = {}   # channel → CC_SURVEY_ID (from VarSet)
         self.in_flight = 0
         self.sent: dict[int, float] = {}          # attempt id → when its Originate went out (time.time)
         self.max_in_flight = 0
@@ -102,7 +103,8 @@ class SurveyDialer:
             result = await self.client.originate(
                 resource, context="survey", exten="s", priority=1,
                 timeout_ms=self.settings.survey_ring_timeout_s * 1000, caller_id=self.settings.survey_caller_id,
-                variables={"CC_SURVEY_ID": str(claim.attempt_id)}, action_id=claim.action_id)
+                variables={"CC_SURVEY_ID": str(claim.attempt_id)}, account=claim.action_id,
+                action_id=claim.action_id)
         except AMIConnectionError as exc:
             self.sent.pop(claim.attempt_id, None)
             await asyncio.to_thread(self._write, dispatch.not_sent, claim.attempt_id, why=str(exc))
@@ -128,13 +130,10 @@ class SurveyDialer:
 
     # --- events -------------------------------------------------------------------------
     def _on_event(self, message: Message) -> None:
-        event = message.event
-        if event == "VarSet" and message.get("Variable") == "CC_SURVEY_ID":
-            self._attempt_of_channel[message.get("Channel")] = message.get("Value")
-        elif event == "Hangup":
-            attempt = self._attempt_of_channel.pop(message.get("Channel"), None)
-            if attempt is not None and message.get("Cause") == "17":
-                self._busy[attempt] = time.monotonic()
+        if message.event == "Hangup" and message.get("Cause") == "17":
+            attempt = dispatch.attempt_id_from(message.get("AccountCode"))
+            if attempt is not None:
+                self._busy[str(attempt)] = time.monotonic()
                 if len(self._busy) > 1000:
                     now = time.monotonic()
                     self._busy = {k: t for k, t in self._busy.items() if now - t < _BUSY_MEMORY_S}

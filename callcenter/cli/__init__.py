@@ -20,6 +20,7 @@ from callcenter.cli import (
     runtime,
     scheduler,
     simulation,
+    surveys,
     web,
 )
 
@@ -62,6 +63,7 @@ def main(config_path: str | None, verbose: int) -> None:
     )
 
 
-for _module in (database, customers, admin, agi, ami, prompts, runtime, simulation, web, scheduler, deploy, qa):
+for _module in (database, customers, admin, agi, ami, prompts, runtime, simulation, web, scheduler, deploy, qa,
+                surveys):
     for _command in _module.COMMANDS:
         main.add_command(_command)

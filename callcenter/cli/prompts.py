@@ -50,6 +50,12 @@ def ivr_check(flows: str | None, audio: bool) -> None:
         problems += [f"{after_hours.path}: prompt '{pid}' is needed by the after_hours route "
                      "but not defined under 'prompts'"
                      for pid in REQUIRED_PROMPTS if pid not in after_hours.prompts]
+    from callcenter.agi.handlers import survey as survey_route
+
+    survey = loaded.get("survey")
+    if survey is not None:
+        problems += [f"{survey.path}: prompt '{pid}' is needed by the survey route but not defined under 'prompts'"
+                     for pid in survey_route.REQUIRED_PROMPTS if pid not in survey.prompts]
     if audio:
         prompts_dir = get_settings().prompts_dir
         problems += [f"{prompts_dir}: no audio for prompt '{pid}' (run `callcenter prompts build`)"

@@ -65,11 +65,11 @@ def create_app(settings: Settings | Mapping[str, Any] | None = None, bus: EventB
     csrf.init_app(app)
 
     from callcenter.web import admin, agent, auth, call_controls, callbacks, customers, main, qa, reports, supervisor
-    from callcenter.web import tickets, wallboard
+    from callcenter.web import surveys, tickets, wallboard
 
     login_manager.init_app(app)
     for module in (main, auth, agent, customers, callbacks, tickets, supervisor, wallboard, reports, qa, admin,
-                   call_controls):
+                   call_controls, surveys):
         app.register_blueprint(module.bp)
 
     _mark_static_public(app)

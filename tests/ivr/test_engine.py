@@ -241,5 +241,5 @@ def test_announcement_node_and_step_limit(ivr_settings, tmp_path):
 
 def test_unknown_flow_is_a_flow_error(ivr_settings):
     caller = caller_for(ivr_settings)
-    with pytest.raises(FlowError, match="no flow named 'nope' \\(have: after_hours, main, no_answer, vip\\)"):
+    with pytest.raises(FlowError, match="no flow named 'nope' \\(have: after_hours, main, no_answer, survey, survey_construction, vip\\)"):
         asyncio.run(run_flow(caller.channel, ivr_settings, "nope"))

@@ -41,7 +41,7 @@ def problems_of(tmp_path, text: str, name: str = "main") -> list[str]:
 
 def test_shipped_flows_validate():
     flows = load_flows(SHIPPED_FLOWS)
-    assert set(flows) == {"main", "vip", "after_hours", "no_answer"}
+    assert set(flows) == {"main", "vip", "after_hours", "no_answer", "survey", "survey_construction"}
     main = flows["main"]
     assert main.root == "main"
     menu = main.node("main")

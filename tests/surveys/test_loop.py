@@ -125,6 +125,7 @@ def test_dial_answer_dissatisfied_reopens_and_flags(loop_settings, session, agen
     assert sorted(m.get("ActionID") for m in originates) == sorted(f"survey-{a.id}" for a in attempts)
     assert {m.get("Variable") for m in originates} == {f"CC_SURVEY_ID={a.id}" for a in attempts}
     assert all(m.get("Context") == "survey" and m.get("Async").lower() == "true" for m in originates)
+    assert all(m.get("Account") == m.get("ActionID") for m in originates)      # busy is told by AccountCode
     assert (by_number["13900139000"].outcome, by_number["13900139000"].reason) == (dispatch.BUSY, 0)
     assert (by_number["13700137000"].outcome, by_number["13700137000"].reason) == (dispatch.NO_ANSWER, 3)
     assert (by_number["13600136000"].outcome, by_number["13600136000"].reason) == (dispatch.FAILED, 0)

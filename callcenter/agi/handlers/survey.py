@@ -24,10 +24,11 @@ from callcenter.agi.registry import Route
 from callcenter.db import utcnow
 from callcenter.services.surveys import answers
 
-COMMENT_MAX_MS = 30000
+COMMENT_MAX_MS = 20000      # below agi_command_timeout_s: a silent line (no RTP) ends it too
 COMMENT_SILENCE_S = 3
-# Prompts this route plays besides the flow's own menu (survey.yaml holds their text).
-EXTRA_PROMPTS = ("sv_comment_offer", "sv_comment_done", "sv_thanks")
+# Prompts this route plays besides the flow's own menu: survey.yaml defines them (checked by
+# `callcenter ivr check`).
+REQUIRED_PROMPTS = ("sv_comment_offer", "sv_comment_done", "sv_thanks")
 
 
 async def _attempt_id(channel: AGIChannel) -> int | None:

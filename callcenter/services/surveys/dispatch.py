@@ -219,6 +219,8 @@ def finish_attempt(session: Session, settings: Settings, attempt: SurveyAttempt,
     survey = session.get(SurveyRequest, attempt.survey_id)
     if survey is None or survey.status != SurveyStatus.PENDING:
         return
+    if outcome != COMPLETED and survey.outcome == CALLBACK:
+        return                     # already with the people: no more automatic calls
     if outcome == COMPLETED:
         survey.status, survey.outcome, survey.completed_at = SurveyStatus.DONE, COMPLETED, now
         survey.satisfaction = attempt.satisfaction

@@ -504,7 +504,7 @@ class ActionHandlers(PBXState):
         uid = self.new_uniqueid()
         ch = _Channel(channel=f"{resource}-{next(self._seq):08x}", uniqueid=uid, linkedid=uid,
                       context="agents", exten="s", caller_num=cid_num or "<unknown>",
-                      caller_name=cid_name or "<unknown>")
+                      caller_name=cid_name or "<unknown>", account=request.get("Account"))
         self.emit(_event("Newchannel", "call,all", channel_block(ch)))
         # Asterisk sets the Originate's variables on the new channel: one VarSet each (3d2).
         for assignment in request.getall("Variable"):
