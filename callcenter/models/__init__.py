@@ -22,6 +22,7 @@ from callcenter.models.lines import (
     QueueKind,
 )
 from callcenter.models.qa import QaFlag
+from callcenter.models.speech import SpeechCheck, Transcript
 from callcenter.models.tickets import (
     AuditEntry,
     Notification,
@@ -38,6 +39,6 @@ __all__ = [
     "AgentState", "AgentStatus", "AuditEntry", "Base", "BusinessHours", "CalendarOverride",
     "Call", "CallAgentLeg", "CallStatus", "CallbackReason", "CallbackStatus", "CallbackTask", "CdrCursor",
     "Customer", "CustomerPhone", "DayKind", "DutyShift", "Line", "LineKind", "Notification",
-    "QaFlag", "Queue", "QueueKind", "Role", "SurveyRequest", "SurveyStatus",
-    "Ticket", "TicketHistory", "TicketStatus", "TicketType", "Tier", "User",
+    "QaFlag", "Queue", "QueueKind", "Role", "SpeechCheck", "SurveyRequest", "SurveyStatus",
+    "Ticket", "TicketHistory", "TicketStatus", "TicketType", "Tier", "Transcript", "User",
 ]

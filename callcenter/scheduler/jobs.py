@@ -72,6 +72,20 @@ def escalation_sweep() -> int:
     return len(escalated)
 
 
+def speech_transcribe() -> int:
+    """Transcribe and check the sampled calls waiting for it (services/speech/transcripts.py);
+    nothing when no Vosk model is usable (the reason was logged once)."""
+    from callcenter.services.speech.model import speech_model
+    from callcenter.services.speech.transcripts import transcribe_pending
+
+    settings, _ = _context()
+    model = speech_model(settings)
+    if model is None:
+        return 0
+    outcome = transcribe_pending(lambda: session_scope(settings.database_url), settings, model)
+    return len(outcome.transcribed)
+
+
 # --- the scheduler --------------------------------------------------------------------
 
 @dataclasses.dataclass(frozen=True)
@@ -83,6 +97,8 @@ class ScheduledJob:
 
 SCHEDULE: list[ScheduledJob] = [
     ScheduledJob("escalation_sweep", "callcenter.scheduler.jobs:escalation_sweep", lambda s: s.escalation_sweep_s),
+    ScheduledJob("speech_transcribe", "callcenter.scheduler.jobs:speech_transcribe",
+                 lambda s: s.speech_transcribe_interval_s),
 ]
 
 

@@ -1,0 +1,116 @@
+"""``callcenter transcribe``: transcripts and service-language checks of recorded calls."""
+
+from __future__ import annotations
+
+import sys
+import wave
+from pathlib import Path
+
+import click
+
+from callcenter.config import get_settings
+
+
+def _seconds(path: Path) -> float:
+    try:
+        with wave.open(str(path), "rb") as audio:
+            return audio.getnframes() / audio.getframerate()
+    except (OSError, wave.Error, EOFError):
+        return 0.0
+
+
+@click.command("transcribe")
+@click.option("--call", "call_id", type=int, default=None,
+              help="Transcribe this call (default: the sampled calls not transcribed yet).")
+@click.option("--agent", "agent_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="With --call: the agent's side file (default: <recording>-in.wav).")
+@click.option("--caller", "caller_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="With --call: the caller's side file (default: <recording>-out.wav).")
+@click.option("--limit", type=click.IntRange(1, 100_000), default=None,
+              help="At most this many calls (default: speech_transcribe_batch).")
+@click.option("--spotting", is_flag=True,
+              help="Recognise only the service-language phrases (faster, surer on a small model; "
+                   "the transcript then holds only those phrases).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def transcribe(call_id: int | None, agent_file: Path | None, caller_file: Path | None, limit: int | None,
+               spotting: bool, quiet: bool) -> None:
+    """Transcribe each side of recorded calls with word timings, store the transcripts,
+    run the service-language checks (greeting, farewell, 服务忌语, negative words,
+    interruptions) and flag calls that fail one for QA. Exit status 1 when a call could
+    not be transcribed (each is listed) or no Vosk model is usable."""
+    from callcenter.db import session_scope
+    from callcenter.models import Call
+    from callcenter.services.speech import transcripts
+    from callcenter.services.speech.model import load_speech_model
+    from callcenter.services.speech.transcribe import AGENT, CALLER, TranscriptionError
+
+    settings = get_settings()
+    if (agent_file or caller_file) and call_id is None:
+        raise click.UsageError("--agent/--caller name the side files of one call: give --call too")
+    loaded = load_speech_model(settings)
+    if not hasattr(loaded, "model"):
+        raise click.ClickException(loaded.line())
+    model = loaded
+
+    def scope():
+        return session_scope(settings.database_url)
+
+    bar = None
+    carried = [0.0]                 # audio done but not yet shown (the bar counts whole ms)
+
+    def progress(seconds: float) -> None:
+        if bar is not None:
+            carried[0] += seconds * 1000
+            step = int(carried[0])
+            if step:
+                bar.update(step)
+                carried[0] -= step
+
+    if call_id is not None:
+        with scope() as session:
+            call = session.get(Call, call_id)
+            if call is None:
+                raise click.ClickException(f"no call {call_id}")
+            sides = transcripts.recording_sides(call, settings)
+            if agent_file or caller_file:
+                sides = {side: path for side, path in ((AGENT, agent_file), (CALLER, caller_file)) if path}
+            total = sum(_seconds(p) for p in sides.values())
+            if not quiet:
+                bar = click.progressbar(length=max(1, int(total * 1000)), label=f"call {call_id}", file=sys.stderr)
+                bar.__enter__()
+            try:
+                results = transcripts.transcribe_call(session, settings, model, call, sides, spotting=spotting,
+                                                      progress=progress)
+            except TranscriptionError as exc:
+                raise click.ClickException(str(exc)) from None
+            finally:
+                if bar is not None:
+                    bar.__exit__(None, None, None)
+        for result in results:
+            click.echo(f"  {result.check:13} {'ok' if result.passed else '未通过'}"
+                       + "".join(f"  {e.get('at', 0):.1f}s {e.get('phrase', '')}" for e in result.evidence[:5]))
+        return
+
+    with scope() as session:
+        pending = transcripts.calls_to_transcribe(session, limit or settings.speech_transcribe_batch)
+        total = sum(_seconds(p) for call in pending for p in transcripts.recording_sides(call, settings).values())
+    if not pending:
+        click.echo("no sampled call is waiting for a transcript")
+        return
+    if not quiet:
+        bar = click.progressbar(length=max(1, int(total * 1000)), label=f"{len(pending)} calls", file=sys.stderr)
+        bar.__enter__()
+    try:
+        outcome = transcripts.transcribe_pending(scope, settings, model, limit=len(pending), spotting=spotting,
+                                                 progress=progress)
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    click.echo(f"transcribed {len(outcome.transcribed)} calls ({outcome.audio_s:.0f} s of audio)")
+    for line in outcome.failed:
+        click.echo(f"  not transcribed: {line}", err=True)
+    if outcome.failed:
+        sys.exit(1)
+
+
+COMMANDS = [transcribe]
