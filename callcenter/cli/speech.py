@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import wave
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
 
-from callcenter.config import get_settings
+from callcenter.config import Settings, get_settings
 
 
 def _seconds(path: Path) -> float:
@@ -17,6 +19,31 @@ def _seconds(path: Path) -> float:
             return audio.getnframes() / audio.getframerate()
     except (OSError, wave.Error, EOFError):
         return 0.0
+
+
+class _Bar:
+    """A click progress bar over seconds of audio, fed the seconds of each chunk done."""
+
+    def __init__(self, total_s: float, label: str, quiet: bool) -> None:
+        self._bar = None if quiet else click.progressbar(length=max(1, int(total_s * 1000)), label=label,
+                                                         file=sys.stderr)
+        self._carried = 0.0          # audio done but not yet shown (the bar counts whole ms)
+
+    def __call__(self, seconds: float) -> None:
+        if self._bar is not None:
+            self._carried += seconds * 1000
+            step = int(self._carried)
+            if step:
+                self._bar.update(step)
+                self._carried -= step
+
+    @contextlib.contextmanager
+    def shown(self) -> Iterator[_Bar]:
+        if self._bar is None:
+            yield self
+            return
+        with self._bar:
+            yield self
 
 
 @click.command("transcribe")
@@ -38,58 +65,52 @@ def transcribe(call_id: int | None, agent_file: Path | None, caller_file: Path |
     run the service-language checks (greeting, farewell, 服务忌语, negative words,
     interruptions) and flag calls that fail one for QA. Exit status 1 when a call could
     not be transcribed (each is listed) or no Vosk model is usable."""
-    from callcenter.db import session_scope
-    from callcenter.models import Call
-    from callcenter.services.speech import transcripts
     from callcenter.services.speech.model import load_speech_model
-    from callcenter.services.speech.transcribe import AGENT, CALLER, TranscriptionError
 
     settings = get_settings()
     if (agent_file or caller_file) and call_id is None:
         raise click.UsageError("--agent/--caller name the side files of one call: give --call too")
-    loaded = load_speech_model(settings)
-    if not hasattr(loaded, "model"):
-        raise click.ClickException(loaded.line())
-    model = loaded
+    model = load_speech_model(settings)
+    if not hasattr(model, "model"):
+        raise click.ClickException(model.line())
+    if call_id is not None:
+        _one_call(settings, model, call_id, agent_file, caller_file, spotting, quiet)
+    else:
+        _sampled_calls(settings, model, limit, spotting, quiet)
+
+
+def _one_call(settings: Settings, model, call_id: int, agent_file: Path | None, caller_file: Path | None,
+              spotting: bool, quiet: bool) -> None:
+    from callcenter.db import session_scope
+    from callcenter.models import Call
+    from callcenter.services.speech import transcripts
+    from callcenter.services.speech.transcribe import AGENT, CALLER, TranscriptionError
+
+    with session_scope(settings.database_url) as session:
+        call = session.get(Call, call_id)
+        if call is None:
+            raise click.ClickException(f"no call {call_id}")
+        sides = transcripts.recording_sides(call, settings)
+        if agent_file or caller_file:
+            sides = {side: path for side, path in ((AGENT, agent_file), (CALLER, caller_file)) if path}
+        bar = _Bar(sum(_seconds(p) for p in sides.values()), f"call {call_id}", quiet)
+        try:
+            with bar.shown():
+                results = transcripts.transcribe_call(session, settings, model, call, sides, spotting=spotting,
+                                                      progress=bar)
+        except TranscriptionError as exc:
+            raise click.ClickException(str(exc)) from None
+    for result in results:
+        click.echo(f"  {result.check:13} {'ok' if result.passed else '未通过'}"
+                   + "".join(f"  {e.get('at', 0):.1f}s {e.get('phrase', '')}" for e in result.evidence[:5]))
+
+
+def _sampled_calls(settings: Settings, model, limit: int | None, spotting: bool, quiet: bool) -> None:
+    from callcenter.db import session_scope
+    from callcenter.services.speech import transcripts
 
     def scope():
         return session_scope(settings.database_url)
-
-    bar = None
-    carried = [0.0]                 # audio done but not yet shown (the bar counts whole ms)
-
-    def progress(seconds: float) -> None:
-        if bar is not None:
-            carried[0] += seconds * 1000
-            step = int(carried[0])
-            if step:
-                bar.update(step)
-                carried[0] -= step
-
-    if call_id is not None:
-        with scope() as session:
-            call = session.get(Call, call_id)
-            if call is None:
-                raise click.ClickException(f"no call {call_id}")
-            sides = transcripts.recording_sides(call, settings)
-            if agent_file or caller_file:
-                sides = {side: path for side, path in ((AGENT, agent_file), (CALLER, caller_file)) if path}
-            total = sum(_seconds(p) for p in sides.values())
-            if not quiet:
-                bar = click.progressbar(length=max(1, int(total * 1000)), label=f"call {call_id}", file=sys.stderr)
-                bar.__enter__()
-            try:
-                results = transcripts.transcribe_call(session, settings, model, call, sides, spotting=spotting,
-                                                      progress=progress)
-            except TranscriptionError as exc:
-                raise click.ClickException(str(exc)) from None
-            finally:
-                if bar is not None:
-                    bar.__exit__(None, None, None)
-        for result in results:
-            click.echo(f"  {result.check:13} {'ok' if result.passed else '未通过'}"
-                       + "".join(f"  {e.get('at', 0):.1f}s {e.get('phrase', '')}" for e in result.evidence[:5]))
-        return
 
     with scope() as session:
         pending = transcripts.calls_to_transcribe(session, limit or settings.speech_transcribe_batch)
@@ -97,15 +118,10 @@ def transcribe(call_id: int | None, agent_file: Path | None, caller_file: Path |
     if not pending:
         click.echo("no sampled call is waiting for a transcript")
         return
-    if not quiet:
-        bar = click.progressbar(length=max(1, int(total * 1000)), label=f"{len(pending)} calls", file=sys.stderr)
-        bar.__enter__()
-    try:
+    bar = _Bar(total, f"{len(pending)} calls", quiet)
+    with bar.shown():
         outcome = transcripts.transcribe_pending(scope, settings, model, limit=len(pending), spotting=spotting,
-                                                 progress=progress)
-    finally:
-        if bar is not None:
-            bar.__exit__(None, None, None)
+                                                 progress=bar)
     click.echo(f"transcribed {len(outcome.transcribed)} calls ({outcome.audio_s:.0f} s of audio)")
     for line in outcome.failed:
         click.echo(f"  not transcribed: {line}", err=True)
