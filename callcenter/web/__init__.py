@@ -65,9 +65,10 @@ def create_app(settings: Settings | Mapping[str, Any] | None = None, bus: EventB
     csrf.init_app(app)
 
     from callcenter.web import admin, agent, auth, callbacks, customers, main, qa, supervisor, tickets
+    from callcenter.web import speech as speech_web
 
     login_manager.init_app(app)
-    for module in (main, auth, agent, customers, callbacks, tickets, supervisor, qa, admin):
+    for module in (main, auth, agent, customers, callbacks, tickets, supervisor, qa, admin, speech_web):
         app.register_blueprint(module.bp)
 
     _mark_static_public(app)
