@@ -187,12 +187,15 @@ class Settings(BaseSettings):
     speech_max_utterance_s: float = Field(default=6.0, ge=1, le=30)
     # Transcription of sampled calls (scheduler job): at most this many calls per run.
     speech_transcribe_batch: int = Field(default=20, ge=1)
+    speech_transcribe_interval_s: int = Field(default=600, ge=10)
     # Checks on the agent's side: the greeting within this many seconds of the start, the
     # farewell within this many seconds of the end; overlaps shorter than this are not
     # interruptions (a "嗯" over the other side).
     speech_greeting_within_s: float = 8.0
     speech_farewell_within_s: float = 15.0
     speech_interruption_min_s: float = 0.8
+    # Words recognised with less confidence are shown in the transcript but decide no check.
+    speech_min_word_conf: float = Field(default=0.7, ge=0, le=1)
     # --- callbacks (回电): retries and click-to-dial --------------------------------------
     # A task whose calls back did not reach the customer is closed after this many.
     callback_max_attempts: int = 3

@@ -23,6 +23,7 @@ from callcenter.cli import (
     surveys,
     web,
 )
+from callcenter.cli import speech as speech_cli
 
 
 class _Cli(click.Group):
@@ -64,6 +65,6 @@ def main(config_path: str | None, verbose: int) -> None:
 
 
 for _module in (database, customers, admin, agi, ami, prompts, runtime, simulation, web, scheduler, deploy, qa,
-                surveys):
+                surveys, speech_cli):
     for _command in _module.COMMANDS:
         main.add_command(_command)

@@ -141,6 +141,20 @@ def daily_complaint_summary() -> int:
         return len(kept.keep_daily_complaints(session, settings))
 
 
+def speech_transcribe() -> int:
+    """Transcribe and check the sampled calls waiting for it (services/speech/transcripts.py);
+    nothing when no Vosk model is usable (the reason was logged once)."""
+    from callcenter.services.speech.model import speech_model
+    from callcenter.services.speech.transcripts import transcribe_pending
+
+    settings, _ = _context()
+    model = speech_model(settings)
+    if model is None:
+        return 0
+    outcome = transcribe_pending(lambda: session_scope(settings.database_url), settings, model)
+    return len(outcome.transcribed)
+
+
 # --- the scheduler --------------------------------------------------------------------
 
 @dataclasses.dataclass(frozen=True)
@@ -159,6 +173,8 @@ SCHEDULE: list[ScheduledJob] = [
                  lambda s: max(5.0, s.survey_attempt_stale_s / 3)),
     ScheduledJob("daily_complaint_summary", "callcenter.scheduler.jobs:daily_complaint_summary",
                  lambda s: s.report_keep_interval_s),
+    ScheduledJob("speech_transcribe", "callcenter.scheduler.jobs:speech_transcribe",
+                 lambda s: s.speech_transcribe_interval_s),
 ]
 
 

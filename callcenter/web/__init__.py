@@ -65,11 +65,12 @@ def create_app(settings: Settings | Mapping[str, Any] | None = None, bus: EventB
     csrf.init_app(app)
 
     from callcenter.web import admin, agent, auth, call_controls, callbacks, customers, main, qa, reports, supervisor
+    from callcenter.web import speech as speech_web
     from callcenter.web import surveys, tickets, wallboard
 
     login_manager.init_app(app)
     for module in (main, auth, agent, customers, callbacks, tickets, supervisor, wallboard, reports, qa, admin,
-                   call_controls, surveys):
+                   call_controls, surveys, speech_web):
         app.register_blueprint(module.bp)
 
     _mark_static_public(app)

@@ -6,6 +6,8 @@ broken AudioSocket all end in the keys, and the call is routed either way."""
 from __future__ import annotations
 
 import asyncio
+import logging
+from pathlib import Path
 
 import pytest
 from ivr.asterisk_peer import recorded_header
@@ -78,9 +80,9 @@ def registry() -> Registry:
 
 
 def call(settings, steps: list[Step], callers: list[Caller], *, speech: bool = True):
+    """One call through a real FastAGI server; ``speech=False``: the server has no model."""
     async def scenario():
-        server = FastAGIServer(settings if speech else settings.model_copy(update={"speech_model_path": None}),
-                               registry(), host="127.0.0.1", port=0)
+        server = FastAGIServer(settings, registry(), host="127.0.0.1", port=0)
         await server.start()
         try:
             assert (server.speech is not None) == speech
@@ -175,6 +177,61 @@ def test_audiosocket_that_cannot_connect_falls_back_to_the_keys(step_settings, a
 
 
 def test_speech_off_the_same_menu_is_a_key_menu(step_settings):
-    log, _, _ = call(step_settings, [Step("get_data", "menu", "3")], [], speech=False)
+    log, _, _ = call(step_settings.model_copy(update={"speech_model_path": None}),
+                     [Step("get_data", "menu", "3")], [], speech=False)
     assert log.variables["CC_IVR_PATH"] == "main,key:3"
     assert not exec_line(log)
+
+
+def test_a_missing_model_is_one_line_at_start_up_and_calls_route_by_keys(step_settings, tmp_path, caplog):
+    missing = tmp_path / "vosk-model-small-cn-0.22"
+    settings = step_settings.model_copy(update={"speech_model_path": missing})
+    with caplog.at_level(logging.INFO):
+        log, _, _ = call(settings, [Step("get_data", "menu", TIMEOUT), Step("stream", "no_input"),
+                                    Step("get_data", "menu", "2")], [], speech=False)
+    assert log.variables["CC_IVR_PATH"] == "main,timeout,key:2"
+    assert log.variables["CC_CATEGORY"] == "repair"
+    assert not exec_line(log)
+    speech_lines = [r for r in caplog.records if "speech" in r.getMessage().lower()]
+    assert [(r.levelname, r.getMessage()) for r in speech_lines] == [
+        ("WARNING", (f"speech off: the Vosk model directory does not exist ({missing}); "
+                    "speech steps in IVR flows work as key steps"))]
+
+
+def test_callcenter_agi_with_a_missing_model_says_so_once_and_serves(tmp_path):
+    """The real command as a process: its start-up output names the problem in one line,
+    and it serves FastAGI all the same (it accepts a connection, it stops on SIGTERM)."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    missing = tmp_path / "models" / "vosk-model-small-cn-0.22"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "CALLCENTER_DATABASE_URL": f"sqlite:///{tmp_path / 'cc.db'}",
+           "CALLCENTER_SPEECH_MODEL_PATH": str(missing), "CALLCENTER_JOURNAL_DIR": str(tmp_path / "journal")}
+    command = Path(sys.executable).parent / "callcenter"
+    process = subprocess.Popen([str(command), "agi", "--port", str(port)], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(process.stderr.readline, "")), daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not any("speech" in line for line in lines):
+            time.sleep(0.1)
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=20)
+        reader.join(5)
+    said = [line.rstrip("\n") for line in lines if "speech" in line.lower()]
+    assert len(said) == 1, lines
+    assert said[0].endswith(f"speech off: the Vosk model directory does not exist ({missing}); "
+                            "speech steps in IVR flows work as key steps")
+    assert process.returncode == 0, lines
