@@ -37,7 +37,7 @@ from callcenter.ami import actions as panel_actions
 from callcenter.ami import reconcile as reconcile_mod
 from callcenter.ami.client import AMIClient, AMIError
 from callcenter.ami.protocol import Message
-from callcenter.ami.publisher import ACTION_TOPIC, AGENT_TOPIC, BusPublisher
+from callcenter.ami.publisher import ACTION_TOPIC, AGENT_TOPIC, RING_TOPIC, BusPublisher
 from callcenter.ami.tracker import RELEVANT_EVENTS, RELEVANT_VARIABLES, EventTracker
 from callcenter.ami.worker import EventWorker, Job, ListenerStats
 from callcenter.bus.core import EventBus
@@ -126,8 +126,21 @@ class AMIListener:
             return
         if name not in RELEVANT_EVENTS and name != "VarSet":
             return
+        if name == "AgentCalled":
+            self._ring_early(msg)
         if self.worker.submit(Job("event", utcnow(), message=msg)):
             self.stats.events_queued += 1
+
+    def _ring_early(self, msg: Message) -> None:
+        """Tell the consoles at once that a phone rings (topic ``agent.ring``), before the
+        tracker has recorded it: the pop reads the calls row route_call wrote when the call
+        came in, and an agent waits for nothing. The recorded ``agent_called`` follows on
+        ``agent`` as always (for the state, and the pop of a call nobody recorded)."""
+        if msg.get("Interface") and msg.get("DestUniqueid") and msg.get("Linkedid"):
+            self.publisher.publish(RING_TOPIC, {
+                "type": "agent_ringing", "interface": msg.get("Interface"), "linkedid": msg.get("Linkedid"),
+                "uniqueid": msg.get("Uniqueid"), "dest_uniqueid": msg.get("DestUniqueid"),
+                "queue": msg.get("Queue"), "member_name": msg.get("MemberName")})
 
     def _on_connect(self, client: AMIClient) -> None:
         self._generation += 1

@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 
 AGENT_TOPIC = "agent"
 ACTION_TOPIC = "ami.action"
+# The first sight of an AgentCalled, before the tracker recorded it: the console pops at once.
+RING_TOPIC = "agent.ring"
 
 
 class BusPublisher:

@@ -34,6 +34,13 @@ from callcenter.services.calls import callbacks
 log = logging.getLogger(__name__)
 
 
+# A batch with this many AgentCalled is a burst (many calls ringing in one instant) ...
+BURST_RINGS = 10
+# ... whose recording waits this long, so that the pops are built first (p99 of the
+# pop latency in a 100-call burst: bench/screenpop.py).
+BURST_YIELD_S = 0.25
+
+
 @dataclass
 class Job:
     kind: str  # event / connected / snapshot / cdr / reconcile / wrap_up_end / transfer / dial_result / barrier
@@ -141,9 +148,19 @@ class EventWorker:
                     break
                 jobs.append(item)
             if jobs:
+                self._let_pops_go_first(jobs)
                 self._process(jobs)
             if first is None and self._stopping.is_set() and self._queue.empty():
                 return
+
+    def _let_pops_go_first(self, jobs: list[Job]) -> None:
+        """Many phones began to ring at once: the consoles are building their pops from
+        the early announcements (topic agent.ring) right now, on the same interpreter
+        when the panel runs in this process; recording the rings can wait that long."""
+        rings = sum(1 for j in jobs if j.kind == "event" and j.message is not None
+                    and j.message.event == "AgentCalled")
+        if rings >= BURST_RINGS and not self._stopping.is_set():
+            time.sleep(BURST_YIELD_S)
 
     def _process(self, jobs: list[Job]) -> None:
         barriers = [j for j in jobs if j.kind == "barrier"]

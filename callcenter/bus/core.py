@@ -7,6 +7,8 @@ Topics in use (payloads are JSON-serialisable dicts):
   ``ami.action`` requests from the web panel for the AMI connection owner (QueuePause,
                  QueueAdd, QueueRemove), so a web worker never needs its own AMI login.
   ``notify``     panel notifications (ticket escalated ...), carries ``user_id``.
+  ``agent.ring`` the AMI listener's first sight of an AgentCalled, before it is recorded
+                 (``interface``, ``linkedid``, ``dest_uniqueid``): the console pops at once.
 
 ``InProcessBus`` is the embedded default (one process). ``RedisBus`` (callcenter.bus.redis)
 carries the same topics across processes for sites that run several web workers.

@@ -22,6 +22,7 @@ from flask_login import current_user
 
 from callcenter.bus.core import BusUnavailable, Event
 from callcenter.services.calls import screenpop
+from callcenter.services.calls.popbatch import PopRequest
 from callcenter.services.people import console, users
 from callcenter.web import sse
 from callcenter.web.auth import session_deadline
@@ -35,6 +36,8 @@ bp = Blueprint("agent", __name__)
 
 # Pops remembered per stream so a re-ring of the same call does not pop twice.
 POPPED_MEMORY = 64
+# The AMI listener's first sight of an AgentCalled (before it is recorded): pops early.
+RING_TOPIC = "agent.ring"
 # Call events the console marks on the pop (as the AMI listener names them).
 CALL_EVENTS = ("agent_connect", "agent_complete", "ring_no_answer", "caller_abandon")
 
@@ -108,7 +111,7 @@ def events():
         state = console.agent_state(s, current_user.id)
         interface = state.interface if state is not None else None
         state_json = console.state_dict(state, current_user.default_interface)
-    subscription = p.bus.subscribe("agent", "notify", accept=mine(current_user.id, interface))
+    subscription = p.bus.subscribe("agent", "notify", RING_TOPIC, accept=mine(current_user.id, interface))
     stream = AgentStream(p, user_id=current_user.id, role=current_user.role, interface=interface,
                          deadline=session_deadline(), session_version=session_version())
     return sse.stream_response(p, subscription=subscription, token=token,
@@ -146,6 +149,8 @@ class AgentStream:
         self.deadline = deadline
         self.last_seq = 0
         self.popped: collections.OrderedDict[str, None] = collections.OrderedDict()
+        # Rings (DestUniqueid) already popped early: their recorded agent_called is not a re-ring.
+        self.early: collections.OrderedDict[str, None] = collections.OrderedDict()
 
     def opening(self, state_json: dict[str, Any], last_event_id: str | None) -> Iterator[str]:
         yield sse.format_event(state_json, event="state")
@@ -188,7 +193,13 @@ class AgentStream:
         if not console.concerns(payload, user_id=self.user_id, interface=self.interface):
             return
         kind = payload.get("type")
+        if event.topic == RING_TOPIC:
+            yield from self._early_pop(payload)
+            return
         if kind == "agent_called":
+            if payload.get("dest_uniqueid") and payload["dest_uniqueid"] in self.early:
+                self.early.pop(payload["dest_uniqueid"])   # already popped when the phone began to ring
+                return
             yield from self._pop(payload, event_id=eid)
         elif kind == "action_result":
             ok = payload.get("ok", payload.get("success"))
@@ -205,6 +216,40 @@ class AgentStream:
             # The listener's member_state carries the state it has just committed.
             yield sse.format_event(console.state_from_event(payload), event="state")
 
+    def _early_pop(self, payload: dict[str, Any]) -> Iterator[str]:
+        """The pop from the AMI listener's first sight of AgentCalled, before the ring is
+        recorded: the pop reads the calls row route_call wrote long before, not the ring.
+        A call without such a row waits for the recorded ``agent_called``."""
+        dest = str(payload.get("dest_uniqueid") or "")
+        linkedid = str(payload.get("linkedid") or "")
+        if not dest or not linkedid:
+            return
+        try:
+            pop = self.p.pops.build(self.p, PopRequest(
+                linkedid=linkedid, interface=str(payload.get("interface") or ""),
+                queue=str(payload.get("queue") or "")), self.role)
+        except Exception:
+            log.exception("early screen-pop for %s failed", linkedid)
+            return
+        if pop.get("call_id") is None:
+            return
+        self.early[dest] = None
+        while len(self.early) > POPPED_MEMORY:
+            self.early.popitem(last=False)
+        key = str(pop["pop_key"])
+        if key in self.popped:
+            self.popped.move_to_end(key)
+            yield sse.format_event({"pop_key": key, "linkedid": linkedid}, event="ring")
+            return
+        self.popped[key] = None
+        while len(self.popped) > POPPED_MEMORY:
+            self.popped.popitem(last=False)
+        pop["transfer_from"] = ""
+        try:
+            yield sse.format_event(pop, event="pop")
+        finally:
+            self._audit(pop)
+
     def _pop(self, payload: dict[str, Any], event_id: str | None) -> Iterator[str]:
         linkedid = str(payload.get("linkedid") or "")
         key = pop_key(payload)
@@ -219,17 +264,14 @@ class AgentStream:
             self.popped.popitem(last=False)
         call_id = payload.get("call_id")
         try:
-            with self.p.unit_of_work() as s:
-                pop = screenpop.build_pop(
-                    s, self.p.settings, linkedid=linkedid, role=self.role, user_id=self.user_id,
-                    call_id=call_id if isinstance(call_id, int) else None,
-                    caller_number=str(payload.get("caller_number") or ""),
-                    caller_name=str(payload.get("caller_name") or ""),
-                    interface=str(payload.get("interface") or ""), queue=str(payload.get("queue") or ""),
-                    audit_now=False)
+            pop = self.p.pops.build(self.p, PopRequest(
+                linkedid=linkedid, call_id=call_id if isinstance(call_id, int) else None,
+                caller_number=str(payload.get("caller_number") or ""),
+                caller_name=str(payload.get("caller_name") or ""),
+                interface=str(payload.get("interface") or ""), queue=str(payload.get("queue") or "")), self.role)
             pop["pop_key"] = key             # the key the browser and later events use
             pop["transfer_from"] = str(payload.get("transfer_from") or "")
-        except Exception:  # noqa: BLE001 - the phone rings anyway: show at least the caller ID
+        except Exception:  # the phone rings anyway: show at least the caller ID
             log.exception("screen-pop for %s failed; sending the caller ID only", linkedid)
             pop = {"pop_key": key, "linkedid": linkedid, "degraded": True,
                    "caller": {"number": "", "name": str(payload.get("caller_name") or "")},
@@ -243,9 +285,6 @@ class AgentStream:
             self._audit(pop)
 
     def _audit(self, pop: dict[str, Any]) -> None:
-        try:
-            with self.p.unit_of_work() as s:
-                screenpop.record_pop_view(s, self.user_id, pop)
-        except Exception:  # noqa: BLE001 - logged loudly: a shown record without its audit entry
-            log.exception("AUDIT: could not record that user %s saw customer %s (linkedid %s)",
-                          self.user_id, (pop.get("customer") or {}).get("id"), pop.get("linkedid"))
+        # Written by the pop builder with the other pops of the moment (logged loudly
+        # there if it cannot be written).
+        self.p.pops.audit(self.p, self.user_id, pop)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask import current_app
 from sqlalchemy.orm import Session
@@ -14,6 +14,7 @@ from callcenter.bus.core import EventBus
 from callcenter.config import Settings
 from callcenter.db import session_scope
 from callcenter.services.people.throttle import LoginThrottle
+from callcenter.web.popbuilder import PopBuilder
 from callcenter.web.sse import StreamRegistry
 
 
@@ -23,6 +24,8 @@ class Panel:
     bus: EventBus
     streams: StreamRegistry
     throttle: LoginThrottle
+    # Pops of calls ringing at the same moment are built together (web.popbuilder).
+    pops: PopBuilder = field(default_factory=PopBuilder)
 
     @contextlib.contextmanager
     def unit_of_work(self) -> Iterator[Session]:

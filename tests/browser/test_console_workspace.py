@@ -238,6 +238,7 @@ def test_keyboard_shortcuts_and_the_first_tab_skips_the_menu(page, site):  # noq
 
     pauses = len(received(site, "QueuePause"))
     page.keyboard.press("Alt+r")
+    page.wait_for_selector("#console[data-last-answer^='u']")     # the answer to the ready request
     page.wait_for_selector("#agent-status[data-status='ready']")
     assert len(received(site, "QueuePause")) == pauses + 1
     site["emulator"].agent_called(interface=INTERFACE, linkedid=VIP_LINKEDID, caller="13800138000")

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from callcenter.db import utcnow
-from callcenter.models import AgentState, Call, CallAgentLeg, CallTransfer, CallWrapUp, WrapUpCode, User
+from callcenter.models import AgentState, Call, CallAgentLeg, CallTransfer, CallWrapUp, User, WrapUpCode
 from callcenter.services.people import console
 
 OPS = ("hangup", "hold", "unhold", "transfer")

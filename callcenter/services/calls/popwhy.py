@@ -39,6 +39,31 @@ _OPENERS = re.compile(r"^(如需|如要|需要|要)")
 def badges(session: Session, settings: Settings, call: Call | None, customer: Customer | None,
            e164: str, now: dt.datetime | None = None) -> list[dict[str, str]]:
     now = now or utcnow()
+    earlier = 0
+    if e164:
+        since = now - dt.timedelta(hours=settings.repeat_window_hours)
+        query = select(func.count()).select_from(Call).where(Call.caller_e164 == e164, Call.started_at >= since)
+        if call is not None:
+            query = query.where(Call.linkedid != call.linkedid)
+        earlier = session.scalar(query) or 0
+    complaint = None
+    if customer is not None:
+        complaint = session.scalar(
+            select(Ticket).where(Ticket.customer_id == customer.id, Ticket.type == TicketType.COMPLAINT,
+                                 Ticket.status != TicketStatus.CLOSED)
+            .order_by(Ticket.due_at.is_(None), Ticket.due_at, Ticket.id).limit(1))
+    return badges_from(settings, call, customer, earlier=earlier, complaint=complaint)
+
+
+def complaint_order(ticket: Ticket) -> tuple:
+    """The complaint a badge names: the nearest deadline first, none last."""
+    return (ticket.due_at is None, ticket.due_at or dt.datetime.min, ticket.id)
+
+
+def badges_from(settings: Settings, call: Call | None, customer: Customer | None, *, earlier: int,
+                complaint: Ticket | None) -> list[dict[str, str]]:
+    """The badges from facts already read: ``earlier`` calls from the number in the
+    repeat window (this call not counted) and the customer's open complaint."""
     found: list[dict[str, str]] = []
     line_kind = call.line.kind.value if call is not None and call.line is not None else ""
     if line_kind == "vip" or (call is not None and call.route_reason == "vip_line"):
@@ -49,25 +74,14 @@ def badges(session: Session, settings: Settings, call: Call | None, customer: Cu
         found.append({"kind": "member", "text": "会员"})
     if customer is not None and customer.important:
         found.append({"kind": "important", "text": "重要业户"})
-    if e164:
-        since = now - dt.timedelta(hours=settings.repeat_window_hours)
-        query = select(func.count()).select_from(Call).where(Call.caller_e164 == e164, Call.started_at >= since)
-        if call is not None:
-            query = query.where(Call.linkedid != call.linkedid)
-        earlier = session.scalar(query) or 0
-        if earlier >= max(1, settings.repeat_min_calls):
-            hours = settings.repeat_window_hours
-            window = f"{hours:g}小时" if hours < 48 else f"{hours / 24:g}天"
-            found.append({"kind": "repeat", "text": f"重复来电 {window}内第{earlier + 1}次"})
-    if customer is not None:
-        complaint = session.scalar(
-            select(Ticket).where(Ticket.customer_id == customer.id, Ticket.type == TicketType.COMPLAINT,
-                                 Ticket.status != TicketStatus.CLOSED)
-            .order_by(Ticket.due_at.is_(None), Ticket.due_at, Ticket.id).limit(1))
-        if complaint is not None:
-            due = (f" 期限 {to_local(complaint.due_at, settings.timezone):%m-%d %H:%M}"
-                   if complaint.due_at else "")
-            found.append({"kind": "complaint", "text": f"未结投诉 {complaint.number}{due}"})
+    if earlier >= max(1, settings.repeat_min_calls):
+        hours = settings.repeat_window_hours
+        window = f"{hours:g}小时" if hours < 48 else f"{hours / 24:g}天"
+        found.append({"kind": "repeat", "text": f"重复来电 {window}内第{earlier + 1}次"})
+    if complaint is not None:
+        due = (f" 期限 {to_local(complaint.due_at, settings.timezone):%m-%d %H:%M}"
+               if complaint.due_at else "")
+        found.append({"kind": "complaint", "text": f"未结投诉 {complaint.number}{due}"})
     return found
 
 

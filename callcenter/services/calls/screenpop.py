@@ -20,14 +20,15 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.orm import Session, joinedload
 
 from callcenter.config import Settings
 from callcenter.db import utcnow
 from callcenter.labels import CATEGORIES, LINE_KINDS, label
-from callcenter.models import AgentState, Call, CallAgentLeg, CallStatus, Customer
-from callcenter.services.calls import popwhy
-from callcenter.services.people import audit, customers, phones, records
+from callcenter.models import AgentState, Call, CallAgentLeg, CallStatus
+from callcenter.services.calls import popbatch, popwhy
+from callcenter.services.calls.popbatch import PopRequest
+from callcenter.services.people import audit, records
 from callcenter.services.people.masking import phone_for
 
 # A leg older than this is not "the call ringing now", whatever its row says.
@@ -40,20 +41,6 @@ def call_for_linkedid(session: Session, linkedid: str) -> Call | None:
         return None
     return session.scalar(select(Call).options(joinedload(Call.line)).where(Call.linkedid == linkedid)
                           .order_by(Call.id).limit(1))
-
-
-def _call(session: Session, call_id: int | None, linkedid: str) -> Call | None:
-    call = session.get(Call, call_id, options=[joinedload(Call.line)]) if call_id else None
-    return call if call is not None else call_for_linkedid(session, linkedid)
-
-
-def _customers(session: Session, call: Call | None, e164: str) -> list[Customer]:
-    """The customer route_call found for the call, else those of the number now."""
-    if call is not None and call.customer_id is not None:
-        customer = session.get(Customer, call.customer_id, options=[selectinload(Customer.phones)])
-        if customer is not None:
-            return [customer]
-    return customers.customers_for_e164(session, e164)
 
 
 def build_pop(session: Session, settings: Settings, *, linkedid: str, role: str, call_id: int | None = None,
@@ -71,23 +58,36 @@ def build_pop(session: Session, settings: Settings, *, linkedid: str, role: str,
     ``audit_now=False`` - by the caller through ``record_pop_view`` right after the pop
     went out (the console stream does that so the agent does not wait for a write).
     """
-    call = _call(session, call_id, linkedid)
-    number = caller_number or (call.caller_number if call else "")
-    name = caller_name or (call.caller_name if call else "")
-    e164 = (call.caller_e164 if call and call.caller_e164 else "") or phones.normalize(number, settings.phone_region)
-    matches = _customers(session, call, e164)
-    customer = matches[0] if matches else None
+    request = PopRequest(linkedid=linkedid, call_id=call_id, caller_number=caller_number, caller_name=caller_name,
+                         interface=interface, queue=queue)
+    [pop] = build_pops(session, settings, [request], role=role)
+    if audit_now:
+        record_pop_view(session, user_id, pop)
+    return pop
 
+
+def build_pops(session: Session, settings: Settings, requests: list[PopRequest], *, role: str) -> list[dict[str, Any]]:
+    """The pops of many calls ringing at once, in a fixed number of queries (see
+    ``popbatch``); not audited (``record_pop_view`` per pop shown)."""
+    data = popbatch.preload(session, settings, requests)
+    return [_assemble(settings, data, i, r, role) for i, r in enumerate(requests)]
+
+
+def _assemble(settings: Settings, data: popbatch.Preloaded, i: int, r: PopRequest, role: str) -> dict[str, Any]:
+    call, e164, matches = data.calls[i], data.e164[i], data.matches[i]
+    number = r.caller_number or (call.caller_number if call else "")
+    name = r.caller_name or (call.caller_name if call else "")
+    customer = matches[0] if matches else None
     line = call.line if call else None
     kind_label = label(LINE_KINDS, line.kind, "") if line else ""
     pop: dict[str, Any] = {
         # The pop's one key, from route_call (CC_POP_KEY) through the listener to the
         # browser; a call nobody recorded is known by its linkedid alone.
-        "pop_key": (call.screen_pop_key if call else "") or linkedid,
-        "linkedid": linkedid,
+        "pop_key": (call.screen_pop_key if call else "") or r.linkedid,
+        "linkedid": r.linkedid,
         "call_id": call.id if call else None,
-        "interface": interface,
-        "queue": queue or (call.queue if call else ""),
+        "interface": r.interface,
+        "queue": r.queue or (call.queue if call else ""),
         "caller": {"number": phone_for(settings, role, number), "name": name},
         "line": {
             "name": line.name if line else "",
@@ -110,18 +110,16 @@ def build_pop(session: Session, settings: Settings, *, linkedid: str, role: str,
         "other_customers": [{"id": c.id, "name": c.name} for c in matches[1:]],
         "new_customer": None if customer else {"number": phone_for(settings, role, number), "name": ""},
     }
-    pop.update(records.history(session, settings, role, customer, e164, linkedid))
-    _why(session, settings, pop, call, customer, e164)
-    if audit_now:
-        record_pop_view(session, user_id, pop)
-    return pop
-
-
-def _why(session: Session, settings: Settings, pop: dict[str, Any], call: Call | None,
-         customer: Customer | None, e164: str) -> None:
-    pop["badges"] = popwhy.badges(session, settings, call, customer, e164)
+    cid = customer.id if customer else None
+    pop["open_tickets"] = [records.ticket_view(settings, t) for t in data.open_tickets.get(cid, [])] if cid else []
+    pop["last_tickets"] = [records.ticket_view(settings, t) for t in data.recent_tickets.get(cid, [])] if cid else []
+    pop["last_calls"] = [records.call_view(settings, role, c, data.agent_names)
+                         for c in popbatch.last_calls(data, customer, e164, r.linkedid)]
+    pop["badges"] = popwhy.badges_from(settings, call, customer, earlier=popbatch.earlier_calls(data, e164, call),
+                                       complaint=data.complaints.get(cid) if cid else None)
     # An unknown caller's card says whether the number called before (and when).
     pop["seen_before"] = len(pop["last_calls"]) if customer is None else 0
+    return pop
 
 
 def record_pop_view(session: Session, user_id: int | None, pop: dict[str, Any]) -> None:

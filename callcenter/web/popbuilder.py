@@ -1,0 +1,120 @@
+"""Screen-pops of calls that ring at the same moment are built together.
+
+Each console's stream thread used to build its own pop (about ten queries) and write its
+own audit entry; when 100 calls rang at once, that was 100 units of work one after the
+other under one interpreter lock, and the last agent waited a second or two. Here a
+stream hands its request to the process's builder thread and waits; the builder takes
+everything waiting, builds it with ``screenpop.build_pops`` (a fixed number of queries
+for the whole batch, one batch per role because numbers are masked by role) and wakes
+each stream with its pop. Audit entries of the pops shown are written the same way, a
+batch per unit of work, right after the pops went out.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from callcenter.services.calls import screenpop
+from callcenter.services.calls.popbatch import PopRequest
+
+log = logging.getLogger(__name__)
+
+# How long a build may take before the stream gives up and sends the caller ID alone.
+BUILD_TIMEOUT_S = 10.0
+
+
+@dataclass
+class _Slot:
+    request: PopRequest
+    role: str
+    done: threading.Event = field(default_factory=threading.Event)
+    pop: dict[str, Any] | None = None
+    error: BaseException | None = None
+
+
+class PopBuilder:
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._pending: list[_Slot] = []
+        self._audits: list[tuple[int | None, dict[str, Any], threading.Event]] = []
+        self._thread: threading.Thread | None = None
+        self._panel: Any = None
+
+    def build(self, panel: Any, request: PopRequest, role: str) -> dict[str, Any]:
+        """The pop for ``request`` as ``role`` sees it (raises what the build raised)."""
+        slot = _Slot(request, role)
+        with self._cond:
+            self._ensure_thread(panel)
+            self._pending.append(slot)
+            self._cond.notify()
+        if not slot.done.wait(BUILD_TIMEOUT_S):
+            raise TimeoutError("the screen-pop was not built in time")
+        if slot.error is not None:
+            raise slot.error
+        assert slot.pop is not None
+        return slot.pop
+
+    def audit(self, panel: Any, user_id: int | None, pop: dict[str, Any], wait_s: float = 5.0) -> None:
+        """Record that ``user_id`` saw the pop: written with the other audits of the
+        moment in one unit of work; returns once written (or logged as not written)."""
+        if not pop.get("customer"):
+            return
+        written = threading.Event()
+        with self._cond:
+            self._ensure_thread(panel)
+            self._audits.append((user_id, pop, written))
+            self._cond.notify()
+        written.wait(wait_s)
+
+    def _ensure_thread(self, panel: Any) -> None:
+        self._panel = panel
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._run, name="screen-pop-builder", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._pending and not self._audits:
+                    self._cond.wait()
+                batch, self._pending = self._pending, []
+                audits, self._audits = self._audits, []
+                panel = self._panel
+            if batch:
+                self._build(panel, batch)
+            if audits:
+                self._write_audits(panel, audits)
+
+    def _build(self, panel: Any, batch: list[_Slot]) -> None:
+        by_role: dict[str, list[_Slot]] = defaultdict(list)
+        for slot in batch:
+            by_role[slot.role].append(slot)
+        for role, slots in by_role.items():
+            try:
+                with panel.unit_of_work() as s:
+                    pops = screenpop.build_pops(s, panel.settings, [x.request for x in slots], role=role)
+                for slot, pop in zip(slots, pops, strict=True):
+                    slot.pop = pop
+            except Exception as exc:  # noqa: BLE001 - each stream falls back to the caller ID
+                for slot in slots:
+                    slot.error = exc
+            finally:
+                for slot in slots:
+                    slot.done.set()
+
+    def _write_audits(self, panel: Any, audits: list[tuple[int | None, dict[str, Any], threading.Event]]) -> None:
+        try:
+            with panel.unit_of_work() as s:
+                for user_id, pop, _ in audits:
+                    screenpop.record_pop_view(s, user_id, pop)
+        except Exception:
+            for user_id, pop, _ in audits:
+                log.exception("AUDIT: could not record that user %s saw customer %s (linkedid %s)",
+                              user_id, (pop.get("customer") or {}).get("id"), pop.get("linkedid"))
+        finally:
+            for _, _, written in audits:
+                written.set()
