@@ -34,6 +34,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from callcenter.bus import make_bus
 from callcenter.bus.core import EventBus
 from callcenter.config import Settings, get_settings
+from callcenter.labels import ROLES, label
 from callcenter.services.people.throttle import LoginThrottle
 from callcenter.web import security
 from callcenter.web.context import Panel
@@ -64,15 +65,17 @@ def create_app(settings: Settings | Mapping[str, Any] | None = None, bus: EventB
     )
     csrf.init_app(app)
 
-    from callcenter.web import admin, agent, auth, callbacks, customers, main, qa, supervisor, tickets
+    from callcenter.web import account, admin, agent, auth, callbacks, customers, main, nav, qa, supervisor, tickets
 
     login_manager.init_app(app)
-    for module in (main, auth, agent, customers, callbacks, tickets, supervisor, qa, admin):
+    for module in (main, auth, agent, customers, callbacks, tickets, supervisor, qa, admin, account):
         app.register_blueprint(module.bp)
 
     _mark_static_public(app)
     _register_error_pages(app)
     app.jinja_env.globals["has_endpoint"] = lambda endpoint: endpoint in app.view_functions
+    app.jinja_env.globals["nav_links"] = nav.links
+    app.jinja_env.globals["role_label"] = lambda role: label(ROLES, role)
     return app
 
 

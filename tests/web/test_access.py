@@ -55,6 +55,8 @@ EXPECTED = {
     "admin.users": frozenset({"admin"}),
     "admin.create_user": frozenset({"admin"}),
     "admin.set_active": frozenset({"admin"}),
+    "admin.reset_password": frozenset({"admin"}),
+    "account.password": ALL,
 }
 MISSING_ID = 987654
 
