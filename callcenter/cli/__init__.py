@@ -8,7 +8,20 @@ import os
 
 import click
 
-from callcenter.cli import admin, agi, ami, customers, database, deploy, prompts, runtime, scheduler, simulation, web
+from callcenter.cli import (
+    admin,
+    agi,
+    ami,
+    customers,
+    database,
+    deploy,
+    prompts,
+    runtime,
+    scheduler,
+    simulation,
+    users,
+    web,
+)
 
 
 class _Cli(click.Group):
@@ -49,6 +62,7 @@ def main(config_path: str | None, verbose: int) -> None:
     )
 
 
-for _module in (database, customers, admin, agi, ami, prompts, runtime, simulation, web, scheduler, deploy):
+for _module in (database, customers, admin, agi, ami, prompts, runtime, simulation, web, scheduler, deploy,
+                users):
     for _command in _module.COMMANDS:
         main.add_command(_command)
