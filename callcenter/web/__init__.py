@@ -34,7 +34,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from callcenter.bus import make_bus
 from callcenter.bus.core import EventBus
 from callcenter.config import Settings, get_settings
-from callcenter.labels import ROLES, label
+from callcenter.labels import AGENT_STATUSES, ROLES, label
 from callcenter.services.people.throttle import LoginThrottle
 from callcenter.web import security
 from callcenter.web.context import Panel
@@ -76,6 +76,7 @@ def create_app(settings: Settings | Mapping[str, Any] | None = None, bus: EventB
     app.jinja_env.globals["has_endpoint"] = lambda endpoint: endpoint in app.view_functions
     app.jinja_env.globals["nav_links"] = nav.links
     app.jinja_env.globals["role_label"] = lambda role: label(ROLES, role)
+    app.jinja_env.globals["agent_status_label"] = lambda status: label(AGENT_STATUSES, status)
     return app
 
 

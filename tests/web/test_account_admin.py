@@ -80,3 +80,13 @@ def test_create_user_refuses_spaces_and_an_interface_without_pjsip(client, auth,
     assert "话机须写成 PJSIP/" in client.get("/admin/users").get_data(as_text=True)
     with session_scope(settings.database_url) as s:
         assert user_service.find_user(s, "wangfang") is None and user_service.find_user(s, "wang fang") is None
+
+
+def test_the_supervisor_page_names_agent_states_in_words(client, auth, settings, users):
+    from callcenter.models import AgentState, AgentStatus
+
+    with session_scope(settings.database_url) as s:
+        s.add(AgentState(user_id=users["agent"], interface="PJSIP/1001", status=AgentStatus.ON_CALL, queues="vip"))
+    auth.login("supervisor")
+    page = client.get("/supervisor/").get_data(as_text=True)
+    assert '<td class="status-on_call">通话中</td>' in page and ">on_call<" not in page
