@@ -38,6 +38,16 @@ CALL_STATUSES: dict[str, str] = {
     "completed": "已接听", "abandoned": "放弃", "after_hours": "非工作时间", "hung_up": "已挂断",
 }
 
+# Follow-up surveys (回访) a closed ticket asks for.
+SURVEY_STATUSES: dict[str, str] = {"pending": "待回访", "done": "已回访", "cancelled": "已取消"}
+
+# The words static/js/common.js AGENT_STATUS uses too (the live pages update with them).
+AGENT_STATUSES: dict[str, str] = {
+    "offline": "离线", "ready": "就绪", "paused": "暂停", "ringing": "振铃", "on_call": "通话中", "wrap_up": "整理中",
+}
+
+ROLES: dict[str, str] = {"agent": "坐席", "supervisor": "班长", "qa": "质检", "admin": "管理员"}
+
 TIERS: dict[str, str] = {"vip": "VIP", "member": "会员", "ordinary": "普通"}
 
 LINE_KINDS: dict[str, str] = {"vip": "VIP客户专线", "ordinary": "普通客户专线"}

@@ -125,7 +125,9 @@ class AllInOne:
             if self.with_ami:
                 from callcenter.ami.process import start_listener_thread
 
-                self.ami = start_listener_thread(self.settings, self.bus)
+                self.ami = start_listener_thread(
+                    self.settings, self.bus,
+                    unreachable_hint="no Asterisk here? 'callcenter serve --no-ami' runs routing and the panel alone")
             if self.with_scheduler:
                 self._start_scheduler()
             app = create_app(self.settings, self.bus, instance_path=self.instance_path)

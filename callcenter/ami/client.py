@@ -176,7 +176,8 @@ class AMIClient:
                  on_event: Callable[[Message], Any] | None = None,
                  on_connect: Callable[[AMIClient], Any] | None = None,
                  on_disconnect: Callable[[AMIClient, str], Any] | None = None,
-                 rng: Callable[[], float] = random.random) -> None:
+                 rng: Callable[[], float] = random.random,
+                 unreachable_hint: str = "") -> None:
         self.host = host
         self.port = port
         self.username = username
@@ -195,6 +196,10 @@ class AMIClient:
         self.stats = ClientStats()
         self.server_version: str | None = None
         self.shutdown_seen: Message | None = None
+        # An Asterisk that is not there (yet) is said once, with this hint (e.g. how to
+        # run without it); the retries that follow are logged at debug level only.
+        self.unreachable_hint = unreachable_hint
+        self._unreachable_said = False
 
         # Unique per client object and process: ActionIDs never collide across
         # reconnects or with another client on the same Asterisk.
@@ -257,8 +262,13 @@ class AMIClient:
                           reason.split(": ", 1)[-1], delay)
             elif was_up:
                 log.warning("AMI %s: %s; reconnecting in %.1f s", self.where, reason, delay)
+            elif logged_in or not self._unreachable_said:
+                self._unreachable_said = True
+                log.warning("AMI %s unreachable (%s); retrying quietly, at most every %.0f s, until it answers%s",
+                            self.where, reason, self.backoff.cap,
+                            f" ({self.unreachable_hint})" if self.unreachable_hint else "")
             else:
-                log.warning("AMI %s unreachable (%s); retrying in %.1f s", self.where, reason, delay)
+                log.debug("AMI %s still unreachable (%s); retrying in %.1f s", self.where, reason, delay)
             await self._sleep(delay)
 
     async def _sleep(self, delay: float) -> None:
@@ -320,6 +330,7 @@ class AMIClient:
         assert self._logged_in is not None
         self._logged_in.set()
         log.info("AMI logged in to %s as %r (AMI %s)", self.where, self.username, version)
+        self._unreachable_said = False  # a later outage is reported again
         # Before any event of this connection is dispatched: the listener marks the new
         # connection and schedules its reconciliation here.
         if self.on_connect is not None:

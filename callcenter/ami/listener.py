@@ -53,7 +53,7 @@ class AMIListener:
                  ping_interval_s: float = 20.0, ping_timeout_s: float = 5.0,
                  reconnect_min_s: float = 0.5, reconcile_grace_s: float = 5.0,
                  boot_wait_s: float = 3.0, execute_actions: bool = True,
-                 wrapup_s: float | None = None) -> None:
+                 wrapup_s: float | None = None, unreachable_hint: str = "") -> None:
         self.settings = settings
         self.bus = bus
         self.stats = ListenerStats()
@@ -69,7 +69,8 @@ class AMIListener:
         self.client = AMIClient(settings.ami_host, settings.ami_port, settings.ami_username, settings.ami_secret,
                                 reconnect_min_s=reconnect_min_s, reconnect_max_s=settings.ami_reconnect_max_s,
                                 ping_interval_s=ping_interval_s, ping_timeout_s=ping_timeout_s,
-                                on_event=self._on_event, on_connect=self._on_connect)
+                                on_event=self._on_event, on_connect=self._on_connect,
+                                unreachable_hint=unreachable_hint)
         self.boot_wait_s = boot_wait_s
         self.execute_actions = execute_actions
         self.loop: asyncio.AbstractEventLoop | None = None

@@ -21,6 +21,7 @@ from callcenter.cli import (
     scheduler,
     simulation,
     surveys,
+    users,
     web,
 )
 from callcenter.cli import speech as speech_cli
@@ -65,6 +66,6 @@ def main(config_path: str | None, verbose: int) -> None:
 
 
 for _module in (database, customers, admin, agi, ami, prompts, runtime, simulation, web, scheduler, deploy, qa,
-                surveys, speech_cli):
+                surveys, speech_cli, users):
     for _command in _module.COMMANDS:
         main.add_command(_command)

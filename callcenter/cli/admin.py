@@ -5,6 +5,7 @@ from its next call (the configuration version token, see services/lines.py)."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -118,11 +119,11 @@ def line_add(number: str, kind: str, queue: str, name: str, duty_queue: str | No
     """Add a hotline NUMBER (digits, as Asterisk presents the dialled number)."""
     from callcenter.services.setup import lines
 
-    with _unit_of_work() as (session, settings):
+    _require_flow(get_settings(), ivr_flow)
+    with _unit_of_work() as (session, _settings):
         line = lines.add_line(session, number, kind=kind, queue=queue, name=name,
                               duty_queue=duty_queue, ivr_flow=ivr_flow)
         click.echo(f"line {line.number} ({line.kind.value}) → {line.queue.name} added")
-        _warn_flow(settings, line.ivr_flow)
 
 
 @line_group.command("set")
@@ -140,6 +141,8 @@ def line_set(number: str, kind, queue, name, duty_queue, no_duty_queue, ivr_flow
 
     if duty_queue and no_duty_queue:
         raise click.UsageError("--duty-queue and --no-duty-queue contradict each other")
+    if ivr_flow:
+        _require_flow(get_settings(), ivr_flow)
     with _unit_of_work() as (session, settings):
         line = lines.update_line(session, number, kind=kind, queue=queue, name=name, duty_queue=duty_queue,
                                  clear_duty_queue=no_duty_queue, ivr_flow=ivr_flow, active=active)
@@ -174,6 +177,23 @@ def line_remove(number: str) -> None:
     with _unit_of_work() as (session, _settings):
         outcome = lines.remove_line(session, number)
     click.echo(f"line {number} {outcome}" + (" (it has call history)" if outcome == "deactivated" else ""))
+
+
+def _require_flow(settings: Settings, flow: str) -> None:
+    """A line that names a flow without a file would skip its IVR on every call: refuse
+    it and say which flows there are (a line without a flow is ``--ivr-flow ""``)."""
+    from pathlib import Path
+
+    from callcenter.services.setup import lines
+
+    missing = lines.missing_flow_file(settings, flow)
+    if missing is None:
+        return
+    directory = Path(settings.ivr_flows_dir)
+    known = sorted({p.stem for p in directory.glob("*.y*ml")}) if directory.is_dir() else []
+    raise click.ClickException(
+        f"no IVR flow {flow!r}: {missing} does not exist (flows in {directory}: "
+        f"{', '.join(known) or 'none'}); nothing was changed")
 
 
 def _warn_flow(settings: Settings, flow: str) -> None:
@@ -373,7 +393,7 @@ def calendar_day(day: str, line: str | None) -> None:
     """Explain DAY: working or not, why, and the opening hours that apply."""
     from callcenter.services.setup import calendar, hours, lines, routing_config
 
-    with _unit_of_work() as (session, settings):
+    with _unit_of_work() as (session, settings), _quiet(calendar.log):
         line_id = lines.get_line(session, line).id if line else None
         config = routing_config.current_config(session)
         intervals, info = calendar.intervals_on(config, settings, _date(day), line_id)
@@ -383,6 +403,21 @@ def calendar_day(day: str, line: str | None) -> None:
                + (f" — {info.name}" if info.name else "") + f" [{info.source}]")
     spans = ", ".join(f"{_hhmm(o)}-{_hhmm(c)}" for o, c in intervals) or "closed"
     click.echo(f"{_scope(line or 'default')}: {spans}")
+    if not calendar.national_day(info.day).covered:
+        first, last = calendar.national_coverage()
+        click.echo(f"warning: the national holiday data covers {first}-{last}, not {info.day.year}: Monday-Friday "
+                   "plus local exceptions apply (callcenter calendar holiday add …)", err=True)
+
+
+@contextmanager
+def _quiet(logger) -> Iterator[None]:
+    """The command says it itself, in its own words, after the answer."""
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _hhmm(seconds: int) -> str:
@@ -404,13 +439,15 @@ def duty_group() -> None:
 @click.option("--note", default="", help="Who is on duty, phone ...")
 def duty_add(queue: str, starts: str, ends: str, note: str) -> None:
     """Add a duty shift."""
+    from callcenter.db import utcnow
     from callcenter.services.setup import hours
     from callcenter.timeutil import to_utc_naive
 
     start_local, end_local = _local_datetime(starts), _local_datetime(ends)
     with _unit_of_work() as (session, settings):
         shift, overlaps = hours.add_duty_shift(session, queue, to_utc_naive(start_local, settings.timezone),
-                                               to_utc_naive(end_local, settings.timezone), note)
+                                               to_utc_naive(end_local, settings.timezone), note,
+                                               now=utcnow())
         click.echo(f"duty shift {shift.id} on {queue}: {start_local:%Y-%m-%d %H:%M} → {end_local:%Y-%m-%d %H:%M}")
         for other in overlaps:
             click.echo(f"warning: overlaps duty shift {other.id} "
@@ -426,13 +463,17 @@ def duty_list(show_all: bool) -> None:
 
     with _unit_of_work() as (session, settings):
         now = utcnow()
+        shifts = hours.list_duty_shifts(session)
         rows = [[str(s.id), s.queue.name, _local(settings, s.starts_at), _local(settings, s.ends_at),
-                 "now" if s.starts_at <= now < s.ends_at else "", s.note]
-                for s in hours.list_duty_shifts(session, ending_after=None if show_all else now)]
-    if not rows:
-        click.echo("no duty shifts")
-        return
-    _table(rows, ["ID", "QUEUE", "FROM", "TO", "", "NOTE"])
+                 "now" if s.starts_at <= now < s.ends_at else ("ended" if s.ends_at <= now else ""), s.note]
+                for s in shifts if show_all or s.ends_at > now]
+        ended = sum(1 for s in shifts if s.ends_at <= now)
+    if rows:
+        _table(rows, ["ID", "QUEUE", "FROM", "TO", "", "NOTE"])
+    else:
+        click.echo("no current or future duty shifts" if ended and not show_all else "no duty shifts")
+    if ended and not show_all:
+        click.echo(f"({ended} ended shift(s) not shown; --all lists them)")
 
 
 @duty_group.command("remove")

@@ -41,7 +41,7 @@ def _report_first_run(first) -> None:
         click.echo(line)
     if first.admin_password_file is not None:
         click.echo(f"first admin created: user 'admin', password in {first.admin_password_file} "
-                   "(change it after signing in; delete the file)")
+                   "(change it after signing in, under 更改密码 at /account/password; then delete the file)")
     if first.prompts:
         click.echo(first.prompts)
 

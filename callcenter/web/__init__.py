@@ -34,6 +34,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from callcenter.bus import make_bus
 from callcenter.bus.core import EventBus
 from callcenter.config import Settings, get_settings
+from callcenter.labels import AGENT_STATUSES, ROLES, label
 from callcenter.services.people.throttle import LoginThrottle
 from callcenter.web import security
 from callcenter.web.context import Panel
@@ -64,18 +65,21 @@ def create_app(settings: Settings | Mapping[str, Any] | None = None, bus: EventB
     )
     csrf.init_app(app)
 
-    from callcenter.web import admin, agent, auth, call_controls, callbacks, customers, main, qa, reports, supervisor
+    from callcenter.web import account, admin, agent, auth, call_controls, callbacks, customers, main, nav, qa, reports
     from callcenter.web import speech as speech_web
-    from callcenter.web import surveys, tickets, wallboard
+    from callcenter.web import supervisor, surveys, tickets, wallboard
 
     login_manager.init_app(app)
     for module in (main, auth, agent, customers, callbacks, tickets, supervisor, wallboard, reports, qa, admin,
-                   call_controls, surveys, speech_web):
+                   account, call_controls, surveys, speech_web):
         app.register_blueprint(module.bp)
 
     _mark_static_public(app)
     _register_error_pages(app)
     app.jinja_env.globals["has_endpoint"] = lambda endpoint: endpoint in app.view_functions
+    app.jinja_env.globals["nav_links"] = nav.links
+    app.jinja_env.globals["role_label"] = lambda role: label(ROLES, role)
+    app.jinja_env.globals["agent_status_label"] = lambda status: label(AGENT_STATUSES, status)
     return app
 
 

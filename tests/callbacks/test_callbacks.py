@@ -223,3 +223,27 @@ def test_click_to_dial_needs_a_phone(session, settings):
     task = callbacks.create_callback(session, number="+8613800138000", reason="abandoned")
     with pytest.raises(CallbackError, match="话机"):
         callbacks.start_dial(session, settings, task, li)
+
+
+def test_two_processes_filing_one_number_at_once_share_one_task(db_url, monkeypatch):
+    """The AMI listener and the FastAGI after-hours route may file the same number in
+    the same instant: the partial unique index lets one insert win, the other joins it."""
+    from callcenter.db import session_factory
+
+    sessions = session_factory(db_url)
+    with sessions() as first:
+        won = callbacks.create_callback(first, number="+8613800138000", reason="abandoned")
+        first.commit()
+        won_id = won.id
+    real = callbacks._open_task_of_number
+    calls = []
+
+    def blind_once(session, key):   # the other process looked before the first committed
+        calls.append(key)
+        return None if len(calls) == 1 else real(session, key)
+    monkeypatch.setattr(callbacks, "_open_task_of_number", blind_once)
+    with sessions() as second:
+        joined = callbacks.create_callback(second, number="+8613800138000", reason="after_hours")
+        second.commit()
+        assert joined.id == won_id and joined.miss_count == 2
+        assert second.query(CallbackTask).count() == 1

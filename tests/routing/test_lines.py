@@ -207,10 +207,10 @@ def test_admin_cli_end_to_end(cli, session, settings):
     day = cli("calendar", "day", "2026-10-10").output
     assert "working day (swapped weekend working day, 调休)" in day and "09:00-18:00" in day
     cli("calendar", "remove", "2026-12-25")
-    duty = cli("duty", "add", "--queue", "duty", "--from", "2026-12-24 09:00", "--to", "2026-12-24 18:00",
+    duty = cli("duty", "add", "--queue", "duty", "--from", "2099-12-24 09:00", "--to", "2099-12-24 18:00",
                "--note", "小王").output
     assert "duty shift" in duty
-    overlap = cli("duty", "add", "--queue", "duty", "--from", "2026-12-24 17:00", "--to", "2026-12-24 20:00")
+    overlap = cli("duty", "add", "--queue", "duty", "--from", "2099-12-24 17:00", "--to", "2099-12-24 20:00")
     assert "warning: overlaps duty shift" in overlap.output
     assert "小王" in cli("duty", "list").output
     assert "unknown queue" in cli("duty", "add", "--queue", "x", "--from", "2026-12-24 09:00",

@@ -42,7 +42,7 @@ def test_urgent_complaint_late_in_the_day_is_due_at_closing(session, settings, p
     t = complaint(session, settings, people["agent1"], local(2026, 9, 15, 17, 30), urgency="urgent")
     assert t.due_at == local(2026, 9, 15, 18, 0)
     created = t.history[0]
-    assert "same working day" in created.changes["rule"]
+    assert "当个工作日内处理" in created.changes["rule"]
 
 
 def test_urgent_complaint_on_a_holiday_still_two_hours(session, settings, people):
@@ -71,7 +71,7 @@ def test_passed_on_before_national_day_three_days_beat_two_working_days(session,
     # 2 working days from 09-30 would be 10-09; the 3-day limit for a department is stricter.
     t = complaint(session, settings, people["agent1"], local(2026, 9, 30, 10, 0), department="工程部")
     assert t.due_at == local(2026, 10, 3, 10, 0)
-    assert "3 days" in t.history[0].changes["rule"]
+    assert "3 天内处理" in t.history[0].changes["rule"]
 
 
 def test_invalid_complaint_one_working_day_across_national_day(session, settings, people):
@@ -149,7 +149,7 @@ def test_reclassifying_recomputes_from_when_the_customer_called(session, setting
     entry = session.query(TicketHistory).filter_by(ticket_id=t.id, action="updated").one()
     assert entry.changes["urgency"] == ["not_urgent", "urgent"]
     assert entry.changes["due_at"] == [local(2026, 9, 17, 10, 0).isoformat(), local(2026, 9, 15, 12, 0).isoformat()]
-    assert "2 h" in entry.changes["rule"]
+    assert "2 小时" in entry.changes["rule"]
     assert t.escalation_due_at == t.due_at
 
 

@@ -81,6 +81,8 @@ EXPECTED = {
     "calls_ui.legs": CALL,
     "calls_ui.codes_page": frozenset({"admin"}),
     "calls_ui.save_code": frozenset({"admin"}),
+    "admin.reset_password": frozenset({"admin"}),
+    "account.password": ALL,
 }
 MISSING_ID = 987654
 

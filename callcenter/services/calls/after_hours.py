@@ -139,7 +139,7 @@ def file_after_hours_callback(session: Session, settings: Settings, *, call_id: 
         message_file=message_file,
         due_at=callback_due_at(session, settings, call.line_id if call is not None else None, now),
         notes=notes,
-        region=settings.phone_region)
+        region=settings.phone_region, settings=settings, at=now)
 
 
 @dataclass(frozen=True)

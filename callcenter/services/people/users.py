@@ -3,6 +3,7 @@ its users, and the administrator's audited changes. The sign-in policy is ``sign
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from sqlalchemy import select
@@ -13,6 +14,10 @@ from callcenter.models import Role, User
 from callcenter.services.people import audit
 
 MIN_PASSWORD_LENGTH = 8
+# A username is typed at the sign-in page and on the command line: no spaces.
+_USERNAME = re.compile(r"^[^\s/\\]{1,64}$")
+# The agent's phone as Asterisk names it in queues.conf and AMI events.
+_INTERFACE = re.compile(r"^PJSIP/[A-Za-z0-9_.+-]{1,73}$")
 
 
 class UserError(ValueError):
@@ -23,15 +28,18 @@ def create_user(session: Session, *, username: str, password: str, role: str | R
                 display_name: str = "", default_interface: str | None = None) -> User:
     username = username.strip()
     if not username:
-        raise UserError("username must not be empty")
+        raise UserError("用户名不能为空 (username must not be empty)")
+    if not _USERNAME.match(username):
+        raise UserError(f"用户名不能包含空格或斜杠 (username {username!r} has spaces or slashes)")
+    default_interface = check_interface(default_interface)
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise UserError(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+        raise UserError(f"密码至少 {MIN_PASSWORD_LENGTH} 位 (password must be at least {MIN_PASSWORD_LENGTH} characters)")
     try:
         role = Role(role)
     except ValueError as exc:
-        raise UserError(f"unknown role {role!r}; choose one of {[r.value for r in Role]}") from exc
+        raise UserError(f"未知角色 {role!r} (unknown role; choose one of {[r.value for r in Role]})") from exc
     if session.scalar(select(User.id).where(User.username == username)) is not None:
-        raise UserError(f"user {username!r} already exists")
+        raise UserError(f"用户 {username!r} 已存在 (user {username!r} already exists)")
     user = User(username=username, password_hash=generate_password_hash(password), role=role,
                 display_name=display_name or username, default_interface=default_interface)
     session.add(user)
@@ -39,9 +47,19 @@ def create_user(session: Session, *, username: str, password: str, role: str | R
     return user
 
 
+def check_interface(interface: str | None) -> str | None:
+    """The agent's phone as ``PJSIP/<endpoint>`` (None or "" for none)."""
+    interface = (interface or "").strip()
+    if not interface:
+        return None
+    if not _INTERFACE.match(interface):
+        raise UserError(f"话机须写成 PJSIP/<分机>，例如 PJSIP/agent1001 (got {interface!r})")
+    return interface
+
+
 def set_password(user: User, password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise UserError(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+        raise UserError(f"密码至少 {MIN_PASSWORD_LENGTH} 位 (password must be at least {MIN_PASSWORD_LENGTH} characters)")
     user.password_hash = generate_password_hash(password)
 
 
@@ -94,6 +112,34 @@ def reset_password(session: Session, user: User, password: str, *, admin_id: int
     end_sessions(user)
     audit.record(session, user_id=admin_id, action=audit.UPDATE, object_type="user", object_id=user.id,
                  detail="password reset" if admin_id != user.id else "password changed")
+
+
+def change_own_password(session: Session, user_id: int, current: str, new: str) -> User:
+    """The user's own change: the current password must be right, and the new one
+    different. Ends the user's other sessions (the caller keeps its own)."""
+    user = session.get(User, user_id)
+    if user is None or not user.active:
+        raise UserError("账号不存在或已停用 (no such active user)")
+    if not verify_password(user, current):
+        raise UserError("当前密码不正确 (the current password is wrong)")
+    if current == new:
+        raise UserError("新密码不能与当前密码相同 (the new password is the current one)")
+    reset_password(session, user, new, admin_id=user.id)
+    return user
+
+
+def admin_reset_password(session: Session, user_id: int, password: str, *, admin_id: int | None) -> User | None:
+    """An administrator sets a new password for someone who forgot theirs: every open
+    session of that user ends. None when there is no such user."""
+    user = session.get(User, user_id)
+    if user is None:
+        return None
+    reset_password(session, user, password, admin_id=admin_id)
+    return user
+
+
+def find_user(session: Session, username: str) -> User | None:
+    return session.scalar(select(User).where(User.username == username.strip()))
 
 
 def list_users(session: Session) -> list[User]:

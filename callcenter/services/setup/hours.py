@@ -178,11 +178,15 @@ def list_overrides(session: Session, *, year: int | None = None) -> list[Calenda
 
 
 def add_duty_shift(session: Session, queue: str, starts_at: dt.datetime, ends_at: dt.datetime,
-                   note: str = "") -> tuple[DutyShift, list[DutyShift]]:
+                   note: str = "", *, now: dt.datetime | None = None) -> tuple[DutyShift, list[DutyShift]]:
     """Add a shift (naive UTC instants). Returns the shift and the shifts of the same
-    queue it overlaps (allowed: two people on duty; the caller may warn)."""
+    queue it overlaps (allowed: two people on duty; the caller may warn). With ``now``
+    a shift that is already over is refused: it would route no call, and was surely
+    typed with the wrong date."""
     if ends_at <= starts_at:
         raise LineError("a duty shift must end after it starts")
+    if now is not None and ends_at <= now:
+        raise LineError("this duty shift is already over (check the date): nothing was added")
     queue_row = find_queue(session, queue)
     overlaps = list(session.scalars(select(DutyShift).where(
         DutyShift.queue_id == queue_row.id, DutyShift.starts_at < ends_at, DutyShift.ends_at > starts_at)))

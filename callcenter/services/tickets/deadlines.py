@@ -71,17 +71,18 @@ class DeadlineRules:
                       for field in dataclasses.fields(cls)})
 
 
+# Shown in the ticket's history (期限规则) as it was when the deadline was set.
 RULE_TEXT = {
-    "complaint_invalid": "invalid complaint: reasoned reply within {invalid_complaint_working_days} working day(s)",
-    "complaint_urgent": "urgent complaint: reply within {urgent_hours:g} h",
-    "complaint_not_urgent": "complaint, not urgent: reply within {non_urgent_working_days} working days",
-    "own_remit_same_day": "within the service desk's own remit: handled the same working day",
-    "other_department": "passed to another department: handled within {other_department_days} days",
-    "repair_plan": "repair: plan within {repair_plan_days} days",
-    "suggestion": "suggestion: answered within {suggestion_working_days} working days",
-    "department_response": "department's written response within {department_response_hours:g} h",
-    "crew_on_site": "crew on site within {repair_onsite_hours:g} h",
-    "appointment": "crew on site at the agreed appointment",
+    "complaint_invalid": "无效投诉：{invalid_complaint_working_days} 个工作日内说明理由答复",
+    "complaint_urgent": "紧急投诉：{urgent_hours:g} 小时内答复",
+    "complaint_not_urgent": "非紧急投诉：{non_urgent_working_days} 个工作日内答复",
+    "own_remit_same_day": "客服中心职责范围内：当个工作日内处理",
+    "other_department": "转交其他部门：{other_department_days} 天内处理",
+    "repair_plan": "报修：{repair_plan_days} 天内给出维修方案",
+    "suggestion": "建议：{suggestion_working_days} 个工作日内答复",
+    "department_response": "责任部门 {department_response_hours:g} 小时内书面回复",
+    "crew_on_site": "维修人员 {repair_onsite_hours:g} 小时内到场",
+    "appointment": "维修人员按约定时间到场",
 }
 
 

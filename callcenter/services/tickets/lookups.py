@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from callcenter.models import Customer, SurveyRequest, User
+from callcenter.models import Call, Customer, SurveyRequest, User
 from callcenter.services.tickets.tickets import WRITER_ROLES
 
 
@@ -24,6 +24,18 @@ def customer_names(session: Session, ids: Iterable[int]) -> dict[int, str]:
     if not wanted:
         return {}
     return {c.id: c.name for c in session.scalars(select(Customer).where(Customer.id.in_(wanted)))}
+
+
+def calls_by_linkedid(session: Session, linkedids: Iterable[str]) -> dict[str, Call]:
+    """The call each of these Asterisk linkedids names (a ticket keeps the call's
+    linkedid; people read the call's time and number instead)."""
+    wanted = {i for i in linkedids if i}
+    if not wanted:
+        return {}
+    found: dict[str, Call] = {}
+    for call in session.scalars(select(Call).where(Call.linkedid.in_(wanted)).order_by(Call.id)):
+        found.setdefault(call.linkedid, call)
+    return found
 
 
 def surveys_for_ticket(session: Session, ticket_id: int) -> list[SurveyRequest]:

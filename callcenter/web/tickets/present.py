@@ -10,7 +10,7 @@ from flask_login import current_user
 from sqlalchemy.orm import Session
 
 from callcenter.db import utcnow
-from callcenter.labels import ESCALATION_LEVELS, TICKET_STATUSES, TICKET_TYPES, label
+from callcenter.labels import ESCALATION_LEVELS, SURVEY_STATUSES, TICKET_STATUSES, TICKET_TYPES, label
 from callcenter.models import Ticket, TicketStatus, TicketType, User
 from callcenter.services.people import users
 from callcenter.services.people.masking import phone_for
@@ -84,10 +84,13 @@ def field_value(spec: ticket_fields.FieldSpec, value: Any) -> str:
     return str(value)
 
 
-def history_value(key: str, value: Any, names: dict[int, str], customers: dict[int, str]) -> str:
+def history_value(key: str, value: Any, names: dict[int, str], customers: dict[int, str],
+                  calls: dict[str, str] | None = None) -> str:
     """One side of an old → new pair, readable (local times, names, labels)."""
     if value is None or value == "":
         return "—"
+    if key == "call_linkedid":
+        return (calls or {}).get(str(value), "来电（记录不存在）")
     if key in PERSON_COLUMNS and isinstance(value, int):
         return names.get(value, f"#{value}")
     if key in ("contact_phone",):
@@ -133,7 +136,8 @@ def summary(ticket: Ticket, names: dict[int, str], now: dt.datetime) -> dict[str
     }
 
 
-def history_rows(ticket: Ticket, names: dict[int, str], customers: dict[int, str]) -> list[dict[str, Any]]:
+def history_rows(ticket: Ticket, names: dict[int, str], customers: dict[int, str],
+                 calls: dict[str, str] | None = None) -> list[dict[str, Any]]:
     rows = []
     for entry in ticket.history:
         changes = []
@@ -144,12 +148,14 @@ def history_rows(ticket: Ticket, names: dict[int, str], customers: dict[int, str
                 spec = next((s for s in ticket_fields.specs_for(ticket.type) if s.name == spec_key), None)
 
                 def shown(v: Any, key: str = key, spec: Any = spec) -> str:
-                    return (field_value(spec, v) or "—") if spec else history_value(key, v, names, customers)
+                    return (field_value(spec, v) or "—") if spec else history_value(key, v, names, customers,
+                                                                                     calls)
 
                 old, new = shown(value[0]), shown(value[1])
                 changes.append({"label": label, "old": old, "new": new, "pair": True})
             else:
-                changes.append({"label": label, "text": history_value(key, value, names, customers), "pair": False})
+                changes.append({"label": label, "text": history_value(key, value, names, customers, calls),
+                                "pair": False})
         rows.append({"at": local(entry.at, "%Y-%m-%d %H:%M:%S"),
                      "who": names.get(entry.user_id, "系统 (system)") if entry.user_id else "系统 (system)",
                      "action": ACTION_LABELS.get(entry.action, entry.action), "changes": changes})
@@ -168,10 +174,12 @@ def detail(session: Session, ticket: Ticket) -> dict[str, Any]:
     customer_ids = {v for entry in ticket.history for v in (entry.changes or {}).get("customer_id") or []
                     if isinstance(v, int)}
     customers = lookups.customer_names(session, customer_ids)
+    calls = call_words(session, ticket)
     data = summary(ticket, names, utcnow())
     specs = ticket_fields.specs_for(ticket.type)
     data.update(
-        description=ticket.description, department=ticket.department, call_linkedid=ticket.call_linkedid,
+        description=ticket.description, department=ticket.department,
+        call=calls.get(ticket.call_linkedid or "", "来电（记录不存在）") if ticket.call_linkedid else "",
         appointment_at=local(ticket.appointment_at), paid=paid_label(ticket.paid),
         completed_at=local(ticket.completed_at), resolution=ticket.resolution,
         closed_at=local(ticket.closed_at), closed_by=names.get(ticket.closed_by_id or 0, ""),
@@ -180,12 +188,23 @@ def detail(session: Session, ticket: Ticket) -> dict[str, Any]:
         urgency_label=choice_label(ticket_fields.URGENCIES, ticket.urgency),
         fields=[{"label": s.label, "value": field_value(s, (ticket.fields or {}).get(s.name))} for s in specs
                 if (ticket.fields or {}).get(s.name)],
-        history=history_rows(ticket, names, customers),
-        surveys=[{"due_at": local(sv.due_at), "status": sv.status.value}
+        history=history_rows(ticket, names, customers, calls),
+        surveys=[{"due_at": local(sv.due_at), "status": label(SURVEY_STATUSES, sv.status)}
                  for sv in lookups.surveys_for_ticket(session, ticket.id)],
         closed=ticket.status == TicketStatus.CLOSED,
     )
     return data
+
+
+def call_words(session: Session, ticket: Ticket) -> dict[str, str]:
+    """The calls a ticket names (now or in its history), as people say them: time and
+    number ("12-07 10:03 13800138000"), never Asterisk's linkedid."""
+    ids = {ticket.call_linkedid or ""}
+    for entry in ticket.history:
+        value = (entry.changes or {}).get("call_linkedid")
+        ids.update(str(v) for v in (value if isinstance(value, list) else [value]) if v)
+    return {linkedid: f"{local(call.started_at, '%m-%d %H:%M')} {phone(call.caller_number) or '未知号码'}"
+            for linkedid, call in lookups.calls_by_linkedid(session, ids).items()}
 
 
 def choice_label(choices: tuple[ticket_fields.Choice, ...], value: str) -> str:
