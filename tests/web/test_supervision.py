@@ -33,7 +33,7 @@ def test_spy_request_is_checked_and_audited(client, auth, settings, users, bus):
     assert bad.status_code == 400 and "监听" in bad.get_json()["error"]
     ok = auth.post_json("/api/supervisor/spy", {"agent_id": users["agent"], "mode": "barge"})
     assert ok.status_code == 202
-    topic, message = sent.get(2)
+    _topic, message = sent.get(2)
     assert message["action"] == "Spy" and message["interface"] == SUPERVISOR_PHONE
     assert message["target"] == AGENT_PHONE and message["mode"] == "barge"
     with session_scope(settings.database_url) as s:
