@@ -10,7 +10,7 @@ import pytest
 
 from callcenter.ami.process import start_listener_thread
 from callcenter.db import session_scope
-from callcenter.models import AgentState, AgentStatus, AuditEntry, User
+from callcenter.models import AgentState, AgentStatus, AuditEntry, Call, Queue, QueueKind, User
 from callcenter.simulation.ami.thread import EmulatorThread
 
 SECRET = "spy-ami-secret"
@@ -67,7 +67,10 @@ def test_the_listener_originates_the_supervisors_phone_into_cc_spy(client, auth,
                                      boot_wait_s=1.0)
     try:
         assert listener.wait_connected(10) and listener.sync(10)
-        _on_call(settings, users)      # after the listener's first look at the queues
+        # After the listener's first look at the queues (which sets agents' states from Asterisk's).
+        _wait(lambda: listener.stats.reconciles >= 1, "the first reconciliation")
+        assert listener.sync(10)
+        _on_call(settings, users)
         results = bus.subscribe("agent")
         auth.login("supervisor")
         assert auth.post_json("/api/supervisor/spy", {"agent_id": users["agent"], "mode": "listen"}).status_code \
@@ -90,5 +93,82 @@ def test_the_listener_originates_the_supervisors_phone_into_cc_spy(client, auth,
                 break
         else:
             raise AssertionError("no action_result for the Spy request")
+    finally:
+        listener.stop()
+
+
+# --- fair queues: aging and a supervisor's hand --------------------------------------------------
+
+def _listener(settings, bus, emulator, **update):
+    ami_settings = settings.model_copy(update={"ami_host": emulator.host, "ami_port": emulator.port,
+                                               "ami_secret": SECRET, **update})
+    listener = start_listener_thread(ami_settings, bus, reconnect_min_s=0.05, reconcile_grace_s=0.0,
+                                     boot_wait_s=1.0)
+    assert listener.wait_connected(10) and listener.sync(10)
+    return listener
+
+
+def _wait(condition, what: str, timeout: float = 15.0):
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+    return value
+
+
+def _actions(emulator, name):
+    return [a.message for a in emulator.emulator.actions if a.message.get("Action") == name]
+
+
+def test_an_ordinary_caller_who_waited_is_raised_by_the_listener(settings, bus, emulator):
+    listener = _listener(settings, bus, emulator, queue_aging_after_s=1, queue_aging_check_s=0.2,
+                         priority_raised=5)
+    try:
+        caller = emulator.queue_caller_join(queue="general_q", caller="13700137000")
+        raise_sent = _wait(lambda: _actions(emulator, "QueueChangePriorityCaller"), "the raise")
+        assert (raise_sent[0].get("Queue"), raise_sent[0].get("Caller"), raise_sent[0].get("Priority")) == \
+            ("general_q", caller.channel, "5")
+
+        def kept():
+            with session_scope(settings.database_url) as s:
+                call = s.query(Call).filter_by(uniqueid=caller.uniqueid).one()
+                return (call.aged_priority, call.priority) if call.aged_priority else None
+        assert _wait(kept, "the raise on the call") == (5, 0)
+        time.sleep(0.6)
+        assert len(_actions(emulator, "QueueChangePriorityCaller")) == 1, "raised once"
+    finally:
+        listener.stop()
+
+
+def test_a_supervisor_raises_and_moves_a_waiting_caller(client, auth, settings, users, bus, emulator):
+    with session_scope(settings.database_url) as s:
+        s.add_all([Queue(name="general_q", kind=QueueKind.GENERAL), Queue(name="vip", kind=QueueKind.VIP)])
+    listener = _listener(settings, bus, emulator, queue_aging_after_s=0)     # no aging: only the hand
+    try:
+        caller = emulator.queue_caller_join(queue="general_q", caller="13700137001")
+        assert listener.sync(10)
+        with session_scope(settings.database_url) as s:
+            call_id = s.query(Call).filter_by(uniqueid=caller.uniqueid).one().id
+        auth.login("supervisor")
+        assert auth.post_json("/api/supervisor/caller", {"call_id": call_id, "op": "raise"}).status_code == 202
+        _wait(lambda: _actions(emulator, "QueueChangePriorityCaller"), "the raise")
+
+        def audited():
+            with session_scope(settings.database_url) as s:
+                entry = s.query(AuditEntry).filter_by(action="caller_priority").one_or_none()
+                return entry and (entry.user_id, s.get(Call, call_id).aged_priority)
+        assert _wait(audited, "the raise kept and audited") == (users["supervisor"], settings.priority_raised)
+
+        assert auth.post_json("/api/supervisor/caller", {"call_id": call_id, "op": "move",
+                                                         "target": "general_q"}).status_code == 400
+        assert auth.post_json("/api/supervisor/caller", {"call_id": call_id, "op": "move",
+                                                         "target": "vip"}).status_code == 202
+        redirect = _wait(lambda: _actions(emulator, "Redirect"), "the move")[0]
+        assert (redirect.get("Channel"), redirect.get("Context"), redirect.get("Exten")) == \
+            (caller.channel, "cc-transfer", "queue-vip")
+        with session_scope(settings.database_url) as s:
+            assert s.query(AuditEntry).filter_by(action="caller_move").one().detail == "general_q -> vip"
+        assert auth.post_json("/api/supervisor/caller", {"call_id": 987654, "op": "raise"}).status_code == 404
     finally:
         listener.stop()
