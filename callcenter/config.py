@@ -215,6 +215,11 @@ class Settings(BaseSettings):
     kpi_fcr_days: int = Field(default=3, ge=1)
     # How often the scheduler looks for a finished day whose complaint summary is not kept.
     report_keep_interval_s: float = Field(default=600.0, gt=0)
+    # Fair queues: an ordinary caller who has waited this long is raised to priority_raised
+    # (per queue: the queues' aging_after_s / aging_priority); 0 = no aging. The AMI
+    # listener looks for such callers this often.
+    queue_aging_after_s: int = Field(default=90, ge=0)
+    queue_aging_check_s: float = Field(default=5.0, gt=0)
     # Wallboard thresholds: a number turns amber, then red, at these values.
     wallboard_wait_amber_s: int = 30
     wallboard_wait_red_s: int = 60

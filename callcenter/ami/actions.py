@@ -9,6 +9,10 @@ A web worker never logs in to AMI itself; it publishes a request such as::
     {"action": "QueueRemove", "queue": "vip", "interface": "PJSIP/agent1001", "request_id": "r-44"}
     {"action": "Originate", "interface": "PJSIP/agent1001", "number": "13800138000", ...}
       (click-to-dial of a callback task: :mod:`callcenter.ami.click_to_dial`)
+    {"action": "Spy", "interface": "PJSIP/agent1003", "target": "PJSIP/agent1001", "mode": "listen"}
+      (a supervisor listens, whispers or barges: :mod:`callcenter.ami.supervision`)
+    {"action": "CallerPriority" | "CallerMove", ...}
+      (a supervisor's hand on a waiting caller: :mod:`callcenter.ami.queue_hand`)
 
 and gets, on topic ``agent``::
 
@@ -31,10 +35,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from callcenter.ami import call_controls, click_to_dial
+from callcenter.ami import call_controls, click_to_dial, queue_hand, supervision
 from callcenter.ami.client import ActionResult, AMIClient, AMIConnectionError, AMIError
 
-ACTIONS = ("QueuePause", "QueueAdd", "QueueRemove", "CallControl", "Originate")
+ACTIONS = ("QueuePause", "QueueAdd", "QueueRemove", "CallControl", "Originate", "Spy", "CallerPriority",
+           "CallerMove")
 _INTERFACE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*/[^\s,|&]+$")
 _QUEUE = re.compile(r"^[^\s,|&/]+$")
 # app_queue keeps the pause reason and member name in 80-byte buffers and cuts longer
@@ -69,15 +74,26 @@ def _text(value: Any, what: str) -> str | None:
     return value
 
 
-def parse_request(request: Any) -> PanelAction | click_to_dial.CallbackDial:
+def parse_request(request: Any) -> (PanelAction | click_to_dial.CallbackDial | supervision.Spy
+                                    | queue_hand.CallerPriority | queue_hand.CallerMove):
     if not isinstance(request, dict):
         raise InvalidRequest("request must be an object")
     action = request.get("action")
     if action not in ACTIONS or action == "CallControl":
         raise InvalidRequest(f"action must be one of {', '.join(ACTIONS)}")
+    if action in ("CallerPriority", "CallerMove"):  # a supervisor's hand on a waiting caller (no phone)
+        try:
+            return queue_hand.parse(request)
+        except queue_hand.InvalidHand as exc:
+            raise InvalidRequest(str(exc)) from exc
     interface = request.get("interface")
     if not isinstance(interface, str) or len(interface) > 80 or not _INTERFACE.match(interface):
         raise InvalidRequest("interface must look like PJSIP/agent1001")
+    if action == "Spy":  # a supervisor listens, whispers or barges in
+        try:
+            return supervision.parse(request, interface)
+        except supervision.InvalidSpy as exc:
+            raise InvalidRequest(str(exc)) from exc
     if action == "Originate":  # click-to-dial of a callback task (回电)
         try:
             return click_to_dial.parse(request, interface)
@@ -136,6 +152,10 @@ async def execute(client: AMIClient, request: Any, *, connect_wait_s: float = 5.
     try:
         if isinstance(action, click_to_dial.CallbackDial):
             return {**base, **await click_to_dial.run(client, action)}
+        if isinstance(action, supervision.Spy):
+            return {**base, **await supervision.run(client, action)}
+        if isinstance(action, queue_hand.CallerPriority | queue_hand.CallerMove):
+            return {**base, **await queue_hand.run(client, action)}
         result = await run_action(client, action)
     except AMIConnectionError as exc:
         return {**base, "ok": False, "message": f"AMI connection lost; outcome unknown ({exc})"}

@@ -34,6 +34,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from callcenter.ami import actions as panel_actions
+from callcenter.ami import queue_hand
 from callcenter.ami import reconcile as reconcile_mod
 from callcenter.ami.client import AMIClient, AMIError
 from callcenter.ami.protocol import Message
@@ -42,6 +43,7 @@ from callcenter.ami.tracker import RELEVANT_EVENTS, RELEVANT_VARIABLES, EventTra
 from callcenter.ami.worker import EventWorker, Job, ListenerStats
 from callcenter.bus.core import EventBus
 from callcenter.db import session_factory, utcnow
+from callcenter.services.calls import aging
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +92,7 @@ class AMIListener:
         client_task = asyncio.ensure_future(self.client.run())
         action_task = asyncio.ensure_future(self._action_loop()) if self.execute_actions else None
         self._spawn(self._reconcile_periodically())
+        self._spawn(self._age_periodically())
         log.info("AMI listener started for %s", self.client.where)
         try:
             await self._stop.wait()
@@ -189,6 +192,42 @@ class AMIListener:
             if self.client.connected:
                 await self._reconcile(self._generation, self.client.stats.connections)
 
+    # --- fair queues ---------------------------------------------------------------------------------
+    async def _age_periodically(self) -> None:
+        """Raise ordinary callers who have waited their queue's aging time (services/calls/aging.py)."""
+        refused: set[int] = set()     # Asterisk said no (caller gone): not asked again
+        while True:
+            await asyncio.sleep(self.settings.queue_aging_check_s)
+            if not self.client.connected:
+                continue
+            try:
+                await self.age_once(refused)
+            except AMIError as exc:
+                log.warning("queue aging skipped (%s)", exc)
+            except Exception:  # a database hiccup must not end the loop
+                log.exception("queue aging failed; tried again in %.0f s", self.settings.queue_aging_check_s)
+
+    async def age_once(self, refused: set[int] | None = None) -> int:
+        refused = set() if refused is None else refused
+
+        def find() -> list[aging.Raise]:
+            with self.worker.sessions() as session:
+                return aging.due(session, self.settings, utcnow())
+
+        raised = 0
+        for due in await asyncio.to_thread(find):
+            if due.call_id in refused:
+                continue
+            result = await queue_hand.change_priority(self.client, due.queue, due.channel, due.priority)
+            if result.success:
+                raised += 1
+                self.worker.submit(Job("caller_priority", utcnow(), data={"call_id": due.call_id,
+                                                                          "priority": due.priority}))
+            else:
+                refused.add(due.call_id)
+                log.info("queue aging: %s in %s not raised (%s)", due.channel, due.queue, result.message)
+        return raised
+
     def _schedule_wrap_up_end(self, interface: str, delay_s: float) -> None:
         self.worker.schedule(interface, delay_s)
 
@@ -214,6 +253,11 @@ class AMIListener:
             self.publisher.publish(AGENT_TOPIC, result)
             self.worker.submit(Job("transfer", utcnow(), data=result))
             return
+        if result.get("action") == "CallerPriority" and result["ok"]:
+            # Kept on the call and in the audit log (a supervisor's hand).
+            self.worker.submit(Job("caller_priority", utcnow(), data={
+                "call_id": result["call_id"], "priority": result["priority"], "user_id": result.get("user_id"),
+                "detail": f"提前 priority {result['priority']} by request {result.get('request_id')}"}))
         if result.get("action") == "Originate" and result.get("attempt_id"):
             # The callback attempt learns how its click-to-dial went (before the console does).
             self.worker.submit(Job("dial_result", utcnow(), result=result))

@@ -26,10 +26,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from callcenter.ami import reconcile as reconcile_mod
 from callcenter.ami.protocol import Message
-from callcenter.ami.publisher import BusPublisher
+from callcenter.ami.publisher import AGENT_TOPIC, BusPublisher
 from callcenter.ami.tracker import EventTracker, Malformed
 from callcenter.db import session_scope_from, utcnow
-from callcenter.services.calls import callbacks
+from callcenter.services.calls import aging, callbacks
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ BURST_YIELD_S = 0.25
 
 @dataclass
 class Job:
-    kind: str  # event / connected / snapshot / cdr / reconcile / wrap_up_end / transfer / dial_result / barrier
+    kind: str  # event / connected / snapshot / cdr / reconcile / wrap_up_end / transfer / dial_result / caller_priority / barrier
     at: dt.datetime
     message: Message | None = None
     snapshot: reconcile_mod.Snapshot | None = None
@@ -247,6 +247,14 @@ class EventWorker:
                 elif job.kind == "dial_result":
                     assert job.result is not None
                     callbacks.record_dial_result(session, job.result)
+                elif job.kind == "caller_priority":
+                    data = job.data or {}
+                    call = aging.raised(session, int(data["call_id"]), int(data["priority"]), job.at,
+                                        user_id=data.get("user_id"), detail=str(data.get("detail") or ""))
+                    if call is not None:      # the wallboard's waiting callers change
+                        messages.append((AGENT_TOPIC, {"type": "caller_priority", "interface": "",
+                                                       "linkedid": call.linkedid, "call_id": call.id,
+                                                       "queue": call.queue, "priority": call.aged_priority}))
         self.stats.events_applied += applied
         self.stats.malformed += malformed
         for topic, payload in messages:

@@ -85,6 +85,10 @@ class Call(Base):
     hangup_cause: Mapped[str] = mapped_column(String(64), nullable=False, default="")
     abandoned: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     recording_file: Mapped[str] = mapped_column(String(255), nullable=False, default="")
+    # Raised while waiting (queue aging or a supervisor's hand); ``priority`` keeps the
+    # route's own, so reports still know the caller's tier.
+    aged_priority: Mapped[int | None] = mapped_column(Integer)
+    aged_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     # MixMonitor's r()/t() side files (the caller alone, the agent alone) for transcription,
     # named after recording_file (callcenter/services/calls/recording_names.py).
     recording_caller_file: Mapped[str] = mapped_column(String(255), nullable=False, default="",

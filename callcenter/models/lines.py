@@ -43,6 +43,10 @@ class Queue(TimestampMixin, Base):
     name: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
     kind: Mapped[QueueKind] = mapped_column(str_enum(QueueKind, "queue_kind"), nullable=False)
     description: Mapped[str] = mapped_column(String(255), nullable=False, default="")
+    # Fair queues: an ordinary caller waiting this long is raised to this priority (AMI
+    # QueueChangePriorityCaller). None: the settings queue_aging_after_s / priority_raised.
+    aging_after_s: Mapped[int | None] = mapped_column(Integer)
+    aging_priority: Mapped[int | None] = mapped_column(Integer)
 
 
 class LineKind(str, enum.Enum):

@@ -51,6 +51,12 @@ def events():
     user_id, role, deadline, version = current_user.id, current_user.role, session_deadline(), session_version()
 
     def handle(event: Event) -> Iterator[str]:
+        if event.payload.get("type") == "action_result":
+            # Only the answer to this supervisor's own request (listen/whisper/barge).
+            if event.payload.get("user_id") == user_id:
+                yield sse.format_event({k: event.payload.get(k) for k in ("request_id", "action", "mode", "ok",
+                                                                          "message")}, event="action")
+            return
         data = {k: event.payload[k] for k in FORWARDED if k in event.payload}
         if "caller_number" in event.payload:
             data["caller_number"] = phone_for(p.settings, role, str(event.payload["caller_number"]))

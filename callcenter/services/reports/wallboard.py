@@ -114,6 +114,27 @@ def _agents(session: Session, now: dt.datetime) -> list[dict[str, Any]]:
     return agents
 
 
+def _waiting_callers(session: Session, settings: Settings, now: dt.datetime) -> list[dict[str, Any]]:
+    """Every caller waiting in a queue now, longest first (what a supervisor's hand acts on)."""
+    calls = session.scalars(
+        select(Call).where(Call.status == CallStatus.QUEUED, Call.ended_at.is_(None),
+                           Call.started_at >= now - STALE_WAIT)
+        .order_by(func.coalesce(Call.queued_at, Call.started_at)).limit(200)
+    )
+    out = []
+    for call in calls:
+        since = call.queued_at or call.started_at
+        waited = int((now - since).total_seconds())
+        out.append({
+            "call_id": call.id, "queue": call.queue, "caller_number": call.caller_number,
+            "caller_name": call.caller_name, "waited_s": waited,
+            "vip": call.priority >= settings.priority_vip, "priority": max(call.priority, call.aged_priority or 0),
+            "raised": call.aged_priority is not None,
+            "level": level_high_is_bad(waited, settings.wallboard_wait_amber_s, settings.wallboard_wait_red_s),
+        })
+    return out
+
+
 def snapshot(session: Session, settings: Settings, now: dt.datetime | None = None) -> dict[str, Any]:
     now = now or utcnow()
     queues = _queues(session, settings, now)
@@ -132,6 +153,8 @@ def snapshot(session: Session, settings: Settings, now: dt.datetime | None = Non
         "at": now.isoformat() + "Z",
         "queues": queues,
         "agents": agents,
+        "waiting_callers": _waiting_callers(session, settings, now),
+        "raise_priority": settings.priority_raised,
         "agents_by_state": list(by_state.items()),      # a list: JSON would sort an object's keys
         "today": {
             "offered": total.offered, "answered": total.answered, "abandoned": total.abandoned,

@@ -138,6 +138,7 @@ class ActionHandlers(PBXState):
             "hangup": self._act_hangup, "command": self._act_command,
             "coresettings": self._act_core_settings, "corestatus": self._act_core_status,
             "redirect": self._act_redirect, "bridge": self._act_bridge,
+            "queuechangeprioritycaller": self._act_queue_change_priority_caller,
         }
 
     # --- session and core ------------------------------------------------------------------
@@ -453,6 +454,21 @@ class ActionHandlers(PBXState):
             moved.context, moved.exten, moved.priority, moved.bridge_id = context, exten, priority, ""
             self.emit(_event("Newexten", "dialplan,all", [*channel_block(moved), ("Extension", exten),
                                                          ("Application", "NoOp"), ("AppData", "redirect")]))
+
+    async def _act_queue_change_priority_caller(self, session: _Session, request: Message) -> None:
+        """As app_queue answers it: the entry's priority changes, no event is sent."""
+        queue, caller = request.get("Queue").strip(), request.get("Caller").strip()
+        priority = request.get("Priority").strip()
+        if not queue or not caller or not priority.lstrip("-").isdigit():
+            self._error(session, request, "'Queue', 'Caller' and 'Priority' are required")
+            return
+        q = self.queues.get(queue)
+        entry = next((e for e in q.entries if e.channel == caller), None) if q is not None else None
+        if entry is None:
+            self._error(session, request, "Unable to change priority caller on queue")
+            return
+        entry.priority = int(priority)
+        self._ack(session, request, "Priority change for caller on queue")
 
     async def _act_bridge(self, session: _Session, request: Message) -> None:
         one, two = self._channel_named(request.get("Channel1").strip()), self._channel_named(request.get("Channel2").strip())

@@ -54,12 +54,72 @@
       tr.dataset.username = a.username;
       const state = a.state + (a.pause_reason ? `（${a.pause_reason}）` : "");
       tr.append(td(a.name), td(a.interface), td(state, "status-" + a.status),
-        td(a.in_state_s === null ? "—" : clock(a.in_state_s + elapsed)));
+        td(a.in_state_s === null ? "—" : clock(a.in_state_s + elapsed)), spyButtons(a));
       return tr;
     }));
+    const callers = document.querySelector("#wb-callers tbody");
+    callers.replaceChildren(...snap.waiting_callers.map((c) => {
+      const tr = document.createElement("tr");
+      tr.dataset.callId = c.call_id;
+      const who = (c.vip ? "VIP " : "") + (c.caller_name ? `${c.caller_name} ` : "") + (c.caller_number || "");
+      tr.append(td(c.queue), td(who), td(clock(c.waited_s + elapsed), "lvl-" + c.level),
+        td(String(c.priority) + (c.raised ? "（已提前）" : "")), handButtons(c));
+      return tr;
+    }));
+    document.getElementById("wb-no-callers").hidden = snap.waiting_callers.length > 0;
     document.getElementById("wb-states").textContent =
       snap.agents_by_state.map(([word, n]) => `${word} ${n}`).join(" · ");
     document.getElementById("wb-clock").textContent = new Date().toLocaleTimeString("zh-CN", { hour12: false });
+  }
+
+  const SPY_MODES = [["listen", "监听"], ["whisper", "耳语"], ["barge", "强插"]];
+  function spyButtons(agent) {
+    const cell = document.createElement("td");
+    if (agent.status !== "on_call") return cell;
+    for (const [mode, word] of SPY_MODES) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "spy spy-" + mode;
+      button.textContent = word;
+      button.addEventListener("click", () => spy(agent, mode, word));
+      cell.append(button);
+    }
+    return cell;
+  }
+  async function spy(agent, mode, word) {
+    const line = document.getElementById("wb-spy-status");
+    const result = await cc.postJSON(urls.spyUrl, { agent_id: agent.user_id, mode: mode });
+    line.textContent = result.ok ? `${word} ${agent.name}：请接听您的话机…`
+      : `${word}未发起：${(result.data && result.data.error) || result.status}`;
+    line.className = "wb-spy-status" + (result.ok ? "" : " error");
+  }
+
+  function handButtons(c) {
+    const cell = document.createElement("td");
+    if (c.priority < snap.raise_priority) {
+      const up = document.createElement("button");
+      up.type = "button";
+      up.className = "hand hand-raise";
+      up.textContent = "提前";
+      up.addEventListener("click", () => hand({ call_id: c.call_id, op: "raise" }, "提前"));
+      cell.append(up);
+    }
+    const select = document.createElement("select");
+    select.className = "hand-target";
+    select.setAttribute("aria-label", "转到队列");
+    select.append(new Option("转队列…", ""));
+    for (const q of urls.queues.split(",").filter((q) => q && q !== c.queue)) select.append(new Option(q, q));
+    select.addEventListener("change", () => {
+      if (select.value) hand({ call_id: c.call_id, op: "move", target: select.value }, "转队列");
+    });
+    cell.append(select);
+    return cell;
+  }
+  async function hand(body, word) {
+    const line = document.getElementById("wb-spy-status");
+    const result = await cc.postJSON(urls.callerUrl, body);
+    line.textContent = result.ok ? `${word}：已发出` : `${word}未发出：${(result.data && result.data.error) || result.status}`;
+    line.className = "wb-spy-status" + (result.ok ? "" : " error");
   }
 
   async function reload() {
@@ -84,6 +144,12 @@
       if (source.readyState === EventSource.CLOSED) setTimeout(connect, 5000);
     });
     source.addEventListener("agent", changed);
+    source.addEventListener("action", (e) => {
+      const data = JSON.parse(e.data);
+      const line = document.getElementById("wb-spy-status");
+      line.textContent = data.message || "";
+      line.className = "wb-spy-status" + (data.ok ? "" : " error");
+    });
     source.addEventListener("expired", () => window.location.reload());
   }
 
