@@ -15,18 +15,6 @@ from callcenter.services.qa import recordings, scorecards, scoring
 from callcenter.services.qa.service_language import phrase_lists
 
 
-def survey_answer_for_call(session: Session, call_id: int) -> str | None:
-    """The customer's follow-up survey (回访) answer for this call, for the inspector.
-    Hook for the surveys area: None until it lands (it replaces this body)."""
-    return None
-
-
-def transcript_for_call(session: Session, call_id: int) -> list[dict] | None:
-    """The call's transcript, side by side ([{"side", "start", "text"}]), for the
-    inspector's transcript slot. Hook for the speech area: None until it lands."""
-    return None
-
-
 @dataclass
 class CallReview:
     call: Call
@@ -37,11 +25,11 @@ class CallReview:
     comments: list
     appeals: list[QaAppeal]
     card: Any
-    survey_answer: str | None
-    transcript: list[dict] | None
     phrases: Any
     assignment: QaAssignment | None = None
     names: dict[int, str] = field(default_factory=dict)
+    # Filled by the page from the areas above QA (surveys, speech), which QA does not import.
+    survey_answer: str | None = None
 
     @property
     def latest(self) -> QaScore | None:
@@ -63,8 +51,7 @@ def review(session: Session, settings: Settings, call: Call) -> CallReview:
     return CallReview(call=call, agent=session.get(User, call.answered_by_user_id) if call.answered_by_user_id else None,
                       recording=recordings.locate(settings, call), tickets=tickets, history=history,
                       comments=comments, appeals=appeals, card=card,
-                      survey_answer=survey_answer_for_call(session, call.id),
-                      transcript=transcript_for_call(session, call.id), phrases=phrase_lists(session),
+                      phrases=phrase_lists(session),
                       assignment=assignment, names=names)
 
 

@@ -109,6 +109,19 @@ def prefill_for_call(session: Session, call_id: int) -> dict[str, dict]:
                         "evidence": list(row.evidence or [])} for row in rows}
 
 
+# The scorecard checks (services/qa/scorecards.py DEFAULT) each speech check speaks to.
+# Passing the farewell check is not yet 问声、应声、送声 all three, but failing it fails them.
+SCORECARD_CHECKS = {"greeting": "greeting", "farewell": "three_voices", "banned": "no_banned",
+                    "negative": "no_negative", "interruption": "no_interrupt"}
+
+
+def scorecard_suggestions(session: Session, call_id: int) -> dict[str, bool]:
+    """The speech checks as answers to the scorecard's yes/no checks, to pre-fill (never
+    submit) the inspector's form: scorecard check key → passed."""
+    return {SCORECARD_CHECKS[code]: bool(found["passed"]) for code, found in prefill_for_call(session, call_id).items()
+            if code in SCORECARD_CHECKS}
+
+
 @dataclass
 class Outcome:
     transcribed: list[int] = field(default_factory=list)

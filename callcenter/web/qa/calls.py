@@ -11,10 +11,12 @@ from callcenter.models import Call, QaAppeal, QaScore, User
 from callcenter.services.people import audit
 from callcenter.services.people.masking import phone_for
 from callcenter.services.qa import recordings, review, scorecards, scoring
+from callcenter.services.speech.transcripts import scorecard_suggestions
+from callcenter.services.surveys.answers import survey_answer_for_call
 from callcenter.timeutil import to_local
 from callcenter.web.context import panel, unit_of_work
 from callcenter.web.qa.blueprint import INSPECTORS, LISTENERS, bp, may_hear
-from callcenter.web.roles import AGENT, SUPERVISOR, roles_required
+from callcenter.web.roles import AGENT, QA, SUPERVISOR, roles_required
 
 
 def _details(call: Call, settings) -> list[tuple[str, str]]:
@@ -39,6 +41,9 @@ def call_page(call_id: int):
     with unit_of_work() as s:
         call = may_hear(s.get(Call, call_id))
         data = review.review(s, settings, call)
+        # What the follow-up survey and the speech checks say of this call (areas above QA's).
+        data.survey_answer = _survey_text(survey_answer_for_call(s, call.id), settings)
+        suggested = scorecard_suggestions(s, call.id)
         audit.record(s, user_id=current_user.id, action=audit.VIEW, object_type="qa_call", object_id=call.id)
         deadline = {sc.id: to_local(scoring.appeal_deadline(settings, sc), settings.timezone)
                     for sc in data.history}
@@ -49,7 +54,18 @@ def call_page(call_id: int):
             and call.answered_by_user_id != current_user.id,
             can_decide=current_user.role == SUPERVISOR, is_agent=current_user.role == AGENT,
             ticket_types=TICKET_TYPES, ticket_statuses=TICKET_STATUSES,
-            phrase_list=lambda name: getattr(data.phrases, name, ()) if name else ())
+            phrase_list=lambda name: getattr(data.phrases, name, ()) if name else (), suggested=suggested,
+            transcript_widget=current_user.role in (QA, SUPERVISOR))
+
+
+def _survey_text(answer: dict | None, settings) -> str | None:
+    """满意 / 一般 / 不满意 (the survey's worst answer) and when it was given."""
+    if not answer:
+        return None
+    parts = [answer["satisfaction"]]
+    if answer.get("at"):
+        parts.append(f" · {to_local(answer['at'], settings.timezone):%Y-%m-%d %H:%M}")
+    return "".join(parts)
 
 
 def _answers(card_definition: dict) -> dict[str, bool]:
