@@ -38,7 +38,7 @@ def test_survey_answer_transcript_and_prefill_on_the_inspectors_page(settings, u
     html = qa.get(f"/qa/calls/{recorded_call}").get_data(as_text=True)
     assert re.search(r'id="survey-answer">不满意 · \d{4}-\d\d-\d\d \d\d:\d\d<', html)
     # The transcript widget drives the page's own player.
-    assert 'data-transcript-url="/speech/calls/%d/transcript.json"' % recorded_call in html
+    assert f'data-transcript-url="/speech/calls/{recorded_call}/transcript.json"' in html
     assert 'data-audio="#player"' in html
     # Pre-filled from the speech checks, for the inspector to confirm.
     assert 'id="speech-prefill"' in html
