@@ -48,7 +48,7 @@ def index():
     return render_template(
         "reports/index.html", report=report, data=reports.as_json(report),
         kpi_table=reports.kpi_table(report), complaint_table=reports.complaint_table(report),
-        summary=reports.summary_lines(report), kinds=PERIOD_LABELS, dimensions=kpis.DIMENSIONS,
+        summary=reports.summary_lines(report), quality=reports.quality_lines(report), kinds=PERIOD_LABELS, dimensions=kpis.DIMENSIONS,
         kind=kind, by=by, day=day,
         previous=url_for(".index", day=report.period.previous(settings.timezone).first_day.isoformat(), **args),
         following=url_for(".index", day=report.period.next(settings.timezone).first_day.isoformat(), **args),

@@ -84,6 +84,7 @@ def test_snapshot_counts_levels_and_clocks(session, settings):
     assert snap["today"]["service_level"] == 0.5 and snap["today"]["service_level_level"] == "red"
     assert (snap["overdue_tickets"], snap["overdue_level"]) == (1, "red")
     assert (snap["callbacks_due"], snap["callbacks_level"]) == (1, "amber")
+    assert snap["survey_callbacks"] == 0
 
 
 def test_levels():

@@ -82,3 +82,33 @@ def test_a_wrong_period_or_date_is_a_clear_400(client, auth, users):
     assert client.get("/supervisor/reports?day=2026-13-01").status_code == 400
     assert client.get("/supervisor/reports?by=colour").status_code == 400
     assert client.get("/supervisor/reports/export.pdf").status_code == 404
+
+
+def test_service_quality_from_surveys_in_the_report(client, auth, users, settings):
+    from callcenter.models import SurveyAttempt, SurveyRequest, SurveyStatus, Ticket, TicketType
+
+    def at(text):
+        return to_utc_naive(dt.datetime.fromisoformat(text), TZ)
+
+    with session_scope(settings.database_url) as s:
+        for n, status in ((1, SurveyStatus.DONE), (2, SurveyStatus.PENDING)):
+            ticket = Ticket(number=f"GD-R{n}", type=TicketType.REPAIR, owner_id=users["agent"], subject="s")
+            s.add(ticket)
+            s.flush()
+            survey = SurveyRequest(ticket_id=ticket.id, number="+8613800000001", due_at=at("2026-11-09 10:00:00"),
+                                   deadline_at=at("2026-11-10 20:00:00"), status=status,
+                                   completed_at=at("2026-11-10 11:00:00") if n == 1 else None)
+            s.add(survey)
+            s.flush()
+            if n == 1:
+                s.add(SurveyAttempt(survey_id=survey.id, number="+8613800000001", satisfaction="满意",
+                                    answers={"q_service": 1}, finished_at=at("2026-11-10 11:00:00")))
+    auth.login("supervisor")
+    html = client.get("/supervisor/reports?kind=day&day=2026-11-10").get_data(as_text=True)
+    quality = re.search(r'id="quality">(.*?)</section>', html, re.S).group(1)
+    assert re.search(r"<td>回访完成率</td><td>50.0%</td>", quality)
+    assert re.search(r"<td>回访应完成/已完成</td><td>2/1</td>", quality)
+    assert re.search(r"<td>满意度 · q_service</td><td>100.0%</td>", quality)
+    assert "质检平均分按周、按月统计" in quality
+    week = client.get("/supervisor/reports?kind=week&day=2026-11-10").get_data(as_text=True)
+    assert "质检平均分（团队）" in week

@@ -12,7 +12,11 @@ from openpyxl.styles import Font
 
 from callcenter.services.reports.report import Report, complaint_table, kpi_table, summary_lines
 
-RATIO_HEADINGS = {"服务水平", "放弃率", "按期率", "首次解决率"}
+RATIO_HEADINGS = {"服务水平", "放弃率", "按期率", "首次解决率", "回访完成率"}
+
+
+def _is_ratio(heading: str) -> bool:
+    return heading in RATIO_HEADINGS or heading.startswith("满意度")
 
 
 def _safe_text(value: Any) -> Any:
@@ -26,7 +30,7 @@ def _csv_value(value: Any, heading: str) -> Any:
     if value is None:
         return ""
     if isinstance(value, float):
-        return f"{value:.4f}" if heading in RATIO_HEADINGS else f"{value:.1f}"
+        return f"{value:.4f}" if _is_ratio(heading) else f"{value:.1f}"
     return _safe_text(value)
 
 
@@ -67,7 +71,7 @@ def to_xlsx(report: Report) -> bytes:
     facts = book.create_sheet("概要")
     for key, value in summary_lines(report):
         facts.append([key, _safe_text(value)])
-        if key in RATIO_HEADINGS and isinstance(value, float):
+        if _is_ratio(key) and isinstance(value, float):
             facts.cell(row=facts.max_row, column=2).number_format = "0.0%"
     facts.column_dimensions["A"].width = 20
 

@@ -12,7 +12,9 @@ from sqlalchemy.orm import Session
 
 from callcenter.config import Settings
 from callcenter.db import utcnow
+from callcenter.services.qa import reports as qa_reports
 from callcenter.services.reports import kpis
+from callcenter.services.surveys import report as survey_report
 from callcenter.services.reports.periods import PERIOD_LABELS, Period, period_for
 from callcenter.timeutil import to_local
 
@@ -31,6 +33,10 @@ class Report:
     rules: kpis.KpiRules
     made_at: dt.datetime
     tz: str
+    # Service quality of the period, from the areas that own it (one implementation each).
+    surveys: survey_report.CompletionReport | None = None
+    satisfaction: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    qa: qa_reports.QaReport | None = None      # weeks and months (QA plans are per week/month)
 
     @property
     def title(self) -> str:
@@ -48,8 +54,12 @@ def build(session: Session, settings: Settings, kind: str, day: dt.date, by: str
     totals = kpis.KpiRow(key=None, label="合计")
     for row in rows:
         totals.add(row)
+    inside = period.start + (period.end - period.start) / 2      # any instant of the period
     return Report(
         period=period, by=by, rules=rules, made_at=now, tz=settings.timezone, totals=totals, rows=rows,
+        surveys=survey_report.completion(session, settings, inside, kind),
+        satisfaction=survey_report.satisfaction_by_question(session, period.start, period.end),
+        qa=qa_reports.build(session, settings, kind, day) if kind in ("week", "month") else None,
         fcr=kpis.first_contact_resolution(session, period.start, period.end, rules),
         repeat=kpis.repeat_callers(session, period.start, period.end),
         complaints=kpis.complaints(session, period.start, period.end, now),
@@ -90,6 +100,19 @@ def complaint_table(report: Report) -> tuple[list[str], list[list[Any]]]:
     return header, rows
 
 
+def quality_lines(report: Report) -> list[tuple[str, Any]]:
+    """回访 completion against the 100% target, satisfaction per question, QA averages."""
+    lines: list[tuple[str, Any]] = []
+    if report.surveys is not None:
+        done = report.surveys.total
+        lines += [("回访完成率", done.rate if done.owed else None), ("回访应完成/已完成", f"{done.owed}/{done.done}")]
+    lines += [(f"满意度 · {q['question']}", q["satisfied_share"]) for q in report.satisfaction]
+    if report.qa is not None:
+        lines.append(("质检平均分（团队）", report.qa.team.interval.mean))
+        lines += [(f"质检平均分 · {row.name}", row.interval.mean) for row in report.qa.agents]
+    return lines
+
+
 def summary_lines(report: Report) -> list[tuple[str, Any]]:
     """The one-number facts under the table (also the first rows of an export)."""
     return [
@@ -102,6 +125,7 @@ def summary_lines(report: Report) -> list[tuple[str, Any]]:
         ("服务水平阈值(秒)", report.rules.service_level_s),
         ("短时放弃阈值(秒)", report.rules.short_abandon_s),
         ("首次解决观察期(天)", report.rules.fcr_days),
+        *quality_lines(report),
     ]
 
 

@@ -27,6 +27,7 @@ from callcenter.models import (
 )
 from callcenter.services.people.console import local_day_bounds
 from callcenter.services.reports import kpis
+from callcenter.services.surveys.report import callback_list
 
 # The console's words for an agent's state (web/static/js/common.js says the same).
 STATE_WORDS = {
@@ -167,4 +168,6 @@ def snapshot(session: Session, settings: Settings, now: dt.datetime | None = Non
         "overdue_level": "red" if overdue else "ok",
         "callbacks_due": callbacks_due,
         "callbacks_level": level_high_is_bad(callbacks_due, 1, settings.wallboard_callbacks_red),
+        # 回访 the scheduler could not complete, left to people (the survey callback list).
+        "survey_callbacks": len(callback_list(session)),
     }
