@@ -14,8 +14,8 @@ from callcenter.config import Settings
 from callcenter.db import utcnow
 from callcenter.services.qa import reports as qa_reports
 from callcenter.services.reports import kpis
-from callcenter.services.surveys import report as survey_report
 from callcenter.services.reports.periods import PERIOD_LABELS, Period, period_for
+from callcenter.services.surveys import report as survey_report
 from callcenter.timeutil import to_local
 
 SEVERITY_LABELS = {"ordinary": "一般", "serious": "重大", "": "（未填）"}
