@@ -105,15 +105,37 @@ def seed(url: str, calls: int) -> None:
                                     due_at=start + dt.timedelta(days=1),
                                     closed_at=start + dt.timedelta(hours=rnd.randint(1, 40))))
             if len(batch) >= 20000:
-                s.execute(insert(Call), batch)
+                _insert(s, Call, batch)
                 batch.clear()
         if batch:
-            s.execute(insert(Call), batch)
+            _insert(s, Call, batch)
         for i in range(0, len(tickets), 20000):
             s.execute(insert(Ticket), tickets[i:i + 20000])
         s.commit()
         s.execute(text("ANALYZE"))
         s.commit()
+
+
+def _insert(session, model, rows: list[dict]) -> None:
+    """Bulk rows: COPY on PostgreSQL (a million rows in seconds), executemany elsewhere."""
+    if session.get_bind().dialect.name != "postgresql":
+        session.execute(insert(model), rows)
+        return
+    columns = list(rows[0])
+    table = model.__table__
+    raw = session.connection().connection.driver_connection
+    with raw.cursor() as cursor:
+        with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([_pg_value(row[c]) for c in columns])
+
+
+def _pg_value(value):
+    if hasattr(value, "value"):          # an enum member: its stored string
+        return value.value
+    if isinstance(value, list):          # JSON columns
+        return "[]"
+    return value
 
 
 def run(url: str, calls: int, repeat: int) -> None:

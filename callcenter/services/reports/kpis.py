@@ -33,7 +33,7 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import and_, case, exists, func, literal, select
+from sqlalchemy import and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from callcenter.config import Settings
@@ -267,19 +267,28 @@ class Resolution:
 
 def first_contact_resolution(session: Session, start: dt.datetime, end: dt.datetime,
                              rules: KpiRules) -> Resolution:
-    """Answered calls of the period whose caller did not call again within fcr_days."""
-    later = aliased(Call)
+    """Answered calls of the period whose caller did not call again within fcr_days.
+
+    One ordered pass (a window over each caller's calls, up to fcr_days past the period)
+    instead of a look-ahead query per call."""
     window = dt.timedelta(days=rules.fcr_days)
-    answered = and_(_in_period(start, end), Call.answered_at.is_not(None), Call.caller_e164 != "")
-    called_back = exists().where(
-        later.caller_e164 == Call.caller_e164, later.started_at > Call.started_at,
-        later.started_at <= Call.started_at + window if session.get_bind().dialect.name == "postgresql"
-        else later.started_at <= func.datetime(Call.started_at, f"+{rules.fcr_days} days"),
+    calls = (
+        select(Call.started_at.label("started_at"), Call.answered_at.label("answered_at"),
+               func.lead(Call.started_at).over(partition_by=Call.caller_e164, order_by=Call.started_at)
+               .label("next_start"))
+        .where(Call.caller_e164 != "", Call.started_at >= start, Call.started_at < end + window)
+        .subquery()
     )
-    total, resolved = session.execute(
-        select(func.count(), func.count(case((~called_back, literal(1))))).where(answered)
+    if session.get_bind().dialect.name == "postgresql":
+        gap_ok = calls.c.next_start - calls.c.started_at > window
+    else:
+        gap_ok = func.julianday(calls.c.next_start) - func.julianday(calls.c.started_at) > rules.fcr_days
+    resolved = or_(calls.c.next_start.is_(None), gap_ok)
+    total, ok = session.execute(
+        select(func.count(), func.count().filter(resolved))
+        .where(calls.c.started_at < end, calls.c.answered_at.is_not(None))
     ).one()
-    return Resolution(answered=int(total), resolved=int(resolved))
+    return Resolution(answered=int(total), resolved=int(ok))
 
 
 @dataclasses.dataclass(frozen=True)
