@@ -165,3 +165,18 @@ def test_click_to_dial_to_a_phone_that_does_not_answer_is_a_failed_attempt(clien
             return row if row.dial_status == "failed" else None
     row = _wait(failed, "the failed Originate")
     assert row.dial_message.startswith("回电失败")
+
+
+def test_a_click_to_dial_nobody_answered_says_so(client, auth, settings, users):
+    """No AMI listener took the request (or Asterisk is away): the attempt does not
+    claim to be ringing for ever."""
+    import datetime as dt
+
+    task_id = _task(settings)
+    auth.login("agent")
+    auth.post_form(f"/callbacks/{task_id}/dial")
+    assert "正在呼叫坐席话机" in client.get("/callbacks/").get_data(as_text=True)
+    with session_scope(settings.database_url) as s:
+        attempt = s.query(CallbackAttempt).filter_by(task_id=task_id).one()
+        attempt.started_at -= dt.timedelta(seconds=settings.callback_agent_ring_s + 31)
+    assert "电话系统未回应，请重试或手动拨打" in client.get("/callbacks/").get_data(as_text=True)
