@@ -44,6 +44,9 @@ def _row(s, task: CallbackTask, names: dict[int, str]) -> dict:
         "customer_id": task.customer_id,
         "reason": label(CALLBACK_REASONS, task.reason),
         "misses": task.miss_count,
+        # Each missed call of the number, for the agent who wants to know when they rang.
+        "miss_list": "\n".join(f"{_when(m.missed_at)} {label(CALLBACK_REASONS, m.reason)}"
+                                for m in callbacks.misses(s, task.id)),
         "priority": task.priority,
         "last_missed_at": _when(task.last_missed_at or task.created_at),
         "due_at": _when(task.due_at),

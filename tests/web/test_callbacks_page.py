@@ -32,7 +32,8 @@ def test_the_list_is_回电_in_national_format_with_the_misses_counted(client, a
     assert "<h1>回电任务（未完成）</h1>" in page and "回访任务" not in page  # 回访 is the surveys menu
     assert '<td class="phone">13800138000</td>' in page and "+86" not in page
     assert page.count('id="task-') == 1
-    assert '<td class="misses">4 <span class="badge raised"' in page
+    assert '">4 <span class="badge raised"' in page
+    assert page.split('<td class="misses" title="')[1].split('"')[0].count("放弃来电") == 4
 
 
 def test_claim_then_another_agent_is_refused_and_the_outcome_is_logged(app, client, auth, settings, users,
