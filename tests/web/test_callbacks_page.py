@@ -57,7 +57,7 @@ def test_claim_then_another_agent_is_refused_and_the_outcome_is_logged(app, clie
         task = s.get(CallbackTask, task_id)
         assert (task.status, task.attempt_count, task.outcome) == (CallbackStatus.OPEN, 1, "no_answer")
     auth.post_form(f"/callbacks/{task_id}/outcome", {"outcome": "nonsense"})
-    assert "unknown outcome" in client.get("/callbacks/").get_data(as_text=True)
+    assert "请选择处理结果" in client.get("/callbacks/").get_data(as_text=True)
     auth.post_form(f"/callbacks/{task_id}/outcome", {"outcome": "reached"})
     with session_scope(settings.database_url) as s:
         assert s.get(CallbackTask, task_id).status is CallbackStatus.DONE
