@@ -3,6 +3,7 @@ logged outcome. (回访 - the follow-up survey after a ticket - is elsewhere.)""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -43,6 +44,9 @@ def _row(s, task: CallbackTask, names: dict[int, str]) -> dict:
         "customer_id": task.customer_id,
         "reason": label(CALLBACK_REASONS, task.reason),
         "misses": task.miss_count,
+        # Each missed call of the number, for the agent who wants to know when they rang.
+        "miss_list": "\n".join(f"{_when(m.missed_at)} {label(CALLBACK_REASONS, m.reason)}"
+                                for m in callbacks.misses(s, task.id)),
         "priority": task.priority,
         "last_missed_at": _when(task.last_missed_at or task.created_at),
         "due_at": _when(task.due_at),
@@ -53,11 +57,19 @@ def _row(s, task: CallbackTask, names: dict[int, str]) -> dict:
         "assigned_to_id": task.assigned_to_id,
         "mine": task.assigned_to_id == current_user.id,
         "attempts": task.attempt_count,
-        "last_attempt": (f"{_when(last.started_at)} {label(CALLBACK_OUTCOMES, last.outcome) if last.outcome else ''}"
-                         f"{'' if last.outcome else label(CALLBACK_DIAL_STATUSES, last.dial_status)}"
-                         if last else ""),
+        "last_attempt": f"{_when(last.started_at)} {_attempt_words(last)}" if last else "",
         "open_attempt_id": last.id if last is not None and not last.outcome else None,
     }
+
+
+def _attempt_words(attempt) -> str:
+    if attempt.outcome:
+        return label(CALLBACK_OUTCOMES, attempt.outcome)
+    stale = dt.timedelta(seconds=panel().settings.callback_agent_ring_s + 30)
+    if attempt.dial_status == "dialing" and utcnow() - attempt.started_at > stale:
+        # Nobody answered the request: no AMI listener running, or Asterisk away.
+        return "电话系统未回应，请重试或手动拨打"
+    return label(CALLBACK_DIAL_STATUSES, attempt.dial_status)
 
 
 @bp.route("/")
@@ -129,6 +141,9 @@ def dial(task_id: int):
         p.bus.publish("ami.action", message)
     except BusUnavailable as exc:
         log.error("click-to-dial not sent: %s", exc)
+        with unit_of_work() as s:
+            callbacks.record_dial_result(s, {"request_id": message["request_id"], "ok": False,
+                                             "message": "事件总线不可用，未能拨号"})
         flash("事件总线不可用，未能拨号 (event bus unavailable)", "error")
         return _back()
     flash(f"正在呼叫您的话机（{message['interface']}），接听后自动拨打客户")

@@ -92,3 +92,11 @@ def test_the_demo_directory_and_its_passwords_file_are_not_committed():
 
     ignore = (Path(__file__).resolve().parents[2] / ".gitignore").read_text(encoding="utf-8").split()
     assert "/demo/" in ignore
+
+
+def test_the_quick_start_says_chinese_needs_a_cjk_font():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    quick_start = readme.split("## On a fresh machine", 1)[1].split("\n## ", 1)[0]
+    assert "fonts-noto-cjk" in quick_start

@@ -29,10 +29,11 @@ def test_the_list_is_回电_in_national_format_with_the_misses_counted(client, a
     _task(settings, misses=4)
     auth.login("agent")
     page = client.get("/callbacks/").get_data(as_text=True)
-    assert "回电任务" in page and "回访" not in page
+    assert "<h1>回电任务（未完成）</h1>" in page and "回访任务" not in page  # 回访 is the surveys menu
     assert '<td class="phone">13800138000</td>' in page and "+86" not in page
     assert page.count('id="task-') == 1
-    assert '<td class="misses">4 <span class="badge raised"' in page
+    assert '">4 <span class="badge raised"' in page
+    assert page.split('<td class="misses" title="')[1].split('"')[0].count("放弃来电") == 4
 
 
 def test_claim_then_another_agent_is_refused_and_the_outcome_is_logged(app, client, auth, settings, users,
@@ -56,7 +57,7 @@ def test_claim_then_another_agent_is_refused_and_the_outcome_is_logged(app, clie
         task = s.get(CallbackTask, task_id)
         assert (task.status, task.attempt_count, task.outcome) == (CallbackStatus.OPEN, 1, "no_answer")
     auth.post_form(f"/callbacks/{task_id}/outcome", {"outcome": "nonsense"})
-    assert "unknown outcome" in client.get("/callbacks/").get_data(as_text=True)
+    assert "请选择处理结果" in client.get("/callbacks/").get_data(as_text=True)
     auth.post_form(f"/callbacks/{task_id}/outcome", {"outcome": "reached"})
     with session_scope(settings.database_url) as s:
         assert s.get(CallbackTask, task_id).status is CallbackStatus.DONE
@@ -165,3 +166,18 @@ def test_click_to_dial_to_a_phone_that_does_not_answer_is_a_failed_attempt(clien
             return row if row.dial_status == "failed" else None
     row = _wait(failed, "the failed Originate")
     assert row.dial_message.startswith("回电失败")
+
+
+def test_a_click_to_dial_nobody_answered_says_so(client, auth, settings, users):
+    """No AMI listener took the request (or Asterisk is away): the attempt does not
+    claim to be ringing for ever."""
+    import datetime as dt
+
+    task_id = _task(settings)
+    auth.login("agent")
+    auth.post_form(f"/callbacks/{task_id}/dial")
+    assert "正在呼叫坐席话机" in client.get("/callbacks/").get_data(as_text=True)
+    with session_scope(settings.database_url) as s:
+        attempt = s.query(CallbackAttempt).filter_by(task_id=task_id).one()
+        attempt.started_at -= dt.timedelta(seconds=settings.callback_agent_ring_s + 31)
+    assert "电话系统未回应，请重试或手动拨打" in client.get("/callbacks/").get_data(as_text=True)

@@ -228,7 +228,7 @@ def log_outcome(session: Session, settings: Settings, task: CallbackTask, *, use
     otherwise the task is due again ``callback_retry_minutes`` of opening time later."""
     _must_be_open(task)
     if outcome not in LOGGABLE_OUTCOMES:
-        raise CallbackError(f"unknown outcome {outcome!r}; one of {', '.join(sorted(LOGGABLE_OUTCOMES))}")
+        raise CallbackError(f"请选择处理结果 (unknown outcome {outcome!r}; one of {', '.join(sorted(LOGGABLE_OUTCOMES))})")
     now = utcnow()
     attempt = session.get(CallbackAttempt, attempt_id) if attempt_id is not None else None
     if attempt is not None and (attempt.task_id != task.id or attempt.outcome):
