@@ -31,7 +31,8 @@ from callcenter.models import (
     Ticket,
     User,
 )
-from callcenter.services.qa.sampling import Candidate, Pick, PlanRules, draw
+from callcenter.services.qa import prefilter
+from callcenter.services.qa.sampling import Candidate, Pick, PlanRules, agent_quota, draw
 from callcenter.timeutil import to_utc_naive
 
 PERIODS = ("week", "month")
@@ -73,7 +74,7 @@ def check_filters(filters: dict | None) -> dict:
             for k, v in filters.items()}
 
 
-def _period_calls(settings: Settings, start: dt.date, end: dt.date):
+def period_filter(settings: Settings, start: dt.date, end: dt.date):
     since, until = utc_range(settings, start, end)
     return Call.started_at >= since, Call.started_at < until
 
@@ -85,7 +86,7 @@ def candidate_query(settings: Settings, rules: PlanRules, start: dt.date, end: d
     conversion): everything else is a small look-up (:func:`load_candidates`)."""
     c = Call.__table__.c
     query = (select(c.id, c.answered_by_user_id, c.line_id, c.queue, c.talk_seconds, c.category)
-             .where(*_period_calls(settings, start, end), c.answered_by_user_id.is_not(None),
+             .where(*period_filter(settings, start, end), c.answered_by_user_id.is_not(None),
                     c.talk_seconds >= rules.min_talk_seconds, c.recording_file != "",
                     or_(c.recording_purged_at.is_(None), c.recording_purged_at > as_of)))
     if filters.get("queues"):
@@ -113,35 +114,58 @@ def _flag_weights(conn, period, as_of: dt.datetime) -> dict[int, float]:
 
 def _reviewed(conn, period, as_of: dt.datetime) -> set[int]:
     """Calls of the period scored, or drawn by an earlier sample, before ``as_of``."""
+    return set(conn.execute(reviewed_query(period, as_of)).scalars())
+
+
+def reviewed_query(period, as_of: dt.datetime):
     scored = (select(QaScore.__table__.c.call_id).join(Call.__table__, Call.__table__.c.id == QaScore.call_id)
               .where(QaScore.__table__.c.submitted_at < as_of, *period))
     drawn = (select(QaAssignment.__table__.c.call_id).join(QaSample.__table__)
              .join(Call.__table__, Call.__table__.c.id == QaAssignment.__table__.c.call_id)
              .where(QaSample.__table__.c.as_of < as_of, *period))
-    return set(conn.execute(scored.union(drawn)).scalars())
+    return scored.union(drawn)
+
+
+@dataclass
+class Lookups:
+    """The small tables a draw reads beside its scan of the calls."""
+
+    kinds: dict[int, str]            # line id → vip / ordinary
+    types: dict[int, str]            # call id → ticket type
+    flags: dict[int, float]          # call id → QA flag weight
+    reviewed: set[int]               # call ids scored or drawn before
+    lines: set[str]                  # the line kinds the filters keep (empty: all)
+
+    def candidates(self, rows) -> list[Candidate]:
+        found = []
+        add, make = found.append, Candidate._make   # _make: tuple.__new__, no Python-level __init__
+        kinds, types, flags, reviewed, lines = self.kinds, self.types, self.flags, self.reviewed, self.lines
+        for call_id, agent_id, line_id, queue, talk, category in rows:
+            if call_id in reviewed:
+                continue
+            kind = kinds.get(line_id, "")
+            if lines and kind not in lines:
+                continue
+            ttype = types.get(call_id, "")
+            add(make((call_id, agent_id, kind, queue, ttype, talk, ttype == "complaint" or category == "complaint",
+                      flags.get(call_id, 0.0))))
+        return found
+
+
+def lookups(conn, settings: Settings, start: dt.date, end: dt.date, as_of: dt.datetime, filters: dict) -> Lookups:
+    period = period_filter(settings, start, end)
+    kinds = dict(conn.execute(select(Line.__table__.c.id, cast(Line.__table__.c.kind, String))).all())
+    return Lookups(kinds, _ticket_types(conn, period), _flag_weights(conn, period, as_of),
+                   _reviewed(conn, period, as_of), set(filters.get("lines") or ()))
 
 
 def load_candidates(session: Session, settings: Settings, rules: PlanRules, start: dt.date, end: dt.date,
                     as_of: dt.datetime, filters: dict) -> list[Candidate]:
+    """Every drawable call of the period (what :func:`compute` gets from the database
+    without the calls that cannot be drawn)."""
     conn = session.connection()
-    period = _period_calls(settings, start, end)
-    kinds = dict(conn.execute(select(Line.__table__.c.id, cast(Line.__table__.c.kind, String))).all())
-    wanted_lines = set(filters.get("lines") or ())
-    types, flags = _ticket_types(conn, period), _flag_weights(conn, period, as_of)
-    reviewed = _reviewed(conn, period, as_of)
-    rows = conn.execute(candidate_query(settings, rules, start, end, as_of, filters)).all()
-    found = []
-    add, make = found.append, Candidate._make   # _make: tuple.__new__, no Python-level __init__
-    for call_id, agent_id, line_id, queue, talk, category in rows:
-        if call_id in reviewed:
-            continue
-        kind = kinds.get(line_id, "")
-        if wanted_lines and kind not in wanted_lines:
-            continue
-        ttype = types.get(call_id, "")
-        add(make((call_id, agent_id, kind, queue, ttype, talk, ttype == "complaint" or category == "complaint",
-                  flags.get(call_id, 0.0))))
-    return found
+    found = lookups(conn, settings, start, end, as_of, filters)
+    return found.candidates(conn.execute(candidate_query(settings, rules, start, end, as_of, filters)))
 
 
 def new_agents(session: Session, settings: Settings, rules: PlanRules, start: dt.date) -> frozenset[int]:
@@ -163,9 +187,15 @@ def scores_so_far(session: Session, as_of: dt.datetime) -> dict[int, list[float]
 
 def compute(session: Session, settings: Settings, *, rules: PlanRules, start: dt.date, end: dt.date,
             seed: int, as_of: dt.datetime, filters: dict) -> list[Pick]:
-    candidates = load_candidates(session, settings, rules, start, end, as_of, filters)
-    return draw(candidates, rules, seed, new_agents=new_agents(session, settings, rules, start),
-                scores=scores_so_far(session, as_of) if rules.ci_width is not None else None)
+    newcomers = new_agents(session, settings, rules, start)
+    scores = scores_so_far(session, as_of) if rules.ci_width is not None else {}
+    conn = session.connection()
+    candidates, sizes = prefilter.load(
+        conn, lookups(conn, settings, start, end, as_of, filters),
+        candidate_query(settings, rules, start, end, as_of, filters),
+        reviewed_query(period_filter(settings, start, end), as_of), rules, seed=seed,
+        quota_of=lambda agent: agent_quota(rules, new_agent=agent in newcomers, scores=scores.get(agent, ())))
+    return draw(candidates, rules, seed, new_agents=newcomers, scores=scores, sizes=sizes)
 
 
 def make_sample(session: Session, settings: Settings, plan: QaPlan, day: dt.date, *, seed: int | None = None,
