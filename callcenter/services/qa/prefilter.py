@@ -17,7 +17,7 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Callable
 
-from sqlalchemy import BigInteger, cast, func, literal, or_, select
+from sqlalchemy import BigInteger, String, case, cast, func, literal, or_, select
 
 from callcenter.models import Call, QaFlag, Ticket
 from callcenter.services.qa.sampling import HASH_MODULUS, Candidate, PlanRules, stratum_of, unit, weight_and_reasons
@@ -42,20 +42,38 @@ def _project(rules: PlanRules):
     return lambda key: tuple(key[i] for i in index)
 
 
-def load(conn, found, base, reviewed, rules: PlanRules, *, seed: int,
+# Separators of the calls packed into each group's row: not in ids, numbers, categories
+# or Asterisk's linkedids.
+UNIT, RECORD = "\x1f", "\x1e"
+
+
+def load(conn, found, base, rules: PlanRules, *, seed: int, estimate: tuple[int, int],
          quota_of: Callable[[int], int]) -> tuple[list[Candidate], dict[int, dict[tuple, int]]]:
-    """(candidates, agent → stratum → size) for sampling.draw. ``found`` holds the draw's
-    look-ups (draws.Lookups), ``base`` is its scan of the period's drawable calls,
-    ``reviewed`` the query of the calls already reviewed."""
-    sizes = _sizes(conn, base, found, rules, reviewed)
-    cut = _cut(sizes, found, rules, quota_of)
+    """(candidates, agent → stratum → size) for sampling.draw, from ONE scan of the period:
+    per (agent, line, queue) its number of calls and, packed into a string, the calls
+    worth sending (weighted, or above the hash cut). ``found`` holds the draw's look-ups
+    (draws.Lookups), ``base`` is its scan of the period's drawable calls, ``estimate``
+    (calls in the period, groups) sets the cut."""
     c = Call.__table__.c
+    cut = _cut(estimate, quota_of)
     weighted = or_(c.talk_seconds < rules.short_seconds, c.talk_seconds > rules.long_seconds,
-                   c.category == "complaint",
-                   c.linkedid.in_(_ticketed()),
+                   c.category == "complaint", c.linkedid.in_(_ticketed()),
                    c.id.in_(select(QaFlag.__table__.c.call_id)))
-    rows = conn.execute(base.where(or_(hash_expression(seed) >= cut, weighted)) if cut > 0 else base)
+    keep = or_(hash_expression(seed) >= cut, weighted) if cut > 0 else literal(True)
+    packed = (cast(c.id, String) + UNIT + cast(c.talk_seconds, String) + UNIT + c.category + UNIT + c.linkedid)
+    aggregate = (func.string_agg if conn.dialect.name == "postgresql" else func.group_concat)(
+        case((keep, packed)), RECORD)
+    query = base.with_only_columns(c.answered_by_user_id, c.line_id, c.queue, func.count(), aggregate).group_by(
+        c.answered_by_user_id, c.line_id, c.queue)
+    groups: dict[int, Counter] = defaultdict(Counter)
+    rows = []
+    for agent, line_id, queue, n, calls in conn.execute(query):
+        groups[agent][(found.kinds.get(line_id, ""), queue)] += n
+        for item in (calls or "").split(RECORD) if calls else ():
+            call_id, talk, category, linkedid = item.split(UNIT)
+            rows.append((int(call_id), agent, line_id, queue, int(talk), category, linkedid))
     candidates = found.candidates(rows)
+    sizes = _sizes(conn, base, found, rules, groups, candidates)
     short = _short_agents(candidates, sizes, rules, seed, cut, quota_of)
     if short:
         candidates = [x for x in candidates if x.agent_id not in short]
@@ -70,27 +88,25 @@ def _ticketed():
     return select(t.call_linkedid).where(t.call_linkedid != "")
 
 
-def _sizes(conn, base, found, rules: PlanRules, reviewed) -> dict[int, dict[tuple, int]]:
-    """Drawable calls per agent and stratum: one GROUP BY, less the reviewed calls, with
-    ticketed calls moved to their ticket type's stratum."""
+def _sizes(conn, base, found, rules: PlanRules, groups, candidates) -> dict[int, dict[tuple, int]]:
+    """Calls per agent and stratum: the group counts less the reviewed calls, ticketed
+    calls (all among the candidates) moved to their ticket type's stratum."""
     c = Call.__table__.c
-    groups = base.with_only_columns(c.answered_by_user_id, c.line_id, c.queue, func.count()).group_by(
-        c.answered_by_user_id, c.line_id, c.queue)
     full: dict[int, Counter] = defaultdict(Counter)
-    for agent, line_id, queue, n in conn.execute(groups):
-        kind = found.kinds.get(line_id, "")
-        if not found.lines or kind in found.lines:
+    for agent, counts in groups.items():
+        for (kind, queue), n in counts.items():
             full[agent][(kind, queue, "")] += n
-    if found.types or found.reviewed:
-        rows = conn.execute(base.with_only_columns(c.id, c.answered_by_user_id, c.line_id, c.queue)
-                            .where(or_(c.linkedid.in_(_ticketed()), c.id.in_(reviewed))))
-        for call_id, agent, line_id, queue in rows:
+    reviewed = sorted(found.reviewed)
+    for chunk in range(0, len(reviewed), 500):
+        for agent, line_id, queue in conn.execute(base.with_only_columns(c.answered_by_user_id, c.line_id, c.queue)
+                                                  .where(c.id.in_(reviewed[chunk:chunk + 500]))):
             kind = found.kinds.get(line_id, "")
-            if found.lines and kind not in found.lines:
-                continue
-            full[agent][(kind, queue, "")] -= 1
-            if call_id not in found.reviewed:
-                full[agent][(kind, queue, found.types.get(call_id, ""))] += 1
+            if not found.lines or kind in found.lines:
+                full[agent][(kind, queue, "")] -= 1
+    for x in candidates:
+        if x.ticket_type:
+            full[x.agent_id][(x.line, x.queue, "")] -= 1
+            full[x.agent_id][(x.line, x.queue, x.ticket_type)] += 1
     project = _project(rules)
     sizes: dict[int, dict[tuple, int]] = {}
     for agent, counts in full.items():
@@ -101,14 +117,14 @@ def _sizes(conn, base, found, rules: PlanRules, reviewed) -> dict[int, dict[tupl
     return sizes
 
 
-def _cut(sizes, found, rules: PlanRules, quota_of) -> int:
-    """The hash an ordinary call must reach: each typical stratum keeps MARGIN × quota."""
-    needs = [min(n, quota_of(agent)) * MARGIN + SLACK for agent, strata in sizes.items() for n in strata.values()]
-    stratum_sizes = sorted(n for strata in sizes.values() for n in strata.values())
-    if not stratum_sizes:
+def _cut(estimate: tuple[int, int], quota_of) -> int:
+    """The hash an ordinary call must reach, so that a typical (agent, line, queue) group
+    keeps MARGIN × the quota (smaller strata are caught by _short_agents)."""
+    calls, groups = estimate
+    if calls <= 0:
         return 0
-    typical = stratum_sizes[len(stratum_sizes) // 2]
-    keep = max(needs) / typical
+    typical = calls / max(groups, 1)
+    keep = (MARGIN * quota_of(None) + SLACK) / typical
     return 0 if keep >= 1 else math.floor((1 - keep) * HASH_MODULUS)
 
 

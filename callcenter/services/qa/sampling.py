@@ -3,7 +3,9 @@
 Pure functions over plain rows (no database), so the rules are tested on their own and
 a stored draw can be re-run exactly (:mod:`callcenter.services.qa.draws` loads the rows).
 
-Per agent, in call-id order, with a random generator seeded by (seed, agent):
+Each call's random number is a hash of (seed, call id) (:func:`unit_hash`, which SQL
+computes too, so the database can leave out calls that cannot be drawn); ties between
+strata are broken by a generator seeded with (seed, agent). Per agent:
 - the quota (REQUIREMENTS: each agent heard 1–5 times a month; default 5) is raised for
   new agents, and for agents whose score average is still too uncertain
   (:func:`samples_needed`, when the plan sets a confidence-interval width);
