@@ -123,6 +123,8 @@ def test_appeals_within_the_days_and_the_decision(session, settings):
     with pytest.raises(scoring.ScoringError, match="申诉期限"):
         scoring.appeal(session, settings, score, agent, "客户先骂人", now=late)
     appeal = scoring.appeal(session, settings, score, agent, "客户先骂人，我没有争执")
+    with pytest.raises(scoring.ScoringError, match="待处理的申诉"):
+        scoring.correct(session, call, qa, ALL_YES, reason="抢在主管之前")
     with pytest.raises(scoring.ScoringError, match="待处理"):
         scoring.appeal(session, settings, score, agent, "再来一次")
     with pytest.raises(scoring.ScoringError, match="主管"):

@@ -27,11 +27,13 @@ from callcenter.models import (
     QaPlan,
     QaSample,
     QaScore,
+    Queue,
     Role,
     Ticket,
     User,
 )
-from callcenter.services.qa.sampling import Candidate, Pick, PlanRules, draw
+from callcenter.services.qa import prefilter
+from callcenter.services.qa.sampling import Candidate, Pick, PlanRules, agent_quota, draw
 from callcenter.timeutil import to_utc_naive
 
 PERIODS = ("week", "month")
@@ -73,7 +75,7 @@ def check_filters(filters: dict | None) -> dict:
             for k, v in filters.items()}
 
 
-def _period_calls(settings: Settings, start: dt.date, end: dt.date):
+def period_filter(settings: Settings, start: dt.date, end: dt.date):
     since, until = utc_range(settings, start, end)
     return Call.started_at >= since, Call.started_at < until
 
@@ -82,10 +84,10 @@ def candidate_query(settings: Settings, rules: PlanRules, start: dt.date, end: d
                     as_of: dt.datetime, filters: dict):
     """The one scan of the period's calls that could be drawn: answered, long enough,
     recorded (not purged before ``as_of``). Plain columns only (no joins, no enum
-    conversion): everything else is a small look-up (:func:`load_candidates`)."""
+    conversion): everything else is a small look-up (:func:`lookups`)."""
     c = Call.__table__.c
-    query = (select(c.id, c.answered_by_user_id, c.line_id, c.queue, c.talk_seconds, c.category)
-             .where(*_period_calls(settings, start, end), c.answered_by_user_id.is_not(None),
+    query = (select(c.id, c.answered_by_user_id, c.line_id, c.queue, c.talk_seconds, c.category, c.linkedid)
+             .where(*period_filter(settings, start, end), c.answered_by_user_id.is_not(None),
                     c.talk_seconds >= rules.min_talk_seconds, c.recording_file != "",
                     or_(c.recording_purged_at.is_(None), c.recording_purged_at > as_of)))
     if filters.get("queues"):
@@ -95,53 +97,86 @@ def candidate_query(settings: Settings, rules: PlanRules, start: dt.date, end: d
     return query
 
 
-def _ticket_types(conn, period) -> dict[int, str]:
-    """Call id → the type of its ticket (complaint first when there are several)."""
+def _ticket_types(conn) -> dict[str, str]:
+    """Call linkedid → the type of its ticket (complaint first when there are several).
+    Read from the tickets table alone: it is small next to the calls."""
     t = Ticket.__table__.c
-    rows = conn.execute(select(Call.__table__.c.id, func.min(cast(t.type, String)))
-                        .join(Ticket.__table__, t.call_linkedid == Call.__table__.c.linkedid)
-                        .where(t.call_linkedid != "", *period).group_by(Call.__table__.c.id))
+    rows = conn.execute(select(t.call_linkedid, func.min(cast(t.type, String)))
+                        .where(t.call_linkedid != "").group_by(t.call_linkedid))
     return dict(rows.all())
 
 
-def _flag_weights(conn, period, as_of: dt.datetime) -> dict[int, float]:
+def _flag_weights(conn, as_of: dt.datetime) -> dict[int, float]:
     f = QaFlag.__table__.c
-    rows = conn.execute(select(f.call_id, func.sum(f.weight)).join(Call.__table__, Call.__table__.c.id == f.call_id)
-                        .where(f.created_at <= as_of, *period).group_by(f.call_id))
+    rows = conn.execute(select(f.call_id, func.sum(f.weight)).where(f.created_at <= as_of).group_by(f.call_id))
     return {call_id: float(weight) for call_id, weight in rows}
 
 
-def _reviewed(conn, period, as_of: dt.datetime) -> set[int]:
-    """Calls of the period scored, or drawn by an earlier sample, before ``as_of``."""
-    scored = (select(QaScore.__table__.c.call_id).join(Call.__table__, Call.__table__.c.id == QaScore.call_id)
-              .where(QaScore.__table__.c.submitted_at < as_of, *period))
+def _reviewed(conn, as_of: dt.datetime) -> set[int]:
+    """Calls scored, or drawn by an earlier sample, before ``as_of``."""
+    scored = select(QaScore.__table__.c.call_id).where(QaScore.__table__.c.submitted_at < as_of)
     drawn = (select(QaAssignment.__table__.c.call_id).join(QaSample.__table__)
-             .join(Call.__table__, Call.__table__.c.id == QaAssignment.__table__.c.call_id)
-             .where(QaSample.__table__.c.as_of < as_of, *period))
+             .where(QaSample.__table__.c.as_of < as_of))
     return set(conn.execute(scored.union(drawn)).scalars())
+
+
+@dataclass
+class Lookups:
+    """The small tables a draw reads beside its scan of the calls."""
+
+    kinds: dict[int, str]            # line id → vip / ordinary
+    types: dict[str, str]            # call linkedid → ticket type
+    flags: dict[int, float]          # call id → QA flag weight
+    reviewed: set[int]               # call ids scored or drawn before
+    lines: set[str]                  # the line kinds the filters keep (empty: all)
+
+    def candidates(self, rows) -> list[Candidate]:
+        found = []
+        add, make = found.append, Candidate._make   # _make: tuple.__new__, no Python-level __init__
+        kinds, types, flags, reviewed, lines = self.kinds, self.types, self.flags, self.reviewed, self.lines
+        for call_id, agent_id, line_id, queue, talk, category, linkedid in rows:
+            if call_id in reviewed:
+                continue
+            kind = kinds.get(line_id, "")
+            if lines and kind not in lines:
+                continue
+            ttype = types.get(linkedid, "")
+            add(make((call_id, agent_id, kind, queue, ttype, talk, ttype == "complaint" or category == "complaint",
+                      flags.get(call_id, 0.0))))
+        return found
+
+
+def lookups(conn, settings: Settings, start: dt.date, end: dt.date, as_of: dt.datetime, filters: dict) -> Lookups:
+    kinds = dict(conn.execute(select(Line.__table__.c.id, cast(Line.__table__.c.kind, String))).all())
+    return Lookups(kinds, _ticket_types(conn), _flag_weights(conn, as_of), _reviewed(conn, as_of),
+                   set(filters.get("lines") or ()))
+
+
+def period_estimate(conn, settings: Settings, start: dt.date, end: dt.date) -> tuple[int, int]:
+    """(about how many calls the period has, how many agent × line × queue groups): two
+    index look-ups and three small counts, no scan. Only sets how much the draw reads."""
+    c = Call.__table__.c
+    since, until = utc_range(settings, start, end)
+    first = conn.execute(select(c.id).where(c.started_at >= since, c.started_at < until)
+                         .order_by(c.started_at).limit(1)).scalar()
+    last = conn.execute(select(c.id).where(c.started_at >= since, c.started_at < until)
+                        .order_by(c.started_at.desc()).limit(1)).scalar()
+    if first is None:
+        return 0, 1
+    agents = conn.execute(select(func.count()).select_from(User.__table__)
+                          .where(User.__table__.c.role == Role.AGENT.value)).scalar()
+    lines = conn.execute(select(func.count()).select_from(Line.__table__)).scalar()
+    queues = conn.execute(select(func.count()).select_from(Queue.__table__)).scalar()
+    return abs(last - first) + 1, max(agents, 1) * max(lines, 1) * max(queues, 1)
 
 
 def load_candidates(session: Session, settings: Settings, rules: PlanRules, start: dt.date, end: dt.date,
                     as_of: dt.datetime, filters: dict) -> list[Candidate]:
+    """Every drawable call of the period (what :func:`compute` gets from the database
+    without the calls that cannot be drawn)."""
     conn = session.connection()
-    period = _period_calls(settings, start, end)
-    kinds = dict(conn.execute(select(Line.__table__.c.id, cast(Line.__table__.c.kind, String))).all())
-    wanted_lines = set(filters.get("lines") or ())
-    types, flags = _ticket_types(conn, period), _flag_weights(conn, period, as_of)
-    reviewed = _reviewed(conn, period, as_of)
-    rows = conn.execute(candidate_query(settings, rules, start, end, as_of, filters)).all()
-    found = []
-    add, make = found.append, Candidate._make   # _make: tuple.__new__, no Python-level __init__
-    for call_id, agent_id, line_id, queue, talk, category in rows:
-        if call_id in reviewed:
-            continue
-        kind = kinds.get(line_id, "")
-        if wanted_lines and kind not in wanted_lines:
-            continue
-        ttype = types.get(call_id, "")
-        add(make((call_id, agent_id, kind, queue, ttype, talk, ttype == "complaint" or category == "complaint",
-                  flags.get(call_id, 0.0))))
-    return found
+    found = lookups(conn, settings, start, end, as_of, filters)
+    return found.candidates(conn.execute(candidate_query(settings, rules, start, end, as_of, filters)))
 
 
 def new_agents(session: Session, settings: Settings, rules: PlanRules, start: dt.date) -> frozenset[int]:
@@ -163,9 +198,21 @@ def scores_so_far(session: Session, as_of: dt.datetime) -> dict[int, list[float]
 
 def compute(session: Session, settings: Settings, *, rules: PlanRules, start: dt.date, end: dt.date,
             seed: int, as_of: dt.datetime, filters: dict) -> list[Pick]:
-    candidates = load_candidates(session, settings, rules, start, end, as_of, filters)
-    return draw(candidates, rules, seed, new_agents=new_agents(session, settings, rules, start),
-                scores=scores_so_far(session, as_of) if rules.ci_width is not None else None)
+    newcomers = new_agents(session, settings, rules, start)
+    scores = scores_so_far(session, as_of) if rules.ci_width is not None else {}
+    conn = session.connection()
+
+    def quota_of(agent: int | None) -> int:   # None: the most any agent gets
+        if agent is None:
+            return max([rules.max_per_agent if rules.ci_width else 0,
+                        agent_quota(rules, new_agent=bool(newcomers))])
+        return agent_quota(rules, new_agent=agent in newcomers, scores=scores.get(agent, ()))
+
+    candidates, sizes = prefilter.load(
+        conn, lookups(conn, settings, start, end, as_of, filters),
+        candidate_query(settings, rules, start, end, as_of, filters), rules, seed=seed,
+        estimate=period_estimate(conn, settings, start, end), quota_of=quota_of)
+    return draw(candidates, rules, seed, new_agents=newcomers, scores=scores, sizes=sizes)
 
 
 def make_sample(session: Session, settings: Settings, plan: QaPlan, day: dt.date, *, seed: int | None = None,

@@ -3,7 +3,9 @@
 Pure functions over plain rows (no database), so the rules are tested on their own and
 a stored draw can be re-run exactly (:mod:`callcenter.services.qa.draws` loads the rows).
 
-Per agent, in call-id order, with a random generator seeded by (seed, agent):
+Each call's random number is a hash of (seed, call id) (:func:`unit_hash`, which SQL
+computes too, so the database can leave out calls that cannot be drawn); ties between
+strata are broken by a generator seeded with (seed, agent). Per agent:
 - the quota (REQUIREMENTS: each agent heard 1–5 times a month; default 5) is raised for
   new agents, and for agents whose score average is still too uncertain
   (:func:`samples_needed`, when the plan sets a confidence-interval width);
@@ -119,10 +121,34 @@ def agent_quota(rules: PlanRules, *, new_agent: bool, scores: Sequence[float] = 
     return min(quota, rules.max_per_agent)
 
 
+# The random key of a call is a hash of (seed, call id), computed the same way in Python
+# and in SQL (draws.py): the database can then skip calls that cannot be drawn instead of
+# sending a million rows to Python. Integer arithmetic below 2^63 on both engines.
+HASH_MODULUS = 2_147_483_647           # 2^31 - 1, a prime
+
+
+def unit_hash(seed: int, call_id: int) -> int:
+    """A pseudo-random integer in [0, HASH_MODULUS) for this call in this draw."""
+    m = HASH_MODULUS
+    x = (call_id * 48271 + seed % m) % m
+    x = (x * x + 12345) % m
+    return (x * x + call_id) % m
+
+
+def unit(seed: int, call_id: int) -> float:
+    """The call's uniform number in (0, 1)."""
+    return (unit_hash(seed, call_id) + 0.5) / HASH_MODULUS
+
+
 def draw(candidates: Iterable[Candidate], rules: PlanRules, seed: int, *,
          new_agents: frozenset[int] = frozenset(),
-         scores: dict[int, Sequence[float]] | None = None) -> list[Pick]:
-    """The sample: picks ordered by agent, then call id. Same inputs, same picks."""
+         scores: dict[int, Sequence[float]] | None = None,
+         sizes: dict[int, dict[tuple, int]] | None = None) -> list[Pick]:
+    """The sample: picks ordered by agent, then call id. Same inputs, same picks.
+
+    ``sizes`` (agent → stratum → calls) is given when ``candidates`` holds only the calls
+    that can still be drawn (:func:`callcenter.services.qa.draws.load_candidates`): every
+    stratum's calls with the ``quota`` highest keys, or all of them."""
     by_agent: dict[int, list[Candidate]] = defaultdict(list)
     shortest = rules.min_talk_seconds
     for c in candidates:
@@ -133,14 +159,15 @@ def draw(candidates: Iterable[Candidate], rules: PlanRules, seed: int, *,
     for agent_id in sorted(by_agent):
         quota = agent_quota(rules, new_agent=agent_id in new_agents, scores=scores.get(agent_id, ()))
         rng = random.Random(f"{seed}:{agent_id}")
-        chosen = _draw_one_agent(sorted(by_agent[agent_id]), quota, rules, rng)   # by call id (unique)
+        chosen = _draw_one_agent(by_agent[agent_id], quota, rules, rng, seed,
+                                 sizes.get(agent_id) if sizes is not None else None)
         new = ("new_agent",) if agent_id in new_agents else ()
         picks.extend(Pick(c.call_id, agent_id, (_stratum_label(c, rules), *why, *new))
                      for c, why in sorted(chosen, key=lambda cw: cw[0].call_id))
     return picks
 
 
-def _stratum_of(rules: PlanRules):
+def stratum_of(rules: PlanRules):
     """Candidate → its stratum key, as a tuple of the plan's strata."""
     if not rules.strata:
         return lambda c: ()
@@ -154,40 +181,51 @@ def _stratum_label(c: Candidate, rules: PlanRules) -> str:
     return "stratum:" + "/".join(f"{name}={getattr(c, name) or '-'}" for name in rules.strata)
 
 
-def _draw_one_agent(calls: list[Candidate], quota: int, rules: PlanRules,
-                    rng: random.Random) -> list[tuple[Candidate, tuple[str, ...]]]:
-    # One key per call, drawn in call-id order: the draw depends on nothing else.
-    keyed: dict[tuple[str, ...], list[tuple[float, Candidate, tuple[str, ...]]]] = defaultdict(list)
-    stratum, random_ = _stratum_of(rules), rng.random
+def keyed_by_stratum(calls: Iterable[Candidate], rules: PlanRules, seed: int):
+    """stratum → [(key, call, reasons)], highest key first. The key is the call's uniform
+    number raised to 1/weight (Efraimidis–Spirakis: the top k keys are a weighted sample
+    without replacement)."""
+    keyed: dict[tuple, list[tuple[float, Candidate, tuple[str, ...]]]] = defaultdict(list)
+    stratum = stratum_of(rules)
     for c in calls:
         weight, why = weight_and_reasons(c, rules)
-        keyed[stratum(c)].append((random_() ** (1.0 / weight) if weight != 1.0 else random_(), c, why))
-    if quota >= len(calls):
-        return [(c, why) for group in keyed.values() for _, c, why in group]
+        u = unit(seed, c.call_id)
+        keyed[stratum(c)].append((u ** (1.0 / weight) if weight != 1.0 else u, c, why))
     for group in keyed.values():
-        group.sort(key=lambda item: item[0], reverse=True)
-    allotment = _allot(quota, {s: len(g) for s, g in keyed.items()},
-                       {s: sum(k for k, _, _ in g) for s, g in keyed.items()}, rng)
+        group.sort(key=lambda item: (item[0], item[1].call_id), reverse=True)
+    return keyed
+
+
+def _draw_one_agent(calls: list[Candidate], quota: int, rules: PlanRules, rng: random.Random, seed: int,
+                    sizes: dict[tuple, int] | None) -> list[tuple[Candidate, tuple[str, ...]]]:
+    keyed = keyed_by_stratum(calls, rules, seed)
+    if sizes is None:
+        sizes = {s: len(g) for s, g in keyed.items()}
+    if quota >= sum(sizes.values()):
+        return [(c, why) for group in keyed.values() for _, c, why in group]
+    allotment = _allot(quota, sizes, rng)
     chosen, rest = [], []
-    for stratum, group in keyed.items():
+    for stratum in sorted(keyed):
+        group = keyed[stratum]
         n = allotment.get(stratum, 0)
         chosen.extend(group[:n])
         rest.extend(group[n:])
-    rest.sort(key=lambda item: item[0], reverse=True)
+    rest.sort(key=lambda item: (item[0], item[1].call_id), reverse=True)
     chosen.extend(rest[:quota - len(chosen)])
     return [(c, why) for _, c, why in chosen]
 
 
-def _allot(quota: int, sizes: dict[tuple, int], mass: dict[tuple, float], rng: random.Random) -> dict[tuple, int]:
+def _allot(quota: int, sizes: dict[tuple, int], rng: random.Random) -> dict[tuple, int]:
     """Calls per stratum: in proportion to the strata's sizes (largest remainder), at least
-    one each while the quota allows. With fewer calls to give than strata, the strata with
-    more weight are more likely to get one (a weighted random order)."""
-    order = sorted(sizes, key=lambda s: rng.random() ** (1.0 / max(mass[s], 1e-9)), reverse=True)
-    if quota <= len(sizes):
+    one each while the quota allows. With fewer calls to give than strata, larger strata
+    are more likely to get one (a random order weighted by size)."""
+    names = sorted(s for s in sizes if sizes[s] > 0)
+    order = sorted(names, key=lambda s: rng.random() ** (1.0 / sizes[s]), reverse=True)
+    if quota <= len(names):
         return {s: 1 if i < quota else 0 for i, s in enumerate(order)}
-    total = sum(sizes.values())
-    shares = {s: quota * sizes[s] / total for s in sizes}
-    allot = {s: min(sizes[s], max(1, int(shares[s]))) for s in sizes}
+    total = sum(sizes[s] for s in names)
+    shares = {s: quota * sizes[s] / total for s in names}
+    allot = {s: min(sizes[s], max(1, int(shares[s]))) for s in names}
     rank = {s: i for i, s in enumerate(order)}
     while sum(allot.values()) > quota:       # the minimum of one each overshot: take from the largest
         s = max((s for s in allot if allot[s] > 1), key=lambda s: (allot[s] - shares[s], -rank[s]))

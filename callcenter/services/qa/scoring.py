@@ -66,11 +66,15 @@ def submit(session: Session, call: Call, inspector: User, answers: dict, *, comm
     return row
 
 
-def correct(session: Session, call: Call, actor: User, answers: dict, *, reason: str, comment: str = "") -> QaScore:
-    """A new version of the call's score; the earlier ones stay as they were."""
+def correct(session: Session, call: Call, actor: User, answers: dict, *, reason: str, comment: str = "",
+            deciding_appeal: bool = False) -> QaScore:
+    """A new version of the call's score; the earlier ones stay as they were. While an
+    appeal is open only its decision may correct the score."""
     previous = latest(session, call.id)
     if previous is None:
         raise ScoringError("此通话尚未评分，无需更正")
+    if not deciding_appeal and open_appeal(session, call.id) is not None:
+        raise ScoringError("此通话有待处理的申诉，请等待主管处理后再更正")
     if not reason.strip():
         raise ScoringError("更正必须说明理由")
     if call.answered_by_user_id == actor.id:
@@ -148,7 +152,8 @@ def decide(session: Session, appeal_row: QaAppeal, supervisor: User, *, upheld: 
         if not answers:
             raise ScoringError("申诉成立时请给出更正后的评分")
         call = session.get(Call, appeal_row.call_id)
-        corrected = correct(session, call, supervisor, answers, reason=f"申诉成立：{note.strip()}")
+        corrected = correct(session, call, supervisor, answers, reason=f"申诉成立：{note.strip()}",
+                            deciding_appeal=True)
         appeal_row.corrected_score_id = corrected.id
     appeal_row.status = "upheld" if upheld else "rejected"
     appeal_row.decided_by_id = supervisor.id
