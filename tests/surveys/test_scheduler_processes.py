@@ -145,6 +145,7 @@ def test_a_scheduler_that_loses_its_postgresql_lock_stops_dialling(settings, emu
     with admin.connect() as conn:
         terminated = conn.execute(text(
             "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
             "AND ((classid::bigint << 32) | objid::bigint) = :k"), {"k": PG_LOCK_KEY}).scalars().all()
     admin.dispose()
     assert terminated == [True]
