@@ -62,6 +62,11 @@ class SurveyDialer:
         self._ready.set()
         try:
             self.loop.run_until_complete(task)
+            # What was still running when the client stopped (its Logoff, placed calls).
+            pending = asyncio.all_tasks(self.loop)
+            for leftover in pending:
+                leftover.cancel()
+            self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
         finally:
             self.loop.close()
 

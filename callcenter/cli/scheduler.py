@@ -65,6 +65,7 @@ def _lead_or_stand_by(settings, stop: threading.Event, *, dial: bool) -> None:
         leadership.release()
         if not stop.is_set():
             log.error("scheduler lock lost: jobs stopped; standing by")
+            stop.wait(2.0)      # a healthy standby takes over first; this one waits its turn
 
 
 COMMANDS = [scheduler_command]

@@ -62,6 +62,14 @@ def closed_complaint(settings, number: str) -> int:
         return ticket.id
 
 
+def trunk_reachable(live) -> None:
+    """Asterisk dials no contact its qualify marked unreachable (while no peer sat on the
+    trunk port): ask for a qualify now and wait until the peer's 200 OK is seen."""
+    live.pbx.cli("pjsip qualify trunk-provider")
+    wait_for(lambda: "Avail" in live.pbx.cli("pjsip show contacts", check=False)
+             and "Unavail" not in live.pbx.cli("pjsip show aor trunk-provider", check=False), timeout=20)
+
+
 def wait_for(read, timeout=60.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -85,6 +93,7 @@ def test_a_customer_who_presses_3_reopens_the_ticket(live, survey_settings, dial
     customer = sipp.start("survey_customer", "uas_survey_customer.xml", live.sipp_dir("survey_customer"),
                           port=live.pbx.ports.trunk, calls=None, hold_ms=2500, extra=QUALIFY_OK)
     try:
+        trunk_reachable(live)
         ticket_id = closed_complaint(survey_settings, "13800138000")
         assert jobs.survey_dispatch() == 1
         attempt = wait_for(lambda: (a := attempt_of(survey_settings, ticket_id)) and a.outcome and a)
@@ -102,6 +111,7 @@ def test_a_busy_customer_gets_a_retry(live, survey_settings, dialer):
     busy = sipp.start("survey_busy", "uas_busy.xml", live.sipp_dir("survey_busy"), port=live.pbx.ports.trunk,
                       calls=None, extra=QUALIFY_OK)
     try:
+        trunk_reachable(live)
         ticket_id = closed_complaint(survey_settings, "13900139000")
         before = utcnow()
         assert jobs.survey_dispatch() == 1

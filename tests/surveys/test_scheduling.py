@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from callcenter.models import SurveyAttempt, SurveyPlan, SurveyRequest, SurveyStatus, Tier
-from callcenter.services.surveys import dispatch, plans, requests
+from callcenter.services.surveys import dispatch, plans, recovery, requests
 from callcenter.services.surveys.windows import CallingWindows, WindowError, parse_windows
 
 from .conftest import closed_ticket, local, make_customer
@@ -162,3 +162,26 @@ def test_retries_are_spaced_then_the_survey_goes_to_a_person(session, settings, 
     assert [a.outcome for a in session.scalars(select(SurveyAttempt))] == [dispatch.BUSY] * 3
     dispatch.complete_callback(session, survey.id, user_id=agent.id, satisfaction="满意", now=now)
     assert survey.status == SurveyStatus.DONE and survey.outcome == dispatch.CALLBACK_DONE
+
+
+def test_crash_recovery_settles_open_attempts_from_what_asterisk_shows(session, settings, agent):
+    for phone in ("13800138000", "13900139000", "13700137000"):
+        closed_ticket(session, settings, agent, phone=phone)
+    in_call, answered_gone, never_seen = dispatch.claim_due(session, settings, TUESDAY_10, horizon_s=600)
+    session.get(SurveyAttempt, answered_gone.attempt_id).answered_at = TUESDAY_10 + dt.timedelta(seconds=20)
+    later = TUESDAY_10 + dt.timedelta(seconds=settings.survey_attempt_stale_s + 30)
+    channels = [{"Channel": "PJSIP/trunk-provider-0000002a",
+                 "ApplicationData": f"agi://127.0.0.1:4573/survey,{in_call.attempt_id}"}]
+
+    assert recovery.recover(session, settings, now=later, live_channels=None)["no_ami"] == 1   # nothing guessed
+    assert session.get(SurveyAttempt, never_seen.attempt_id).outcome == ""
+
+    counts = recovery.recover(session, settings, now=later, live_channels=channels)
+    assert counts == {"waiting": 1, "hung_up": 1, "unknown": 1}
+    assert session.get(SurveyAttempt, in_call.attempt_id).outcome == ""        # still on the phone
+    assert session.get(SurveyAttempt, answered_gone.attempt_id).outcome == dispatch.HUNG_UP
+    unknown = session.get(SurveyAttempt, never_seen.attempt_id)
+    assert (unknown.outcome, unknown.outcome_source) == (dispatch.UNKNOWN, "recovery")
+    # never redialled at once: the plan's spacing first
+    assert session.get(SurveyRequest, never_seen.survey_id).next_attempt_at == later + dt.timedelta(minutes=120)
+    assert dispatch.claim_due(session, settings, later, horizon_s=600) == []

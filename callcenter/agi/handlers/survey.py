@@ -17,8 +17,11 @@ retried). A dissatisfied answer reopens the ticket and flags the call for QA
 
 from __future__ import annotations
 
+import asyncio
+
 from callcenter.agi.channel import AGIChannel, AGIHangup
 from callcenter.agi.context import AGIContext
+from callcenter.agi.dbwork import RouteBudgetExceeded, in_session
 from callcenter.agi.flow_runner import PROMPT_ALLOWANCE_S, play_prompt, run_flow
 from callcenter.agi.registry import Route
 from callcenter.db import utcnow
@@ -45,8 +48,8 @@ async def survey(channel: AGIChannel, ctx: AGIContext) -> None:
         await channel.hangup()
         return
     uniqueid, name = channel.request.get("uniqueid"), channel.request.get("channel")
-    flow, questions = await ctx.run_in_session(answers.start_call, attempt_id, uniqueid=uniqueid,
-                                               channel=name, now=utcnow())
+    flow, questions = await _store(ctx, answers.start_call, attempt_id, uniqueid=uniqueid, channel=name,
+                                   now=utcnow())
     path: list[str] = []
     comment = ""
     completed = False
@@ -63,10 +66,20 @@ async def survey(channel: AGIChannel, ctx: AGIContext) -> None:
         path = getattr(exc, "ivr_path", None) or path
         raise
     finally:
-        await ctx.run_in_session(answers.record_result, ctx.settings, attempt_id, path=path,
-                                 completed=completed, uniqueid=uniqueid, channel=name,
-                                 comment_file=comment, now=utcnow())
+        await _store(ctx, answers.record_result, ctx.settings, attempt_id, path=path, completed=completed,
+                     uniqueid=uniqueid, channel=name, comment_file=comment, now=utcnow())
     await channel.hangup()
+
+
+async def _store(ctx: AGIContext, fn, *args, **kw):
+    """Run ``fn(session, ...)`` under the route budget; when the server sheds or the budget
+    runs out, write anyway, off the budget: a customer's answer is not dropped to keep
+    routing fast (the customer is not waiting on a queue here). ``fn`` is idempotent."""
+    try:
+        return await ctx.run_in_session(fn, *args, **kw)
+    except RouteBudgetExceeded as exc:
+        ctx.log.warning("survey write over the route budget (%s); writing it without the budget", exc)
+        return await asyncio.to_thread(in_session, ctx.engine, fn, args, kw)
 
 
 async def _comment(channel: AGIChannel, ctx: AGIContext, uniqueid: str) -> str:

@@ -126,12 +126,13 @@ def record_result(session: Session, settings: Settings, attempt_id: int, *, path
     if channel and not attempt.channel:
         attempt.channel = channel
     attempt.call_id = attempt.call_id or _survey_call(session, attempt, uniqueid, channel, now)
-    if attempt.outcome == "":
+    settles = attempt.outcome == ""
+    if settles:
         # All questions answered counts as done even if the customer hangs up on the thanks.
         done = completed or (questions and len(answers) == len(questions))
         finish_attempt(session, settings, attempt, COMPLETED if done else HUNG_UP, source="agi", now=now)
     session.flush()
-    if attempt.satisfaction == DISSATISFIED:
+    if settles and attempt.satisfaction == DISSATISFIED:      # once, even if the write is repeated
         act_on_dissatisfied(session, settings, attempt, now=now)
     return attempt
 
