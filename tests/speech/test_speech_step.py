@@ -46,7 +46,6 @@ nodes:
       prompt: menu_speech
       phrases:
         ko:
-          "1": [상담]
           "2": [수리]
           "3": [불만, 민원]
           "0": [상담원]
