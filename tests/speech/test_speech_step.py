@@ -147,6 +147,19 @@ def test_noise_falls_back_to_the_keys(step_settings, audio_dir):
     assert log.variables["CC_CATEGORY"] == "consultation"
 
 
+def test_a_phone_that_sends_nothing_while_silent_still_gets_the_keys(step_settings):
+    # DTX: no frames while the caller says nothing. AudioSocket() would give up after 2 s
+    # without traffic (and the step be an error); the listener's silent keep-alive frames
+    # keep it open until the listening time (4 s here) is over: silence, then the keys.
+    write_flow(step_settings.ivr_flows_dir, "voice", FLOW.replace("timeout_s: 2", "timeout_s: 4"))
+    loader.clear_cache()
+    log, steps, _ = call(step_settings, [Step("stream", "menu_speech"), Step("get_data", "menu", "2")],
+                         [Caller(dtx=True)])
+    assert log.variables["CC_IVR_PATH"] == "main,speech:silence,key:2"
+    assert steps[0].hangup_at is not None and not steps[0].inactivity_timeout
+    assert steps[0].frames_received >= 3
+
+
 def test_a_key_pressed_while_listening_is_a_key(step_settings):
     log, _, _ = call(step_settings, [Step("stream", "menu_speech")], [Caller(key="1", key_after_s=0.2)])
     assert log.variables["CC_IVR_PATH"] == "main,key:1"
