@@ -99,22 +99,24 @@ async def ours(listener: SpeechListener, grammar: Grammar, word: bytes) -> tuple
 
     async def send() -> None:
         start = time.perf_counter()
+        # When the frame after the word is due: a decision may come before it (the word's
+        # quiet decay is above sox's 1% but below the voice detector's floor) — negative.
+        marks["end_of_word"] = start + word_frames * FRAME_S
         for n, frame in enumerate(frames):
             await asyncio.sleep(max(0.0, start + n * FRAME_S - time.perf_counter()))
-            if n == word_frames:
-                marks["end_of_word"] = time.perf_counter()
             writer.write(struct.pack(">BH", 0x10, FRAME_BYTES) + frame)
             await writer.drain()
 
     sender = asyncio.ensure_future(send())
-    header = await reader.readexactly(3)
+    while True:                  # the listener's keep-alive frames, then its hangup message
+        kind, length = struct.unpack(">BH", await reader.readexactly(3))
+        if kind == 0x00:
+            break
+        await reader.readexactly(length)
     arrived = time.perf_counter()
     sender.cancel()
     writer.close()
     heard = listener.forget(key)
-    assert header[0] == 0x00, header
-    if "end_of_word" not in marks:
-        return None, heard.text            # decided before the word was over (max length)
     return arrived - marks["end_of_word"], heard.text
 
 
@@ -131,12 +133,10 @@ def decision_phase(model, settings: Settings, words: dict[str, bytes], repeat: i
             for _ in range(repeat):
                 for text, pcm in words.items():
                     latency, heard = await ours(listener, grammar, pcm)
-                    if latency is None or heard.replace(" ", "") != text:
+                    if heard.replace(" ", "") != text:
                         misses["ours"] += 1
-                        print(f"    ours: {text} heard as {heard!r}"
-                              + (" before the word ended" if latency is None else ""))
-                    if latency is not None:
-                        ours_s.append(latency)
+                        print(f"    ours: {text} heard as {heard!r}")
+                    ours_s.append(latency)
         finally:
             await listener.stop()
 

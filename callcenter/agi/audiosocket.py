@@ -42,6 +42,8 @@ HEADER = struct.Struct(">BH")
 HANGUP_MESSAGE = HEADER.pack(KIND_HANGUP, 0)
 # Asterisk must connect within this long of the EXEC, or the step is a recognizer error.
 CONNECT_WAIT_S = 3.0
+# After our hangup message, how long Asterisk has to close its end.
+CLOSE_WAIT_S = 1.0
 # AudioSocket() gives up after 2 s without traffic either way (MAX_WAIT_TIMEOUT_MSEC), and
 # a channel sends no frames while the caller's side is silent (DTX, a Local channel in
 # Wait()): a silent 20 ms frame to the caller this often keeps it listening.
@@ -107,6 +109,13 @@ class SpeechListener:
         self._expected[key] = expected
         return key, expected
 
+    def decided(self, key: str) -> bool:
+        """The step has an answer that is not an error (a late -1 from AudioSocket() then
+        changes nothing)."""
+        expected = self._expected.get(key)
+        return bool(expected and expected.result.done() and not expected.result.cancelled()
+                    and expected.result.result().outcome != ERROR)
+
     def forget(self, key: str) -> Heard:
         """The step is over on the AGI side: its decision, or an error when none came."""
         expected = self._expected.pop(key, None)
@@ -145,12 +154,7 @@ class SpeechListener:
             if expected is not None and not expected.result.done():
                 expected.result.set_result(Heard(ERROR, text=str(exc)))
         finally:
-            try:
-                writer.write(HANGUP_MESSAGE)       # AudioSocket() returns 0: the AGI goes on
-                await writer.drain()
-            except ConnectionError:
-                pass
-            writer.close()
+            await _hang_up(reader, writer)
 
     async def _listen(self, reader: asyncio.StreamReader, expected: Expected) -> Heard:
         loop = asyncio.get_running_loop()
@@ -188,6 +192,22 @@ class SpeechListener:
                     return heard
         finally:
             reading.cancel()
+
+
+async def _hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Send the hangup message (AudioSocket() returns 0: the AGI goes on), then let Asterisk
+    close first: closing with its frames still arriving would reset the connection, and
+    the reset can overtake the hangup message."""
+    try:
+        writer.write(HANGUP_MESSAGE)
+        await writer.drain()
+        async with asyncio.timeout(CLOSE_WAIT_S):
+            while await reader.read(65536):
+                pass
+    except (ConnectionError, TimeoutError):
+        pass
+    finally:
+        writer.close()
 
 
 async def _keep_alive(writer: asyncio.StreamWriter) -> None:
@@ -279,7 +299,7 @@ async def hear(channel: AGIChannel, listener: SpeechListener, grammar: Grammar, 
         if reply.result == "-2":
             log.error("speech: Asterisk has no AudioSocket application (load app_audiosocket.so and "
                       "res_audiosocket.so); the caller gets the keys")
-        elif reply.result == "-1":
+        elif reply.result == "-1" and not listener.decided(key):
             # The application failed: a hangup (raises) or no connection to us (a key step).
             try:
                 await channel._failed(reply, "AudioSocket")
