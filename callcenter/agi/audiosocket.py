@@ -192,6 +192,8 @@ class SpeechListener:
                     return heard
         finally:
             reading.cancel()
+            # The reader must be free before _hang_up reads Asterisk's close.
+            await asyncio.wait([reading])
 
 
 async def _hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
