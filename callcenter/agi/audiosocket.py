@@ -78,6 +78,7 @@ class SpeechListener:
         self.port = settings.speech_audiosocket_port if port is None else port
         self._server: asyncio.Server | None = None
         self._expected: dict[str, Expected] = {}
+        self._connections: set[asyncio.Task] = set()
         self._pool = ThreadPoolExecutor(max_workers=RECOGNIZER_THREADS, thread_name_prefix="speech")
         self.stats: dict[str, int] = {}
 
@@ -91,6 +92,9 @@ class SpeechListener:
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
+        if self._connections:        # steps in progress end on their own (or at listen_s)
+            await asyncio.wait(self._connections, timeout=CLOSE_WAIT_S + self.settings.speech_max_utterance_s)
+        if self._server is not None:
             await self._server.wait_closed()
         for expected in self._expected.values():
             if not expected.result.done():
@@ -127,6 +131,9 @@ class SpeechListener:
 
     # -- Asterisk's side --------------------------------------------------------------------
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        self._connections.add(task)
+        task.add_done_callback(self._connections.discard)
         expected: Expected | None = None
         try:
             kind, payload = await asyncio.wait_for(_read_message(reader), CONNECT_WAIT_S)
