@@ -287,7 +287,22 @@ async def stop_speech(listener: SpeechListener | None) -> None:
         _running = None
 
 
-# -- the speech step, as the flow runner uses it ---------------------------------------------------
+# -- the speech step, as the flow runner (and any route: a survey's 满意/一般/不满意) uses it ----------
+async def listen_for(channel: AGIChannel, phrases: dict[str, dict[str, list[str] | tuple[str, ...]]],
+                     listen_s: float) -> Heard | None:
+    """One spoken answer among ``phrases`` (language → choice → phrases, the first of each
+    choice its name), or None when this process has no speech or ``phrases`` has nothing
+    in the model's language: then ask with keys. Play the question first (STREAM FILE)."""
+    listener = running_listener()
+    if listener is None:
+        return None
+    language = listener.model.language
+    choices = phrases.get(language) or phrases.get({"zh": "cmn", "cmn": "zh"}.get(language.split("-")[0], ""))
+    if not choices:
+        return None
+    return await hear(channel, listener, Grammar.from_phrases(dict(choices)), listen_s)
+
+
 async def hear(channel: AGIChannel, listener: SpeechListener, grammar: Grammar, listen_s: float) -> Heard:
     """Listen to the caller through ``AudioSocket`` for one answer from ``grammar``.
 

@@ -249,3 +249,36 @@ def test_callcenter_agi_with_a_missing_model_says_so_once_and_serves(tmp_path):
     assert said[0].endswith(f"speech off: the Vosk model directory does not exist ({missing}); "
                             "speech steps in IVR flows work as key steps")
     assert process.returncode == 0, lines
+
+
+def test_any_route_can_take_a_spoken_answer(step_settings, audio_dir):
+    """``listen_for`` outside a flow, as a survey route would ask 满意/一般/不满意."""
+    from callcenter.agi.audiosocket import listen_for
+
+    answers: list = []
+
+    async def survey(channel, ctx):
+        await channel.answer()
+        heard = await listen_for(channel, {"ko": {"3": ["불만", "민원"], "0": ["상담원"]},
+                                           "cmn": {"1": ["满意"], "2": ["一般"], "3": ["不满意"]}}, 2.0)
+        none = await listen_for(channel, {"cmn": {"1": ["满意"]}}, 2.0)      # no Korean phrases: keys
+        answers.extend([heard, none])
+
+    routes = Registry()
+    routes.add(Route("survey", survey))
+
+    async def scenario():
+        server = FastAGIServer(step_settings, routes, host="127.0.0.1", port=0)
+        await server.start()
+        try:
+            peer = AudioSocketPeer(recorded_header("1e_ivr_result_variants", "survey"), [],
+                                   [Caller(spoken("불만", audio_dir, lead_s=0.4))])
+            await peer.call(server.port, timeout=30)
+            assert not peer.callers
+        finally:
+            await server.stop(grace_s=2.0)
+
+    asyncio.run(scenario())
+    heard, none = answers
+    assert (heard.outcome, heard.choice, heard.phrase) == ("match", "3", "불만")
+    assert none is None
