@@ -42,6 +42,13 @@ HEADER = struct.Struct(">BH")
 HANGUP_MESSAGE = HEADER.pack(KIND_HANGUP, 0)
 # Asterisk must connect within this long of the EXEC, or the step is a recognizer error.
 CONNECT_WAIT_S = 3.0
+# After our hangup message, how long Asterisk has to close its end.
+CLOSE_WAIT_S = 1.0
+# AudioSocket() gives up after 2 s without traffic either way (MAX_WAIT_TIMEOUT_MSEC), and
+# a channel sends no frames while the caller's side is silent (DTX, a Local channel in
+# Wait()): a silent 20 ms frame to the caller this often keeps it listening.
+KEEPALIVE_S = 0.5
+SILENT_FRAME = bytes(320)
 # Recognizer threads: Vosk releases the GIL, so answers being decoded do not stall the
 # event loop that serves every other call of this process.
 RECOGNIZER_THREADS = 4
@@ -71,6 +78,7 @@ class SpeechListener:
         self.port = settings.speech_audiosocket_port if port is None else port
         self._server: asyncio.Server | None = None
         self._expected: dict[str, Expected] = {}
+        self._connections: set[asyncio.Task] = set()
         self._pool = ThreadPoolExecutor(max_workers=RECOGNIZER_THREADS, thread_name_prefix="speech")
         self.stats: dict[str, int] = {}
 
@@ -84,6 +92,9 @@ class SpeechListener:
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
+        if self._connections:        # steps in progress end on their own (or at listen_s)
+            await asyncio.wait(self._connections, timeout=CLOSE_WAIT_S + self.settings.speech_max_utterance_s)
+        if self._server is not None:
             await self._server.wait_closed()
         for expected in self._expected.values():
             if not expected.result.done():
@@ -102,6 +113,13 @@ class SpeechListener:
         self._expected[key] = expected
         return key, expected
 
+    def decided(self, key: str) -> bool:
+        """The step has an answer that is not an error (a late -1 from AudioSocket() then
+        changes nothing)."""
+        expected = self._expected.get(key)
+        return bool(expected and expected.result.done() and not expected.result.cancelled()
+                    and expected.result.result().outcome != ERROR)
+
     def forget(self, key: str) -> Heard:
         """The step is over on the AGI side: its decision, or an error when none came."""
         expected = self._expected.pop(key, None)
@@ -113,6 +131,9 @@ class SpeechListener:
 
     # -- Asterisk's side --------------------------------------------------------------------
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        self._connections.add(task)
+        task.add_done_callback(self._connections.discard)
         expected: Expected | None = None
         try:
             kind, payload = await asyncio.wait_for(_read_message(reader), CONNECT_WAIT_S)
@@ -125,7 +146,11 @@ class SpeechListener:
                 log.warning("speech: AudioSocket connection for unknown step %s; closing", key)
                 return
             expected.connected.set()
-            heard = await self._listen(reader, expected)
+            keepalive = asyncio.ensure_future(_keep_alive(writer))
+            try:
+                heard = await self._listen(reader, expected)
+            finally:
+                keepalive.cancel()
             if not expected.result.done():
                 expected.result.set_result(heard)
         except (TimeoutError, asyncio.IncompleteReadError, ConnectionError) as exc:
@@ -136,12 +161,7 @@ class SpeechListener:
             if expected is not None and not expected.result.done():
                 expected.result.set_result(Heard(ERROR, text=str(exc)))
         finally:
-            try:
-                writer.write(HANGUP_MESSAGE)       # AudioSocket() returns 0: the AGI goes on
-                await writer.drain()
-            except ConnectionError:
-                pass
-            writer.close()
+            await _hang_up(reader, writer)
 
     async def _listen(self, reader: asyncio.StreamReader, expected: Expected) -> Heard:
         loop = asyncio.get_running_loop()
@@ -179,6 +199,31 @@ class SpeechListener:
                     return heard
         finally:
             reading.cancel()
+            # The reader must be free before _hang_up reads Asterisk's close.
+            await asyncio.wait([reading])
+
+
+async def _hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Send the hangup message (AudioSocket() returns 0: the AGI goes on), then let Asterisk
+    close first: closing with its frames still arriving would reset the connection, and
+    the reset can overtake the hangup message."""
+    try:
+        writer.write(HANGUP_MESSAGE)
+        await writer.drain()
+        async with asyncio.timeout(CLOSE_WAIT_S):
+            while await reader.read(65536):
+                pass
+    except (ConnectionError, TimeoutError):
+        pass
+    finally:
+        writer.close()
+
+
+async def _keep_alive(writer: asyncio.StreamWriter) -> None:
+    while True:
+        await asyncio.sleep(KEEPALIVE_S)
+        writer.write(message(KIND_AUDIO, SILENT_FRAME))
+        await writer.drain()
 
 
 async def _pump(reader: asyncio.StreamReader, queue: asyncio.Queue, expected: Expected) -> None:
@@ -242,7 +287,22 @@ async def stop_speech(listener: SpeechListener | None) -> None:
         _running = None
 
 
-# -- the speech step, as the flow runner uses it ---------------------------------------------------
+# -- the speech step, as the flow runner (and any route: a survey's 满意/一般/不满意) uses it ----------
+async def listen_for(channel: AGIChannel, phrases: dict[str, dict[str, list[str] | tuple[str, ...]]],
+                     listen_s: float) -> Heard | None:
+    """One spoken answer among ``phrases`` (language → choice → phrases, the first of each
+    choice its name), or None when this process has no speech or ``phrases`` has nothing
+    in the model's language: then ask with keys. Play the question first (STREAM FILE)."""
+    listener = running_listener()
+    if listener is None:
+        return None
+    language = listener.model.language
+    choices = phrases.get(language) or phrases.get({"zh": "cmn", "cmn": "zh"}.get(language.split("-")[0], ""))
+    if not choices:
+        return None
+    return await hear(channel, listener, Grammar.from_phrases(dict(choices)), listen_s)
+
+
 async def hear(channel: AGIChannel, listener: SpeechListener, grammar: Grammar, listen_s: float) -> Heard:
     """Listen to the caller through ``AudioSocket`` for one answer from ``grammar``.
 
@@ -263,7 +323,7 @@ async def hear(channel: AGIChannel, listener: SpeechListener, grammar: Grammar, 
         if reply.result == "-2":
             log.error("speech: Asterisk has no AudioSocket application (load app_audiosocket.so and "
                       "res_audiosocket.so); the caller gets the keys")
-        elif reply.result == "-1":
+        elif reply.result == "-1" and not listener.decided(key):
             # The application failed: a hangup (raises) or no connection to us (a key step).
             try:
                 await channel._failed(reply, "AudioSocket")

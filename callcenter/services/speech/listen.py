@@ -29,6 +29,10 @@ FRAME_MS = FRAME_BYTES * 1000 // (2 * SAMPLE_RATE)
 # Voiced frames in a row that count as the start of an answer (a click or a cough is
 # shorter).
 START_FRAMES = 3
+# A grammar without a garbage word forces any voiced sound onto one of its phrases; Vosk's
+# confidence tells them apart (menu words said clearly: 1.0; a hum forced onto a word:
+# 0.4–0.7 on the Korean model). Words heard with less are not an answer.
+MIN_WORD_CONF = 0.8
 
 MATCH, NOMATCH, SILENCE, ERROR = "match", "nomatch", "silence", "error"
 DTMF = "dtmf"             # the caller pressed a key while the step listened
@@ -55,11 +59,13 @@ class Heard:
 
 class Listener:
     def __init__(self, model: SpeechModel, grammar: Grammar, *, end_silence_ms: int = 200,
-                 max_utterance_s: float = 6.0) -> None:
+                 max_utterance_s: float = 6.0, min_word_conf: float = MIN_WORD_CONF) -> None:
         import vosk
 
         self.grammar = grammar
         self._recognizer = vosk.KaldiRecognizer(model.model, SAMPLE_RATE, grammar.vosk_json())
+        self._recognizer.SetWords(True)
+        self._min_conf = min_word_conf
         self._voice = VoiceDetector()
         self._end_frames = max(1, end_silence_ms // FRAME_MS)
         self._max_frames = int(max_utterance_s * 1000 / FRAME_MS)
@@ -105,12 +111,14 @@ class Listener:
 
     def _final(self) -> Heard:
         try:
-            text = json.loads(self._recognizer.FinalResult()).get("text", "")
+            result = json.loads(self._recognizer.FinalResult())
         except Exception as exc:     # noqa: BLE001
             log.error("speech: the recognizer failed (%s); the caller gets the keys", exc)
             return self._decide(Heard(ERROR, text=str(exc)))
         speech_ms = (self._frames_in_answer - self._quiet) * FRAME_MS
-        found = self.grammar.match(text)
+        text = result.get("text", "")
+        sure = " ".join(w["word"] for w in result.get("result", []) if w.get("conf", 1.0) >= self._min_conf)
+        found = self.grammar.match(sure)
         if found is None:
             return self._decide(Heard(NOMATCH, text=text, speech_ms=speech_ms))
         choice, phrase = found

@@ -11,6 +11,7 @@ submits; nothing here submits a score.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -172,11 +173,19 @@ def transcribe_pending(session_factory: Callable[[], object], settings: Settings
     return outcome
 
 
+# Vosk separates Chinese words with spaces; a reader wants 我家漏水了, not 我 家 漏水 了.
+_SPACE_BETWEEN_HAN = re.compile(r"(?<=[\u3400-\u9fff]) +(?=[\u3400-\u9fff])")
+
+
+def readable(text: str) -> str:
+    return _SPACE_BETWEEN_HAN.sub("", text)
+
+
 def transcript_view(session: Session, call_id: int) -> dict:
     """The transcript as the widget shows it: both sides' lines merged in time order,
     each with its side, plus the check results."""
     sides = transcripts_for(session, call_id)
-    lines = [{"side": side, "start": line["start"], "end": line["end"], "text": line["text"]}
+    lines = [{"side": side, "start": line["start"], "end": line["end"], "text": readable(line["text"])}
              for side, row in sides.items() for line in row.lines]
     lines.sort(key=lambda line: (line["start"], line["side"]))
     return {"call_id": call_id, "lines": lines, "checks": prefill_for_call(session, call_id),
