@@ -122,7 +122,7 @@ def test_who_may_hear_the_call(recorded_call, signed_in, role, status):
 
 
 def test_another_agent_may_not_hear_the_call(settings, users, signed_in, test_password_hash):
-    from tests.web.conftest import add_user
+    from web.conftest import add_user
 
     other = add_user(settings.database_url, test_password_hash, "agent2", "agent")
     name = "calls/other.wav"
@@ -159,7 +159,7 @@ def test_every_playback_and_download_is_audited(settings, users, recorded_call, 
 
 
 def test_a_refused_listener_leaves_no_playback_entry(settings, users, signed_in, test_password_hash):
-    from tests.web.conftest import add_user
+    from web.conftest import add_user
 
     other = add_user(settings.database_url, test_password_hash, "agent2", "agent")
     write_wav(Path(settings.recordings_dir) / "calls/o.wav")

@@ -2,10 +2,9 @@
 // as a line on its own axis. Drawn by Chart.js from the JSON the page carries.
 "use strict";
 document.addEventListener("DOMContentLoaded", () => {
-  const source = document.getElementById("report-data");
   const canvas = document.getElementById("report-chart");
-  if (!source || !canvas || typeof Chart === "undefined") return;
-  const data = JSON.parse(source.textContent);
+  if (!canvas || typeof Chart === "undefined") return;
+  const data = JSON.parse(canvas.dataset.report);
   const rows = data.rows;
   const pct = (v) => (v === null ? null : Math.round(v * 1000) / 10);
   window.reportChart = new Chart(canvas, {

@@ -8,7 +8,7 @@
   const root = document.getElementById("wallboard");
   if (!root) return;
   const urls = root.dataset;
-  let snap = JSON.parse(document.getElementById("wb-initial").textContent);
+  let snap = JSON.parse(root.dataset.initial);
   let snapAt = Date.now();
   let pending = null;
 
