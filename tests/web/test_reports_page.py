@@ -110,7 +110,7 @@ def test_service_quality_from_surveys_in_the_report(client, auth, users, setting
                                     answers={"q_service": 1}, finished_at=at("2026-11-10 11:00:00")))
     auth.login("supervisor")
     html = client.get("/supervisor/reports?kind=day&day=2026-11-10").get_data(as_text=True)
-    quality = re.search(r'id="quality">(.*?)</section>', html, re.S).group(1)
+    quality = re.search(r'id="quality">(.*?)</section>', html, re.DOTALL).group(1)
     assert re.search(r"<td>回访完成率</td><td>50.0%</td>", quality)
     assert re.search(r"<td>回访应完成/已完成</td><td>2/1</td>", quality)
     assert re.search(r"<td>满意度 · q_service</td><td>100.0%</td>", quality)
