@@ -50,9 +50,9 @@ class _Bar:
 @click.option("--call", "call_id", type=int, default=None,
               help="Transcribe this call (default: the sampled calls not transcribed yet).")
 @click.option("--agent", "agent_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="With --call: the agent's side file (default: <recording>-in.wav).")
+              help="With --call: the agent's side file (default: <recording>-agent.wav).")
 @click.option("--caller", "caller_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="With --call: the caller's side file (default: <recording>-out.wav).")
+              help="With --call: the caller's side file (default: <recording>-caller.wav).")
 @click.option("--limit", type=click.IntRange(1, 100_000), default=None,
               help="At most this many calls (default: speech_transcribe_batch).")
 @click.option("--spotting", is_flag=True,

@@ -54,7 +54,7 @@ def recorded_call(settings, session, audio_dir):
 
 def test_two_sides_transcribed_and_a_banned_phrase_found_at_its_moment(settings, session, ko_model, recorded_call):
     call, sides, banned_at = recorded_call
-    assert sides[AGENT].name == "1795344497.20-in.wav" and sides[CALLER].name == "1795344497.20-out.wav"
+    assert sides[AGENT].name == "1795344497.20-agent.wav" and sides[CALLER].name == "1795344497.20-caller.wav"
     results = transcripts.transcribe_call(session, settings, ko_model, call, sides, spotting=True, lists=KO_LISTS)
     session.commit()
 
@@ -96,7 +96,7 @@ def test_two_sides_transcribed_and_a_banned_phrase_found_at_its_moment(settings,
 def test_a_missing_or_broken_side_file_is_a_clear_error(settings, session, ko_model, recorded_call, tmp_path):
     call, sides, _ = recorded_call
     sides[CALLER].unlink()
-    with pytest.raises(TranscriptionError, match="1795344497.20-out.wav: no such recording"):
+    with pytest.raises(TranscriptionError, match="1795344497.20-caller.wav: no such recording"):
         transcripts.transcribe_call(session, settings, ko_model, call, sides)
     not_wav = tmp_path / "x.wav"
     not_wav.write_bytes(b"ID3 an mp3 by mistake")
@@ -152,7 +152,7 @@ def test_cli_errors_are_one_line(cli, session, recorded_call, monkeypatch, tmp_p
     call, sides, _ = recorded_call
     sides[AGENT].unlink()
     result = cli("--call", str(call.id), "--quiet")
-    assert result.exit_code == 1 and "1795344497.20-in.wav: no such recording" in result.output
+    assert result.exit_code == 1 and "1795344497.20-agent.wav: no such recording" in result.output
     assert cli("--agent", "x.wav").exit_code == 2
     monkeypatch.setenv("CALLCENTER_SPEECH_MODEL_PATH", str(tmp_path / "no-model"))
     get_settings.cache_clear()

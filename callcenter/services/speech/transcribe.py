@@ -3,7 +3,7 @@
 Each side (the agent's, the caller's) is its own file and its own transcript: two voices
 mixed into one file are transcribed worse, and the checks need to know who said what.
 MixMonitor's ``r()``/``t()`` options write the sides next to the mixed file
-(``side_files_for``).
+(``side_files_for``, the names the dialplan gives them).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from callcenter.services.calls.recording_names import side_files
 from callcenter.services.speech.model import SpeechModel
 
 AGENT, CALLER = "agent", "caller"
@@ -35,14 +36,12 @@ class SideText:
 
 def side_files_for(recording_file: str, recordings_dir: Path) -> dict[str, Path]:
     """The two side files of a call recorded as ``recording_file`` (relative to
-    ``recordings_dir``): MixMonitor's ``r(<base>-in.wav)`` is what the caller's channel
-    receives — the agent — and ``t(<base>-out.wav)`` what it transmits — the caller.
-    (Until QA's ``recording_sides(call)`` is merged; then that one answers.)"""
+    ``recordings_dir``), named as the dialplan names them (services/calls/recording_names:
+    MixMonitor's ``r()`` file is the caller alone, its ``t()`` file the agent alone)."""
     if not recording_file:
         return {}
-    mixed = Path(recording_file)
-    base = recordings_dir / mixed.parent / mixed.stem
-    return {AGENT: base.with_name(base.name + "-in.wav"), CALLER: base.with_name(base.name + "-out.wav")}
+    caller, agent = side_files(recording_file)
+    return {AGENT: recordings_dir / agent, CALLER: recordings_dir / caller}
 
 
 # Phrase spotting forces every sound onto some phrase of its small vocabulary; what it

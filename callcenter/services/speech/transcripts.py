@@ -16,11 +16,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import delete, exists, select
+from sqlalchemy import delete, exists, or_, select
 from sqlalchemy.orm import Session
 
 from callcenter.config import Settings
-from callcenter.models import Call, QaFlag, SpeechCheck, Transcript
+from callcenter.models import Call, QaAssignment, QaFlag, SpeechCheck, Transcript
+from callcenter.services.qa import recordings as qa_recordings
 from callcenter.services.qa.flags import SPEECH_CHECK, flag_call
 from callcenter.services.qa.service_language import PhraseLists, phrase_lists
 from callcenter.services.speech.checks import CHECK_LABELS, CheckResult, Limits, check_agent
@@ -39,20 +40,27 @@ log = logging.getLogger(__name__)
 
 
 def calls_to_transcribe(session: Session, limit: int) -> list[Call]:
-    """The calls the job transcribes next: recorded calls QA is asked to hear (any QA flag
-    but our own) without a transcript yet, newest first.
-
-    The one place the selection lives: QA's sampler can replace it with its samples."""
+    """The calls the job transcribes next: recorded calls QA's draws gave an inspector, and
+    those QA is asked to hear (any QA flag but our own), without a transcript yet, newest
+    first. The one place the selection lives."""
     flagged = select(QaFlag.call_id).where(QaFlag.reason != SPEECH_CHECK)
+    sampled = select(QaAssignment.call_id)
     transcribed = exists().where(Transcript.call_id == Call.id)
-    query = (select(Call).where(Call.id.in_(flagged), Call.recording_file != "", ~transcribed)
+    query = (select(Call).where(or_(Call.id.in_(flagged), Call.id.in_(sampled)), Call.recording_file != "",
+                                Call.recording_purged_at.is_(None), ~transcribed)
              .order_by(Call.started_at.desc(), Call.id.desc()).limit(limit))
     return list(session.scalars(query))
 
 
 def recording_sides(call: Call, settings: Settings) -> dict[str, Path]:
-    """The agent's and the caller's side files of ``call`` (see side_files_for)."""
-    return side_files_for(call.recording_file, Path(settings.recordings_dir))
+    """The agent's and the caller's side files of ``call``: the names stored with the call
+    (QA's ``recording_sides``), else the dialplan's names for its mixed recording."""
+    caller, agent = qa_recordings.recording_sides(call)
+    root = Path(settings.recordings_dir)
+    if not caller and not agent:
+        return side_files_for(call.recording_file, root)
+    return {side: (root / name if not Path(name).is_absolute() else Path(name))
+            for side, name in ((AGENT, agent), (CALLER, caller)) if name}
 
 
 def limits_from(settings: Settings) -> Limits:
