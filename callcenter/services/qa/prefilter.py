@@ -3,9 +3,10 @@
 A call's random key is a hash of (seed, call id) that the database computes too
 (sampling.unit_hash). Per agent and stratum the draw only ever takes calls among the
 ``quota`` highest keys, so the database returns:
-- every call that is weighted (complaint, ticket, QA flag, very short or long) — few;
-- the other calls whose hash clears a cut chosen so that each stratum keeps several
-  times its quota — a few per cent;
+- every call with a ticket (the ticket-type strata are counted from them) or a QA flag;
+- the other calls whose key (the hash, raised to 1/weight for very short, very long and
+  complaint calls) can clear a cut chosen so that each stratum keeps several times its
+  quota — a few per cent;
 plus, in one GROUP BY, how many drawable calls each (agent, line, queue) has (the strata
 sizes the allotment needs). An agent for whom the cut left too few calls in a stratum is
 read again in full, so the draw is exactly the one over all calls (tested against it).
