@@ -35,12 +35,12 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from callcenter import migrate  # noqa: E402
-from callcenter.config import Settings  # noqa: E402
-from callcenter.db import engine_for, session_factory, session_scope, utcnow  # noqa: E402
-from callcenter.models import Line, LineKind, Queue, QueueKind, Role, Ticket, TicketType, User  # noqa: E402
-from callcenter.services.qa import draws  # noqa: E402
-from callcenter.services.qa.sampling import PlanRules  # noqa: E402
+from callcenter import migrate
+from callcenter.config import Settings
+from callcenter.db import engine_for, session_factory, session_scope, utcnow
+from callcenter.models import Line, LineKind, Queue, QueueKind, Role, Ticket, TicketType, User
+from callcenter.services.qa import draws
+from callcenter.services.qa.sampling import PlanRules
 
 MONTH = dt.date(2026, 11, 1)
 START_UTC = dt.datetime(2026, 10, 31, 16, 0)   # 2026-11-01 00:00 Asia/Shanghai

@@ -3,9 +3,10 @@
 A call's random key is a hash of (seed, call id) that the database computes too
 (sampling.unit_hash). Per agent and stratum the draw only ever takes calls among the
 ``quota`` highest keys, so the database returns:
-- every call that is weighted (complaint, ticket, QA flag, very short or long) — few;
-- the other calls whose hash clears a cut chosen so that each stratum keeps several
-  times its quota — a few per cent;
+- every call with a ticket (the ticket-type strata are counted from them) or a QA flag;
+- the other calls whose key (the hash, raised to 1/weight for very short, very long and
+  complaint calls) can clear a cut chosen so that each stratum keeps several times its
+  quota — a few per cent;
 plus, in one GROUP BY, how many drawable calls each (agent, line, queue) has (the strata
 sizes the allotment needs). An agent for whom the cut left too few calls in a stratum is
 read again in full, so the draw is exactly the one over all calls (tested against it).
@@ -17,7 +18,7 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Callable
 
-from sqlalchemy import BigInteger, String, case, cast, func, literal, or_, select
+from sqlalchemy import BigInteger, String, and_, case, cast, func, literal, or_, select
 
 from callcenter.models import Call, QaFlag, Ticket
 from callcenter.services.qa.sampling import HASH_MODULUS, Candidate, PlanRules, stratum_of, unit, weight_and_reasons
@@ -56,10 +57,9 @@ def load(conn, found, base, rules: PlanRules, *, seed: int, estimate: tuple[int,
     (calls in the period, groups) sets the cut."""
     c = Call.__table__.c
     cut = _cut(estimate, quota_of)
-    weighted = or_(c.talk_seconds < rules.short_seconds, c.talk_seconds > rules.long_seconds,
-                   c.category == "complaint", c.linkedid.in_(_ticketed()),
-                   c.id.in_(select(QaFlag.__table__.c.call_id)))
-    keep = or_(hash_expression(seed) >= cut, weighted) if cut > 0 else literal(True)
+    cuts = _cuts_by_weight(cut, rules)
+    keep = (or_(hash_expression(seed) >= _threshold(rules, cuts), c.linkedid.in_(_ticketed()),
+                c.id.in_(select(QaFlag.__table__.c.call_id))) if cut > 0 else literal(True))
     packed = (cast(c.id, String) + UNIT + cast(c.talk_seconds, String) + UNIT + c.category + UNIT + c.linkedid)
     aggregate = (func.string_agg if conn.dialect.name == "postgresql" else func.group_concat)(
         case((keep, packed)), RECORD)
@@ -74,7 +74,7 @@ def load(conn, found, base, rules: PlanRules, *, seed: int, estimate: tuple[int,
             rows.append((int(call_id), agent, line_id, queue, int(talk), category, linkedid))
     candidates = found.candidates(rows)
     sizes = _sizes(conn, base, found, rules, groups, candidates)
-    short = _short_agents(candidates, sizes, rules, seed, cut, quota_of)
+    short = _short_agents(candidates, sizes, rules, seed, cuts, quota_of)
     if short:
         candidates = [x for x in candidates if x.agent_id not in short]
         candidates += found.candidates(conn.execute(base.where(c.answered_by_user_id.in_(sorted(short)))))
@@ -128,12 +128,34 @@ def _cut(estimate: tuple[int, int], quota_of) -> int:
     return 0 if keep >= 1 else math.floor((1 - keep) * HASH_MODULUS)
 
 
-def _short_agents(candidates, sizes, rules: PlanRules, seed: int, cut: int, quota_of) -> set[int]:
+def _cuts_by_weight(cut: int, rules: PlanRules) -> dict[float, int]:
+    """A call of weight w (very short/long, complaint: known in the scan) is left out when
+    its key u^(1/w) stays below the cut's t, i.e. its hash below P·t^w. Ticketed and
+    flagged calls are always sent (their tickets give the strata; flags have any weight)."""
+    t = cut / HASH_MODULUS
+    cw, sw, lw = rules.complaint_weight, rules.short_weight, rules.long_weight
+    return {w: math.floor(HASH_MODULUS * t ** w) for w in (1.0, sw, lw, cw, cw * sw, cw * lw)}
+
+
+def _threshold(rules: PlanRules, cuts: dict[float, int]):
+    c = Call.__table__.c
+    short, long_ = c.talk_seconds < rules.short_seconds, c.talk_seconds > rules.long_seconds
+    complaint = c.category == "complaint"
+    cw, sw, lw = rules.complaint_weight, rules.short_weight, rules.long_weight
+
+    def at(w: float):
+        return literal(cuts[w], BigInteger)
+    return case((and_(complaint, short), at(cw * sw)), (and_(complaint, long_), at(cw * lw)),
+                (complaint, at(cw)), (short, at(sw)), (long_, at(lw)), else_=at(1.0))
+
+
+def _short_agents(candidates, sizes, rules: PlanRules, seed: int, cuts: dict[float, int], quota_of) -> set[int]:
     """Agents with a stratum where fewer than min(size, quota) calls are sure to be there
     (a key above every call the cut left out)."""
-    if cut <= 0:
+    if cuts[1.0] <= 0:
         return set()
-    bound = (cut - 0.5) / HASH_MODULUS          # every call left out has a key at most this
+    # Every call left out has a key at most this.
+    bound = max((max(cut - 0.5, 0.0) / HASH_MODULUS) ** (1.0 / w) for w, cut in cuts.items())
     stratum = stratum_of(rules)
     above: dict[int, Counter] = defaultdict(Counter)
     present: dict[int, Counter] = defaultdict(Counter)
