@@ -143,7 +143,7 @@ def test_all_shipped_prompts_render(tmp_path, monkeypatch):
     result = invoke("prompts", "build", "--flows", str(SHIPPED_FLOWS), "--out", str(out))
     assert result.exit_code == 0, result.output
     wavs = sorted(out.glob("*.wav"))
-    assert len(wavs) == 52          # 41 of the hotline flows, 11 of the survey flows (sv_*)
+    assert len(wavs) == 53          # 41 of the hotline flows, 12 of the survey flows (sv_*)
     durations = {p.stem: asterisk_wav(p) for p in wavs}
     assert 0.15 < durations["digit_1"] < 1.5
     # The menu a caller sits through: short enough not to waste their time.

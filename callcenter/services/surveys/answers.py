@@ -54,16 +54,24 @@ def overall(answers: dict[str, Any], questions: list[dict[str, Any]]) -> str:
     return max(labels, key=_ORDER.__getitem__) if labels else ""
 
 
+def _answer_of(step: str) -> int | None:
+    """``key:3`` (pressed) or ``speech:3`` (said, e.g. 不满意) → 3; anything else → None
+    (``speech:silence`` / ``speech:nomatch`` are followed by the key menu's own step)."""
+    kind, _, value = step.partition(":")
+    return int(value) if kind in ("key", "speech") and value.isdigit() else None
+
+
 def answers_from_path(path: list[str], questions: list[dict[str, Any]]) -> dict[str, int]:
-    """The keys accepted per question node from an IVR path (``q_service``, ``key:1`` ...)."""
+    """The answers accepted per question node from an IVR path (``q_service``, ``key:1``
+    or ``speech:1`` ...)."""
     keys = {q["key"] for q in questions}
     answers: dict[str, int] = {}
     current = None
     for step in path:
         if step in keys:
             current = step
-        elif step.startswith("key:") and current is not None and step[4:].isdigit():
-            answers[current] = int(step[4:])
+        elif current is not None and (answer := _answer_of(step)) is not None:
+            answers[current] = answer
             current = None
     return answers
 
