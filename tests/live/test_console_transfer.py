@@ -82,8 +82,14 @@ def console_site(live):
             live.pbx.cli("pjsip show contacts")
         yield {"settings": settings, "bus": bus, "listener": listener, "phones": phones}
     finally:
-        for phone in phones.values():
+        for agent, phone in phones.items():
             phone.stop()
+            # Unregistered again (expires 0): other modules expect agent1002 to have no contact.
+            leaving = sipp.start(f"unregister_{agent}", "uac_register.xml", live.sipp_dir(f"xfer_{agent}"),
+                                 port=phone.port, remote=f"127.0.0.1:{live.pbx.ports.sip}",
+                                 inject=[[agent, str(phone.port), "0"]],
+                                 extra=["-au", agent, "-ap", live.pbx.sip_password])
+            leaving.wait(30)
         listener.stop()
 
 
