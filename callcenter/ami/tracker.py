@@ -281,6 +281,14 @@ class EventTracker:
         self._publish_agent(update, out)
 
     def _on_AgentComplete(self, session: Session, msg: Message, at: dt.datetime, out: list) -> None:
+        if not msg.get("DestUniqueid"):
+            # After a transfer (Redirect of the caller) the agent's channel is gone and
+            # Asterisk leaves out the Dest* fields: the leg is the one this agent answered.
+            _require(msg, "Uniqueid", "Interface", "Queue")
+            dest = calltrack.connected_leg_dest(session, caller_ref(msg, self.region), msg.get("Interface"))
+            if not dest:
+                raise Malformed("AgentComplete without DestUniqueid, and no answered leg of that agent")
+            msg = Message([*((k, v) for k, v in msg.fields if k.lower() != "destuniqueid"), ("DestUniqueid", dest)])
         fields = self._agent_fields(msg)
         hold_s, talk_s = _int(msg, "HoldTime"), _int(msg, "TalkTime")
         reason = msg.get("Reason")

@@ -37,3 +37,35 @@ def test_a_request_with_a_smuggled_header_is_refused_without_touching_asterisk()
         "action": "CallControl", "op": "hangup", "interface": "PJSIP/agent1001",
         "uniqueid": "1.1\r\nAction: Originate"}, {"request_id": "r1"}))
     assert answer["ok"] is False and answer["message"].startswith("invalid request: uniqueid")
+
+
+def test_agent_complete_after_a_transfer_without_dest_fields_closes_the_agents_leg(
+        emulator, agents, listener, ami_settings):
+    """After a Redirect the agent's channel is gone and Asterisk 22 sends AgentComplete
+    without the Dest* fields (seen on the live transfer): the leg is the one this agent
+    answered, the call is complete, the agent in wrap-up."""
+    from sqlalchemy import select
+
+    from callcenter.db import session_scope
+    from callcenter.models import Call, CallAgentLeg, CallStatus
+    from callcenter.simulation.ami.state import _event, channel_block
+
+    from .conftest import status_of
+
+    def scenario() -> None:
+        emu = emulator.emulator
+        caller = emu.queue_caller_join(queue="vip", caller="13900139001", caller_name="转接")
+        _, agent = emu.agent_called(interface="PJSIP/agent1001", linkedid=caller.linkedid, queue="vip")
+        emu.agent_connect(caller, agent, queue="vip", interface="PJSIP/agent1001")
+        emu.emit(_event("AgentComplete", "agent,all", [
+            *channel_block(caller), ("Queue", "vip"), ("Interface", "PJSIP/agent1001"),
+            ("MemberName", "Agent 1001"), ("HoldTime", 2), ("TalkTime", 9), ("Reason", "transfer")]))
+
+    emulator.call(scenario)
+    assert listener.sync(10)
+    with session_scope(ami_settings.database_url) as s:
+        call = s.scalar(select(Call).where(Call.caller_number == "13900139001"))
+        assert (call.status, call.talk_seconds, call.hangup_side) == (CallStatus.COMPLETED, 9, "transfer")
+        legs = list(s.scalars(select(CallAgentLeg).where(CallAgentLeg.call_id == call.id)))
+        assert [(leg.interface, leg.outcome) for leg in legs] == [("PJSIP/agent1001", "connected")]
+    assert status_of(ami_settings.database_url, agents["PJSIP/agent1001"])[0].value == "wrap_up"

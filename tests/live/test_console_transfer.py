@@ -82,8 +82,14 @@ def console_site(live):
             live.pbx.cli("pjsip show contacts")
         yield {"settings": settings, "bus": bus, "listener": listener, "phones": phones}
     finally:
-        for phone in phones.values():
+        for agent, phone in phones.items():
             phone.stop()
+            # Unregistered again (expires 0): other modules expect agent1002 to have no contact.
+            leaving = sipp.start(f"unregister_{agent}", "uac_register.xml", live.sipp_dir(f"xfer_{agent}"),
+                                 port=phone.port, remote=f"127.0.0.1:{live.pbx.ports.sip}",
+                                 inject=[[agent, str(phone.port), "0"]],
+                                 extra=["-au", agent, "-ap", live.pbx.sip_password])
+            leaving.wait(30)
         listener.stop()
 
 
@@ -141,6 +147,15 @@ def test_blind_transfer_rings_the_second_phone_and_pops_on_the_second_console(li
         [queued] = [i for i in invites(console_site["phones"]["agent1001"]) if i["caller"] == "13800138077"]
         assert rang and rang[-1]["queue"] == "transfer" and rang[-1]["caller"] == "13800138077", rang
         assert queued["queue"] == "vip" and rang[-1]["pop_key"] == queued["pop_key"] != ""
+
+        # agent1001's part ended with the transfer (AgentComplete without Dest* fields):
+        # no longer on the call (Asterisk reports the phone free before the
+        # AgentComplete, so the state may already be ready rather than wrap-up).
+        def first_agent_status() -> str:
+            with session_scope(settings.database_url) as s:
+                wang_id = s.scalar(select(User.id).where(User.username == "xfer_wang"))
+                return s.get(AgentState, wang_id).status.value
+        assert wait_until(lambda: first_agent_status() in ("wrap_up", "ready"), timeout=10), first_agent_status()
 
         with session_scope(settings.database_url) as s:
             legs = {(leg.interface, leg.outcome)

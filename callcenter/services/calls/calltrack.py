@@ -254,6 +254,20 @@ def _answer(session: Session, call: Call, interface: str, hold_s: int | None, at
     return changed
 
 
+def connected_leg_dest(session: Session, ref: CallerRef, interface: str) -> str:
+    """The DestUniqueid of the leg ``interface`` answered for this call ("" if none).
+    Asterisk sends AgentComplete without the Dest* fields when the agent's channel is
+    already gone, as after a transfer by Redirect."""
+    call = find_call(session, ref.uniqueid, ref.linkedid)
+    if call is None:
+        return ""
+    leg = session.scalar(select(CallAgentLeg).where(CallAgentLeg.call_id == call.id,
+                                                    CallAgentLeg.interface == interface,
+                                                    CallAgentLeg.outcome == CONNECTED)
+                         .order_by(CallAgentLeg.id.desc()).limit(1))
+    return leg.dest_uniqueid if leg is not None else ""
+
+
 def agent_completed(session: Session, ref: CallerRef, *, dest_uniqueid: str, interface: str,
                     member_name: str, queue: str, hold_s: int, talk_s: int, reason: str,
                     at: dt.datetime) -> Change:
