@@ -17,6 +17,7 @@ from callcenter.services.calls import callbacks
 from callcenter.services.people import users
 
 from . import sipp
+from .agents import sign_in
 from .test_hotline_calls import QUEUE_MEMBER_NOT_IN_USE, member_status, register, wait_until
 
 pytestmark = pytest.mark.asterisk
@@ -35,6 +36,9 @@ def agent_phone(live):
                        extra=["-aa"])
     try:
         register(live, phone, "agent1001")
+        # Agents are dynamic members (queues.conf has none): signed in, the member's device
+        # state tells when the registered phone is reachable.
+        sign_in(live, "PJSIP/agent1001", "vip", name="Agent 1001")
         assert wait_until(lambda: member_status(live, "vip", "Agent 1001") == QUEUE_MEMBER_NOT_IN_USE)
         yield phone
     finally:
