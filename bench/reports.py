@@ -39,7 +39,7 @@ from callcenter.models import Call, CallStatus, Line, Queue, Role, Ticket, Ticke
 from callcenter.models.lines import LineKind, QueueKind
 from callcenter.services.reports import kpis
 from callcenter.services.reports import report as reports
-from callcenter.services.reports.periods import period_for
+from callcenter.services.setup.periods import period_for
 
 TZ = "Asia/Shanghai"
 MONTH = dt.date(2026, 11, 15)
@@ -124,10 +124,9 @@ def _insert(session, model, rows: list[dict]) -> None:
     columns = list(rows[0])
     table = model.__table__
     raw = session.connection().connection.driver_connection
-    with raw.cursor() as cursor:
-        with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row([_pg_value(row[c]) for c in columns])
+    with raw.cursor() as cursor, cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row([_pg_value(row[c]) for c in columns])
 
 
 def _pg_value(value):

@@ -10,7 +10,7 @@ from flask import Blueprint, Response, abort, render_template, request, url_for
 from callcenter.services.reports import kpis
 from callcenter.services.reports import report as reports
 from callcenter.services.reports.export import to_csv, to_xlsx
-from callcenter.services.reports.periods import PERIOD_KINDS, PERIOD_LABELS
+from callcenter.services.setup.periods import PERIOD_KINDS, PERIOD_LABELS
 from callcenter.web.context import panel, unit_of_work
 from callcenter.web.roles import ADMIN, SUPERVISOR, roles_required
 

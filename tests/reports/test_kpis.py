@@ -14,7 +14,7 @@ from callcenter.models import Call, CallAgentLeg, CallStatus, Line, Queue, Ticke
 from callcenter.models.lines import LineKind, QueueKind
 from callcenter.models.tickets import TicketStatus, TicketType
 from callcenter.services.reports import kpis
-from callcenter.services.reports.periods import period_for
+from callcenter.services.setup.periods import period_for
 from callcenter.timeutil import to_utc_naive
 
 TZ = "Asia/Shanghai"

@@ -34,6 +34,7 @@ from callcenter.models import (
 )
 from callcenter.services.qa import prefilter
 from callcenter.services.qa.sampling import Candidate, Pick, PlanRules, agent_quota, draw
+from callcenter.services.setup.periods import calendar_bounds
 from callcenter.timeutil import to_utc_naive
 
 PERIODS = ("week", "month")
@@ -46,13 +47,9 @@ class DrawError(ValueError):
 
 def period_bounds(period: str, day: dt.date) -> tuple[dt.date, dt.date]:
     """The week (Monday first) or month containing ``day``: [start, end)."""
-    if period == "week":
-        start = day - dt.timedelta(days=day.weekday())
-        return start, start + dt.timedelta(days=7)
-    if period == "month":
-        start = day.replace(day=1)
-        return start, (start + dt.timedelta(days=32)).replace(day=1)
-    raise DrawError(f"未知周期 {period!r}（week / month）")
+    if period not in ("week", "month"):
+        raise DrawError(f"未知周期 {period!r}（week / month）")
+    return calendar_bounds(period, day)
 
 
 def previous_period(period: str, day: dt.date) -> tuple[dt.date, dt.date]:

@@ -14,7 +14,7 @@ from callcenter.config import Settings
 from callcenter.db import utcnow
 from callcenter.services.qa import reports as qa_reports
 from callcenter.services.reports import kpis
-from callcenter.services.reports.periods import PERIOD_LABELS, Period, period_for
+from callcenter.services.setup.periods import PERIOD_LABELS, Period, period_for
 from callcenter.services.surveys import report as survey_report
 from callcenter.timeutil import to_local
 

@@ -15,26 +15,18 @@ from sqlalchemy.orm import Session
 
 from callcenter.config import Settings
 from callcenter.models import SurveyAttempt, SurveyPlan, SurveyRequest, SurveyStatus, Ticket, User
+from callcenter.services.setup.periods import period_for
 from callcenter.services.surveys.answers import label_for
 from callcenter.services.surveys.dispatch import CALLBACK
-from callcenter.timeutil import to_local, to_utc_naive
+from callcenter.timeutil import to_local
 
 
 def local_period(settings: Settings, now: dt.datetime, period: str) -> tuple[dt.datetime, dt.datetime]:
     """[start, end) in naive UTC of the local day, week (Monday first) or month holding ``now``."""
-    today = to_local(now, settings.timezone).date()
-    if period == "day":
-        start, end = today, today + dt.timedelta(days=1)
-    elif period == "week":
-        start = today - dt.timedelta(days=today.weekday())
-        end = start + dt.timedelta(days=7)
-    elif period == "month":
-        start = today.replace(day=1)
-        end = (start + dt.timedelta(days=32)).replace(day=1)
-    else:
+    if period not in ("day", "week", "month"):
         raise ValueError(f"period must be day, week or month, not {period!r}")
-    return (to_utc_naive(dt.datetime.combine(start, dt.time()), settings.timezone),
-            to_utc_naive(dt.datetime.combine(end, dt.time()), settings.timezone))
+    found = period_for(period, to_local(now, settings.timezone).date(), settings.timezone)
+    return found.start, found.end
 
 
 def queue(session: Session, *, limit: int = 200) -> list[tuple[SurveyRequest, Ticket]]:

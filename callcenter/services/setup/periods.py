@@ -1,5 +1,6 @@
-"""Report periods in the site's time zone: a day, an ISO week (Monday first) or a month,
-as the naive-UTC bounds the database stores, [start, end)."""
+"""Periods in the site's time zone — a day, an ISO week (Monday first) or a month — as
+local calendar days and as the naive-UTC bounds the database stores, [start, end). One
+definition for the reports, QA's draws and the survey pages."""
 
 from __future__ import annotations
 
@@ -43,18 +44,22 @@ class Period:
         return period_for(self.kind, self.end_day, tz)
 
 
+def calendar_bounds(kind: str, day: dt.date) -> tuple[dt.date, dt.date]:
+    """The local days [first, end) of the day, week or month that contains ``day``."""
+    if kind == "day":
+        return day, day + dt.timedelta(days=1)
+    if kind == "week":
+        first = day - dt.timedelta(days=day.weekday())
+        return first, first + dt.timedelta(days=7)
+    if kind == "month":
+        first = day.replace(day=1)
+        return first, (first + dt.timedelta(days=32)).replace(day=1)
+    raise ValueError(f"unknown report period {kind!r}: one of {', '.join(PERIOD_KINDS)}")
+
+
 def period_for(kind: str, day: dt.date, tz: str) -> Period:
     """The day, week or month (in ``tz``) that contains the local date ``day``."""
-    if kind == "day":
-        first, end = day, day + dt.timedelta(days=1)
-    elif kind == "week":
-        first = day - dt.timedelta(days=day.weekday())
-        end = first + dt.timedelta(days=7)
-    elif kind == "month":
-        first = day.replace(day=1)
-        end = (first + dt.timedelta(days=32)).replace(day=1)
-    else:
-        raise ValueError(f"unknown report period {kind!r}: one of {', '.join(PERIOD_KINDS)}")
+    first, end = calendar_bounds(kind, day)
     return Period(
         kind=kind,  # type: ignore[arg-type]
         first_day=first,
