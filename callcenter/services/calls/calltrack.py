@@ -352,6 +352,10 @@ def channel_hung_up(session: Session, *, uniqueid: str, cause: str, cause_txt: s
     _close_legs(session, call, at)
     if call.status == CallStatus.ANSWERED:
         call.status = CallStatus.COMPLETED
+        if call.talk_seconds is None and call.answered_at is not None:
+            # The conversation left the queue's bridge before it ended (put on hold from
+            # the console: no AgentComplete measured it), so the call's own ends do.
+            call.talk_seconds = max(0, int((at - call.answered_at).total_seconds()))
     elif call.status in (CallStatus.QUEUED, CallStatus.RINGING):
         call.status = CallStatus.ABANDONED
     elif call.status in (CallStatus.ROUTING, CallStatus.ROUTED):
