@@ -17,6 +17,9 @@ interface. Then, in the dialplan of asterisk_conf/extensions.conf:
 - hold: ``Redirect`` of the caller to ``[cc-hold]`` ``caller`` (music on hold) and of
   the agent, as the extra channel, to ``[cc-hold]`` ``agent`` (waits in silence);
 - unhold: ``Bridge`` of the two again;
+- attended transfer (咨询转接): ``Atxfer`` on the agent's channel to ``[cc-atxfer]``
+  ``NNNN`` (agentNNNN) or ``9<number>``: the caller hears music, the agent talks to the
+  target, and hanging up hands the caller over;
 - transfer: ``Redirect`` of the caller to ``[cc-transfer]``: ``agent1002`` (that phone
   rings with the call's pop key; back to the call's queue when nobody answers),
   ``queue-vip`` (that queue, which pops as any queue call does) or the number's digits
@@ -41,8 +44,10 @@ _INTERFACE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*/[A-Za-z0-9_.@\-]{1,63}$")
 _QUEUE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 _NUMBER = re.compile(r"^\+?[0-9]{3,20}$")
 _TOKEN = re.compile(r"^[A-Za-z0-9_.@/\-;]{0,128}$")
+_AGENT_DIGITS = re.compile(r"^PJSIP/agent([0-9]{4})$")
 HOLD_CONTEXT = "cc-hold"
 TRANSFER_CONTEXT = "cc-transfer"
+ATTENDED_CONTEXT = "cc-atxfer"
 
 
 class InvalidControl(ValueError):
@@ -67,6 +72,19 @@ def transfer_exten(target_kind: str, target: str) -> str:
     raise InvalidControl(f"target_kind must be one of {', '.join(TARGET_KINDS)}")
 
 
+def attended_exten(target_kind: str, target: str) -> str:
+    """The digits the Atxfer action dials (as DTMF, so digits only) in ``[cc-atxfer]``:
+    an agent's four digits (PJSIP/agent1002 → 1002), or 9 + an outside number."""
+    if target_kind == "agent":
+        match = _AGENT_DIGITS.match(target)
+        if not match:
+            raise InvalidControl("an attended transfer reaches agents whose phone is PJSIP/agentNNNN")
+        return match.group(1)
+    if target_kind == "number":
+        return "9" + transfer_exten("number", target)
+    raise InvalidControl("an attended transfer goes to an agent or an outside number")
+
+
 def _check(request: dict[str, Any]) -> tuple[str, str]:
     op = request.get("op")
     if op not in OPS:
@@ -82,7 +100,8 @@ def _check(request: dict[str, Any]) -> tuple[str, str]:
         raise InvalidControl("name the call (uniqueid or channel)")
     exten = ""
     if op == "transfer":
-        exten = transfer_exten(str(request.get("target_kind") or ""), str(request.get("target") or ""))
+        kind, target = str(request.get("target_kind") or ""), str(request.get("target") or "")
+        exten = attended_exten(kind, target) if request.get("attended") else transfer_exten(kind, target)
     return op, exten
 
 
@@ -99,7 +118,11 @@ def find_channels(channels: list[Message], *, uniqueid: str, channel: str,
     return caller, agent
 
 
-async def _run(client: AMIClient, op: str, exten: str, caller: str, agent: str) -> Any:
+async def _run(client: AMIClient, op: str, exten: str, caller: str, agent: str, attended: bool = False) -> Any:
+    if op == "transfer" and attended:
+        # The agent's side dials the target as if it pressed the atxfer feature code
+        # (features.conf); the caller hears music meanwhile; the agent hangs up to hand over.
+        return await client.action("Atxfer", {"Channel": agent, "Exten": exten, "Context": ATTENDED_CONTEXT})
     if op == "hangup":
         return await client.hangup(caller)
     if op == "hold":
@@ -116,7 +139,8 @@ async def execute(client: AMIClient, request: dict[str, Any], base: dict[str, An
                   connect_wait_s: float = 5.0) -> dict[str, Any]:
     base = {**base, "op": request.get("op"), "linkedid": str(request.get("linkedid") or ""),
             "call_id": request.get("call_id"), "pop_key": str(request.get("pop_key") or ""),
-            "target_kind": request.get("target_kind") or "", "target": request.get("target") or ""}
+            "target_kind": request.get("target_kind") or "", "target": request.get("target") or "",
+            "attended": bool(request.get("attended"))}
     try:
         op, exten = _check(request)
     except InvalidControl as exc:
@@ -129,10 +153,11 @@ async def execute(client: AMIClient, request: dict[str, Any], base: dict[str, An
                                       channel=str(request.get("channel") or ""), interface=request["interface"])
         if caller is None:
             return {**base, "ok": False, "message": "通话已结束 (the call is gone)"}
-        if agent is None and op in ("hold", "unhold"):
+        if agent is None and (op in ("hold", "unhold") or request.get("attended")):
             return {**base, "ok": False, "message": "坐席话机不在此通话中 (the agent's phone is not on this call)"}
         base.update(caller_channel=caller.get("Channel"), agent_channel=agent.get("Channel") if agent else "")
-        result = await _run(client, op, exten, caller.get("Channel"), agent.get("Channel") if agent else "")
+        result = await _run(client, op, exten, caller.get("Channel"), agent.get("Channel") if agent else "",
+                            attended=bool(request.get("attended")))
     except AMIConnectionError as exc:
         return {**base, "ok": False, "message": f"AMI connection lost; outcome unknown ({exc})"}
     except AMIError as exc:

@@ -29,7 +29,7 @@ def _input() -> dict[str, Any]:
 @bp.route("/api/agent/call", methods=["POST"])
 @roles_required(*CALL_HANDLERS)
 def control():
-    """{op: hangup|hold|unhold|transfer, linkedid, target_kind, target} → 202 with the
+    """{op: hangup|hold|unhold|transfer, linkedid, target_kind, target, attended} → 202 with the
     request id; the outcome arrives on the event stream (``action``)."""
     data = _input()
     try:
@@ -40,7 +40,8 @@ def control():
                 return jsonify(error="没有这通电话 (no such call)"), 404
             message = controls.control_request(console.state_for(s, user), call, str(data.get("op") or ""),
                                                target_kind=str(data.get("target_kind") or ""),
-                                               target=str(data.get("target") or ""))
+                                               target=str(data.get("target") or ""),
+                                               attended=data.get("attended") in (True, "1", "true"))
     except (controls.ControlError, console.ConsoleError) as exc:
         return jsonify(error=str(exc)), 400
     try:

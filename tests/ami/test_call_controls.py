@@ -69,3 +69,47 @@ def test_agent_complete_after_a_transfer_without_dest_fields_closes_the_agents_l
         legs = list(s.scalars(select(CallAgentLeg).where(CallAgentLeg.call_id == call.id)))
         assert [(leg.interface, leg.outcome) for leg in legs] == [("PJSIP/agent1001", "connected")]
     assert status_of(ami_settings.database_url, agents["PJSIP/agent1001"])[0].value == "wrap_up"
+
+
+@pytest.mark.parametrize("kind, target, exten", [
+    ("agent", "PJSIP/agent1002", "1002"),
+    ("number", "010-65529988", "901065529988"),
+])
+def test_attended_targets_are_digits_of_cc_atxfer(kind, target, exten):
+    assert call_controls.attended_exten(kind, target) == exten
+
+
+@pytest.mark.parametrize("kind, target", [("agent", "PJSIP/lobby"), ("queue", "vip"), ("number", "12")])
+def test_attended_transfer_refuses_what_cannot_be_dialled_as_digits(kind, target):
+    with pytest.raises(call_controls.InvalidControl):
+        call_controls.attended_exten(kind, target)
+
+
+def test_an_attended_transfer_is_an_atxfer_on_the_agents_channel(emulator, agents, listener, ami_settings):
+    """咨询转接: the AMI owner finds the agent's channel of the call and sends Atxfer to
+    [cc-atxfer] with the target's digits (the caller's channel is not moved)."""
+    import asyncio
+
+    from callcenter.ami.client import AMIClient
+
+    caller, agent = emulator.agent_called(interface="PJSIP/agent1001", caller="13800138000")
+    emulator.agent_connect(caller, agent, queue="vip", interface="PJSIP/agent1001")
+
+    async def run():
+        client = AMIClient(emulator.host, emulator.port, ami_settings.ami_username, ami_settings.ami_secret)
+        task = asyncio.ensure_future(client.run())
+        try:
+            return await call_controls.execute(client, {
+                "action": "CallControl", "op": "transfer", "interface": "PJSIP/agent1001",
+                "uniqueid": caller.uniqueid, "linkedid": caller.linkedid, "target_kind": "agent",
+                "target": "PJSIP/agent1002", "attended": True}, {"request_id": "r-att"})
+        finally:
+            await client.close()
+            task.cancel()
+
+    answer = asyncio.run(run())
+    assert answer["ok"] is True and answer["attended"] is True, answer
+    [atxfer] = [a.message for a in emulator.emulator.actions if a.message.get("Action") == "Atxfer"]
+    assert (atxfer.get("Channel"), atxfer.get("Context"), atxfer.get("Exten")) == \
+        (agent.channel, "cc-atxfer", "1002")
+    assert not [a for a in emulator.emulator.actions if a.message.get("Action") == "Redirect"]

@@ -3,7 +3,9 @@ the VIP line, agent1001's phone (a SIPp UAS) answers, the console asks for a tra
 to agent1002 (bus topic ``ami.action``, executed by the callcenter's AMI listener on
 its own AMI connection), and agent1002's phone (a second SIPp UAS) rings with the
 call's pop key; the listener announces the call to agent1002's console, the call
-record keeps both legs and the ticket keeps its first owner (首问负责制)."""
+record keeps both legs and the ticket keeps its first owner (首问负责制). Then an attended
+transfer (咨询转接, AMI Atxfer): agent1002's phone rings while the caller waits, agent1001
+hangs up, and the caller is left talking to agent1002."""
 
 from __future__ import annotations
 
@@ -165,5 +167,66 @@ def test_blind_transfer_rings_the_second_phone_and_pops_on_the_second_console(li
             assert (transfer.ok, transfer.target, transfer.from_interface) == (True, SECOND, FIRST)
             owner = s.scalar(select(Ticket.owner_id).where(Ticket.number == "GD-LIVE-XFER"))
             assert owner == s.scalar(select(User.id).where(User.username == "xfer_wang"))
+    finally:
+        assert carrier.wait(60) == 0, carrier.diagnostics()
+
+
+def test_attended_transfer_hands_the_caller_to_the_second_agent(live, console_site):
+    from callcenter.services.calls import controls
+
+    settings, bus = console_site["settings"], console_site["bus"]
+    events = bus.subscribe("agent")
+    # agent1002 stays on the line this time (its phone answers and holds 20 s).
+    old = console_site["phones"]["agent1002"]
+    old.stop()
+    console_site["phones"]["agent1002"] = sipp.start("atx_agent1002", "uas_agent.xml",
+                                                     live.sipp_dir("xfer_agent1002"), port=old.port, calls=None,
+                                                     hold_ms=20000, extra=["-aa"])
+    carrier = sipp.start("atx_call", "uac_hotline.xml", live.sipp_dir("atx_call"),
+                         remote=f"127.0.0.1:{live.pbx.ports.sip}", port=live.pbx.ports.trunk, calls=1,
+                         inject=[[VIP_LINE, "13800138044", "Attended caller"]], hold_ms=25000)
+    try:
+        def answered() -> Call | None:
+            with session_scope(settings.database_url) as s:
+                call = s.scalar(select(Call).where(Call.caller_number == "13800138044"))
+                if call is not None and call.status is CallStatus.ANSWERED:
+                    s.expunge(call)
+                    return call
+                return None
+
+        call = wait_until(answered, timeout=30)
+        assert call is not None, "agent1001 answered the VIP call"
+        with session_scope(settings.database_url) as s:
+            state = s.scalar(select(AgentState).where(AgentState.interface == FIRST))
+            request = controls.control_request(state, s.get(Call, call.id), "transfer", target_kind="agent",
+                                               target=SECOND, attended=True)
+        bus.publish("ami.action", request)
+        answer = None
+        deadline = time.monotonic() + 20
+        while answer is None and time.monotonic() < deadline:
+            item = events.get(timeout=0.5)
+            if item is not None and item[1].get("request_id") == request["request_id"]:
+                answer = item[1]
+        assert answer is not None and answer["ok"], answer
+        # agent1002's phone rings (the consultation) while the caller waits.
+        second = console_site["phones"]["agent1002"]
+        assert wait_until(lambda: [i for i in invites(second) if i["agent"] == "agent1002"], timeout=15)
+        # agent1001 hangs up: the caller is handed over to agent1002.
+        live.ami.action("Hangup", Channel=answer["agent_channel"])
+
+        def bridged_with_second() -> bool:
+            # caller ⇄ Local/1002@cc-atxfer;1 … Local;2 ⇄ agent1002 (the Dial of [cc-atxfer]).
+            _, channels = live.ami.list_action("CoreShowChannels")
+            bridge_of = {c.get("Channel"): c.get("BridgeId") for c in channels}
+            caller_bridge = bridge_of.get(answer["caller_channel"])
+            locals_ = {name.rsplit(";", 1)[1]: bridge for name, bridge in bridge_of.items()
+                       if name.startswith("Local/1002@cc-atxfer-")}
+            second_bridges = {bridge for name, bridge in bridge_of.items() if name.startswith(SECOND + "-")}
+            return bool(caller_bridge) and locals_.get("1") == caller_bridge and locals_.get("2") in second_bridges
+
+        assert wait_until(bridged_with_second, timeout=15), "the caller talks to agent1002"
+        with session_scope(settings.database_url) as s:
+            kinds = [t.kind for t in s.scalars(select(CallTransfer).where(CallTransfer.call_id == call.id))]
+        assert kinds == ["attended"], kinds
     finally:
         assert carrier.wait(60) == 0, carrier.diagnostics()

@@ -30,8 +30,17 @@ def test_transfer_is_published_for_the_ami_owner(seated_call, auth, bus, users):
     assert message == {
         "action": "CallControl", "op": "transfer", "interface": "PJSIP/1001", "uniqueid": "L-77",
         "channel": "PJSIP/trunk-provider-00000007", "linkedid": "L-77", "call_id": seated_call, "pop_key": "pk77",
-        "target_kind": "agent", "target": "PJSIP/agent1002", "request_id": response.get_json()["request_id"],
-        "user_id": users["agent"]}
+        "target_kind": "agent", "target": "PJSIP/agent1002", "attended": False,
+        "request_id": response.get_json()["request_id"], "user_id": users["agent"]}
+
+
+def test_an_attended_transfer_is_published_as_such(seated_call, auth, bus):
+    requests = bus.subscribe("ami.action")
+    response = auth.post_json("/api/agent/call", {"op": "transfer", "linkedid": "L-77", "target_kind": "agent",
+                                                  "target": "PJSIP/agent1002", "attended": True})
+    assert response.status_code == 202
+    _, message = requests.get(timeout=1)
+    assert (message["op"], message["target"], message["attended"]) == ("transfer", "PJSIP/agent1002", True)
 
 
 @pytest.mark.parametrize("body, status, words", [
@@ -40,6 +49,8 @@ def test_transfer_is_published_for_the_ami_owner(seated_call, auth, bus, users):
     ({"op": "transfer", "linkedid": "L-77", "target_kind": "agent", "target": "x\r\nAction: Originate"}, 400, "interface"),
     ({"op": "transfer", "linkedid": "L-77", "target_kind": "fax", "target": "1"}, 400, "坐席、队列或外线号码"),
     ({"op": "explode", "linkedid": "L-77"}, 400, "unknown call control"),
+    ({"op": "transfer", "linkedid": "L-77", "target_kind": "queue", "target": "vip", "attended": True}, 400,
+     "咨询转接只能转给坐席或外线号码"),
     ({"op": "hangup", "linkedid": "no-such-call"}, 404, "没有这通电话"),
 ])
 def test_bad_call_controls_are_refused_and_nothing_is_published(seated_call, auth, bus, body, status, words):

@@ -59,8 +59,10 @@ def check_target(target_kind: str, target: str) -> str:
 
 
 def control_request(state: AgentState, call: Call, op: str, *, target_kind: str = "",
-                    target: str = "") -> dict[str, Any]:
-    """The ``ami.action`` message for a call-control button."""
+                    target: str = "", attended: bool = False) -> dict[str, Any]:
+    """The ``ami.action`` message for a call-control button. ``attended``: a consultative
+    transfer (咨询转接) to an agent or an outside number — the agent talks to the target
+    first and hangs up to hand the caller over."""
     if not state.interface:
         raise ControlError("请先就座 (choose the phone interface you sit at first)")
     if op not in OPS:
@@ -75,7 +77,9 @@ def control_request(state: AgentState, call: Call, op: str, *, target_kind: str 
         target = check_target(target_kind, target)
         if target_kind == "agent" and target == state.interface:
             raise ControlError("不能转接给自己 (that is your own phone)")
-        message.update(target_kind=target_kind, target=target)
+        if attended and target_kind == "queue":
+            raise ControlError("咨询转接只能转给坐席或外线号码 (an attended transfer goes to an agent or a number)")
+        message.update(target_kind=target_kind, target=target, attended=bool(attended))
     return message
 
 
@@ -90,7 +94,8 @@ def record_transfer(session: Session, answer: dict[str, Any], *, at: dt.datetime
     ok = bool(answer.get("ok"))
     target_kind, target = str(answer.get("target_kind") or ""), str(answer.get("target") or "")
     transfer = CallTransfer(call_id=call.id, from_user_id=answer.get("user_id"),
-                            from_interface=str(answer.get("interface") or ""), kind="blind",
+                            from_interface=str(answer.get("interface") or ""),
+                            kind="attended" if answer.get("attended") else "blind",
                             target_kind=target_kind[:16], target=target[:80], at=at, ok=ok,
                             message=str(answer.get("message") or "")[:200])
     session.add(transfer)

@@ -139,6 +139,7 @@ class ActionHandlers(PBXState):
             "coresettings": self._act_core_settings, "corestatus": self._act_core_status,
             "redirect": self._act_redirect, "bridge": self._act_bridge,
             "queuechangeprioritycaller": self._act_queue_change_priority_caller,
+            "atxfer": self._act_atxfer,
         }
 
     # --- session and core ------------------------------------------------------------------
@@ -469,6 +470,21 @@ class ActionHandlers(PBXState):
             return
         entry.priority = int(priority)
         self._ack(session, request, "Priority change for caller on queue")
+
+    async def _act_atxfer(self, session: _Session, request: Message) -> None:
+        """As manager.c answers it: the feature code and the digits are queued on the
+        channel as DTMF (no event here; the bridge carries the transfer out)."""
+        name, exten = request.get("Channel").strip(), request.get("Exten").strip()
+        if not name:
+            self._error(session, request, "No channel specified")
+            return
+        if not exten:
+            self._error(session, request, "No extension specified")
+            return
+        if self._channel_named(name) is None:
+            self._error(session, request, "Channel specified does not exist")
+            return
+        self._ack(session, request, "Atxfer successfully queued")
 
     async def _act_bridge(self, session: _Session, request: Message) -> None:
         one, two = self._channel_named(request.get("Channel1").strip()), self._channel_named(request.get("Channel2").strip())

@@ -417,6 +417,7 @@
     if (!data.ok) { note.textContent = "失败：" + (data.message || data.op); return; }
     if (data.op === "hold") { node.dataset.held = "1"; node.querySelector(".hold").textContent = "取消保持"; note.textContent = "客户正在听等待音乐"; }
     else if (data.op === "unhold") { delete node.dataset.held; node.querySelector(".hold").textContent = "保持"; note.textContent = ""; }
+    else if (data.op === "transfer" && data.attended) { note.textContent = "正在咨询 " + data.target + "：通话后挂机即转出"; }
     else if (data.op === "transfer") { node.dataset.transferred = data.target; note.textContent = "已转接 → " + data.target; }
     else if (data.op === "hangup") { note.textContent = "已挂断"; }
   }
@@ -448,11 +449,15 @@
     const number = bar.querySelector(".transfer-number");
     select.addEventListener("focus", () => { if (select.options.length <= 1) fillTargets(select); });
     select.addEventListener("change", () => { number.hidden = !select.value.startsWith("number|"); });
-    bar.querySelector(".transfer").addEventListener("click", () => {
+    const transfer = (attended) => {
       const [kind, value] = (select.value || "|").split("|");
       if (!kind) { node.querySelector(".call-note").textContent = "请选择转接目标"; return; }
-      callControl(node, { op: "transfer", target_kind: kind, target: kind === "number" ? number.value : value });
-    });
+      callControl(node, { op: "transfer", target_kind: kind, target: kind === "number" ? number.value : value,
+        attended: attended });
+    };
+    bar.querySelector(".transfer").addEventListener("click", () => transfer(false));
+    // 咨询转接: talk to the target first; hanging up the phone hands the caller over.
+    bar.querySelector(".transfer-attended").addEventListener("click", () => transfer(true));
     const wrap = node.querySelector(".wrapup");
     wrap.querySelector(".wrapup-save").addEventListener("click", async () => {
       const result = await cc.postJSON(urls.wrapupUrl, { linkedid: node.dataset.linkedid,
