@@ -32,6 +32,8 @@ from callcenter.services.surveys.dispatch import Claim
 log = logging.getLogger(__name__)
 
 _BUSY_MEMORY_S = 5.0
+# How long a Reason-0 answer waits for the channel's Cause-17 Hangup that says "busy".
+_BUSY_WAIT_S = 1.0
 
 
 class SurveyDialer:
@@ -124,7 +126,7 @@ class SurveyDialer:
             await asyncio.to_thread(self._write, dispatch.record_originate, claim.attempt_id,
                                     success=False, reason=None)
             return
-        busy = self._busy_seen(claim.attempt_id)
+        busy = await self._wait_busy(claim.attempt_id) if not result.success and result.reason == 0 else False
         await asyncio.to_thread(self._write, dispatch.record_originate, claim.attempt_id,
                                 success=result.success, reason=result.reason, channel=result.channel,
                                 uniqueid=result.uniqueid, busy_seen=busy)
@@ -142,6 +144,18 @@ class SurveyDialer:
                 if len(self._busy) > 1000:
                     now = time.monotonic()
                     self._busy = {k: t for k, t in self._busy.items() if now - t < _BUSY_MEMORY_S}
+
+    async def _wait_busy(self, attempt_id: int, wait_s: float = _BUSY_WAIT_S) -> bool:
+        """Reason 0 is busy or an unknown endpoint: the channel's Cause-17 Hangup tells which.
+        It usually comes just before the OriginateResponse, but the two travel apart (the
+        Hangup through the event callback), so it is also waited for a moment."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            if self._busy_seen(attempt_id):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(0.02)
 
     def _busy_seen(self, attempt_id: int) -> bool:
         seen = self._busy.pop(str(attempt_id), None)
