@@ -80,6 +80,9 @@ def call_view(settings: Settings, role: str, call: Call, agents: dict[int, str])
         "answered_by": answered_by,
         "talk_seconds": call.talk_seconds,
         "wait_seconds": call.wait_seconds,
+        # The console links the recording of the agent's own calls (QA's page plays it to them).
+        "answered_by_id": call.answered_by_user_id,
+        "has_recording": bool(call.recording_file) and call.recording_purged_at is None,
     }
 
 

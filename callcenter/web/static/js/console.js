@@ -106,10 +106,22 @@
     });
   }
 
-  function listInto(list, items, format) {
+  function listInto(list, items, format, extra) {
     cc.clear(list);
     if (!items || !items.length) { list.appendChild(cc.el("li", { text: "无", cls: "muted" })); return; }
-    for (const item of items) list.appendChild(cc.el("li", { text: format(item) }));
+    for (const item of items) {
+      const li = cc.el("li", { text: format(item) });
+      const more = extra ? extra(item) : null;
+      if (more) { li.appendChild(document.createTextNode(" ")); li.appendChild(more); }
+      list.appendChild(li);
+    }
+  }
+
+  // The recording of one of this agent's own earlier calls (the QA page plays it to them).
+  function recordingLink(call) {
+    if (!urls.recordingUrl || !call.has_recording || String(call.answered_by_id) !== urls.userId) return null;
+    return cc.el("a", { text: "录音", cls: "recording-link",
+      attrs: { href: urls.recordingUrl.replace(/0$/, String(call.id)), target: "_blank", rel: "noopener" } });
   }
 
   // --- alerting: ring sound, desktop notification, title (each can be turned off) ----------
@@ -208,7 +220,7 @@
     }
     ticketItems(node.querySelector(".open-tickets"), pop.open_tickets, node);
     listInto(node.querySelector(".last-calls"), pop.last_calls,
-      (c) => `${c.started_at} ${c.category_label || ""} ${c.status_label} ${c.answered_by || ""}`);
+      (c) => `${c.started_at} ${c.category_label || ""} ${c.status_label} ${c.answered_by || ""}`, recordingLink);
     listInto(node.querySelector(".last-tickets"), pop.last_tickets,
       (t) => `${t.created_at} ${t.number} ${t.type_label} ${t.subject} — ${t.status_label} ${t.resolution || ""}`);
     addActions(node, pop);
