@@ -15,7 +15,7 @@ from callcenter.db import session_scope
 from callcenter.models import AgentState, AgentStatus, Call, CallStatus, Role, User
 
 from . import sipp
-from .agents import sign_in
+from .agents import answered_call, sign_in
 from .test_hotline_calls import VIP_LINE, register, wait_until
 
 pytestmark = pytest.mark.asterisk
@@ -76,15 +76,7 @@ def test_hold_and_unhold_keep_one_answered_call(live, hold_site):
                          remote=f"127.0.0.1:{live.pbx.ports.sip}", port=live.pbx.ports.trunk, calls=1,
                          inject=[[VIP_LINE, "13800138055", "Hold caller"]], hold_ms=15000)
     try:
-        def answered() -> Call | None:
-            with session_scope(settings.database_url) as s:
-                call = s.scalar(select(Call).where(Call.caller_number == "13800138055"))
-                if call is not None and call.status is CallStatus.ANSWERED:
-                    s.expunge(call)
-                    return call
-                return None
-
-        call = wait_until(answered, timeout=30)
+        call = answered_call(settings, "13800138055")
         assert call is not None, "agent1001 answered the VIP call"
 
         def request(op: str) -> dict:

@@ -22,7 +22,6 @@ from callcenter.models import (
     AgentStatus,
     Call,
     CallAgentLeg,
-    CallStatus,
     CallTransfer,
     Role,
     Ticket,
@@ -31,7 +30,7 @@ from callcenter.models import (
 )
 
 from . import sipp
-from .agents import sign_in
+from .agents import answered_call, sign_in
 from .pbx import free_port
 from .test_hotline_calls import QUEUE_MEMBER_NOT_IN_USE, VIP_LINE, invites, member_status, wait_until
 
@@ -105,15 +104,7 @@ def test_blind_transfer_rings_the_second_phone_and_pops_on_the_second_console(li
                          remote=f"127.0.0.1:{live.pbx.ports.sip}", port=live.pbx.ports.trunk, calls=1,
                          inject=[[VIP_LINE, "13800138077", "Transfer caller"]], hold_ms=20000)
     try:
-        def answered() -> Call | None:
-            with session_scope(settings.database_url) as s:
-                call = s.scalar(select(Call).where(Call.caller_number == "13800138077"))
-                if call is not None and call.status is CallStatus.ANSWERED:
-                    s.expunge(call)
-                    return call
-                return None
-
-        call = wait_until(answered, timeout=30)
+        call = answered_call(settings, "13800138077")
         assert call is not None, "agent1001 answered the VIP call"
         with session_scope(settings.database_url) as s:
             wang = s.scalar(select(User).where(User.username == "xfer_wang"))
@@ -186,15 +177,7 @@ def test_attended_transfer_hands_the_caller_to_the_second_agent(live, console_si
                          remote=f"127.0.0.1:{live.pbx.ports.sip}", port=live.pbx.ports.trunk, calls=1,
                          inject=[[VIP_LINE, "13800138044", "Attended caller"]], hold_ms=25000)
     try:
-        def answered() -> Call | None:
-            with session_scope(settings.database_url) as s:
-                call = s.scalar(select(Call).where(Call.caller_number == "13800138044"))
-                if call is not None and call.status is CallStatus.ANSWERED:
-                    s.expunge(call)
-                    return call
-                return None
-
-        call = wait_until(answered, timeout=30)
+        call = answered_call(settings, "13800138044")
         assert call is not None, "agent1001 answered the VIP call"
         with session_scope(settings.database_url) as s:
             state = s.scalar(select(AgentState).where(AgentState.interface == FIRST))

@@ -21,7 +21,8 @@ from sqlalchemy.orm import Session
 from callcenter.config import Settings
 from callcenter.db import utcnow
 from callcenter.models import AgentState, AgentStatus, Call, CallStatus, Queue, Role, User
-from callcenter.timeutil import to_utc_naive, zone
+from callcenter.services.setup.periods import period_for
+from callcenter.timeutil import to_local
 
 # PJSIP/1001, SIP/agent-7, Local/1001@agents: technology/resource, nothing that could
 # smuggle a second header into the AMI request.
@@ -160,11 +161,8 @@ def concerns(event: dict[str, Any], *, user_id: int, interface: str | None) -> b
 # --- supervisor and QA read models -----------------------------------------------------
 def local_day_bounds(settings: Settings, now: dt.datetime | None = None) -> tuple[dt.datetime, dt.datetime]:
     """Today in the site's time zone, as naive UTC [start, end)."""
-    now = now or utcnow()
-    local_today = now.replace(tzinfo=dt.UTC).astimezone(zone(settings.timezone)).date()
-    start = to_utc_naive(dt.datetime.combine(local_today, dt.time()), settings.timezone)
-    end = to_utc_naive(dt.datetime.combine(local_today + dt.timedelta(days=1), dt.time()), settings.timezone)
-    return start, end
+    today = period_for("day", to_local(now or utcnow(), settings.timezone).date(), settings.timezone)
+    return today.start, today.end
 
 
 def queue_overview(session: Session, settings: Settings, now: dt.datetime | None = None) -> dict[str, Any]:
