@@ -67,10 +67,8 @@ def _live_queues(session: Session, now: dt.datetime) -> dict[str, dict[str, Any]
     return live
 
 
-def _queues(session: Session, settings: Settings, now: dt.datetime) -> list[dict[str, Any]]:
-    start, end = local_day_bounds(settings, now)
-    rules = kpis.KpiRules.from_settings(settings)
-    today = {row.key: row for row in kpis.breakdown(session, start, end, rules, "queue", settings.timezone)}
+def _queues(session: Session, settings: Settings, now: dt.datetime,
+            today: dict[str, kpis.KpiRow]) -> list[dict[str, Any]]:
     live = _live_queues(session, now)
     names = list(session.scalars(select(Queue.name).order_by(Queue.name)))
     names += sorted(n for n in set(today) | set(live) if n and n not in names)
@@ -138,13 +136,19 @@ def _waiting_callers(session: Session, settings: Settings, now: dt.datetime) -> 
 
 def snapshot(session: Session, settings: Settings, now: dt.datetime | None = None) -> dict[str, Any]:
     now = now or utcnow()
-    queues = _queues(session, settings, now)
+    start, end = local_day_bounds(settings, now)
+    rules = kpis.KpiRules.from_settings(settings)
+    per_queue = kpis.breakdown(session, start, end, rules, "queue", settings.timezone)
+    queues = _queues(session, settings, now, {row.key: row for row in per_queue})
     agents = _agents(session, now)
     by_state: dict[str, int] = {word: 0 for word in STATE_WORDS.values()}
     for agent in agents:
         by_state[agent["state"]] += 1
-    start, end = local_day_bounds(settings, now)
-    total = kpis.totals(session, start, end, kpis.KpiRules.from_settings(settings))
+    # Every call of the day is in one queue row (a call without a queue too): the day's
+    # total is their sum, not a second scan.
+    total = kpis.KpiRow(key=None, label="合计")
+    for row in per_queue:
+        total.add(row)
     overdue = session.scalar(select(func.count()).select_from(Ticket).where(
         Ticket.status != TicketStatus.CLOSED, Ticket.due_at.is_not(None), Ticket.due_at < now)) or 0
     callbacks_due = session.scalar(select(func.count()).select_from(CallbackTask).where(
