@@ -215,6 +215,9 @@ class Settings(BaseSettings):
     kpi_fcr_days: int = Field(default=3, ge=1)
     # How often the scheduler looks for a finished day whose complaint summary is not kept.
     report_keep_interval_s: float = Field(default=600.0, gt=0)
+    # How often the scheduler recomputes the hours of the report rollup that changed
+    # (reports read the calls for those hours meanwhile, so figures are never stale).
+    report_rollup_interval_s: float = Field(default=60.0, gt=0)
     # Fair queues: an ordinary caller who has waited this long is raised to priority_raised
     # (per queue: the queues' aging_after_s / aging_priority); 0 = no aging. The AMI
     # listener looks for such callers this often.

@@ -17,6 +17,7 @@ from callcenter.cli import (
     deploy,
     prompts,
     qa,
+    reports,
     runtime,
     scheduler,
     simulation,
@@ -66,6 +67,6 @@ def main(config_path: str | None, verbose: int) -> None:
 
 
 for _module in (database, customers, admin, agi, ami, prompts, runtime, simulation, web, scheduler, deploy, qa,
-                surveys, speech_cli, users):
+                reports, surveys, speech_cli, users):
     for _command in _module.COMMANDS:
         main.add_command(_command)

@@ -25,7 +25,7 @@ from callcenter.models.lines import (
 )
 from callcenter.models.qa import QaAppeal, QaAssignment, QaComment, QaFlag, QaPlan, QaSample, QaScore, QaScorecard
 from callcenter.models.surveys import SurveyAttempt, SurveyContact, SurveyPlan
-from callcenter.models.reports import KeptReport
+from callcenter.models.reports import CallStatsHourly, CallStatsStaleHour, CallStatsState, KeptReport
 from callcenter.models.speech import SpeechCheck, Transcript
 from callcenter.models.tickets import (
     AuditEntry,
@@ -46,5 +46,6 @@ __all__ = [
     "QaAppeal", "QaAssignment", "QaComment", "QaFlag", "QaPlan", "QaSample", "QaScore", "QaScorecard",
     "Queue", "QueueKind", "Role", "SurveyAttempt", "SurveyContact", "SurveyPlan", "SurveyRequest", "SurveyStatus",
     "Ticket", "TicketHistory", "TicketStatus", "TicketType", "Tier", "User",
+    "CallStatsHourly", "CallStatsStaleHour", "CallStatsState",
     "CallTransfer", "CallWrapUp", "WrapUpCode", "CallbackAttempt", "CallbackMiss", "SpeechCheck", "Transcript",
 ]

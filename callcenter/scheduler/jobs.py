@@ -141,6 +141,16 @@ def daily_complaint_summary() -> int:
         return len(kept.keep_daily_complaints(session, settings))
 
 
+def call_stats_refresh() -> int:
+    """Recompute the report rollup's changed hours (services/reports/rollup.py)."""
+    from callcenter.services.reports import rollup
+    from callcenter.services.reports.measures import KpiRules
+
+    settings, _ = _context()
+    with session_scope(settings.database_url) as session:
+        return rollup.refresh(session, KpiRules.from_settings(settings))
+
+
 def speech_transcribe() -> int:
     """Transcribe and check the sampled calls waiting for it (services/speech/transcripts.py);
     nothing when no Vosk model is usable (the reason was logged once)."""
@@ -173,6 +183,8 @@ SCHEDULE: list[ScheduledJob] = [
                  lambda s: max(5.0, s.survey_attempt_stale_s / 3)),
     ScheduledJob("daily_complaint_summary", "callcenter.scheduler.jobs:daily_complaint_summary",
                  lambda s: s.report_keep_interval_s),
+    ScheduledJob("call_stats_refresh", "callcenter.scheduler.jobs:call_stats_refresh",
+                 lambda s: s.report_rollup_interval_s),
     ScheduledJob("speech_transcribe", "callcenter.scheduler.jobs:speech_transcribe",
                  lambda s: s.speech_transcribe_interval_s),
 ]

@@ -13,7 +13,7 @@ import pytest
 from callcenter.models import Call, CallAgentLeg, CallStatus, Line, Queue, Ticket, User
 from callcenter.models.lines import LineKind, QueueKind
 from callcenter.models.tickets import TicketStatus, TicketType
-from callcenter.services.reports import kpis
+from callcenter.services.reports import kpis, rollup
 from callcenter.services.setup.periods import period_for
 from callcenter.timeutil import to_utc_naive
 
@@ -51,8 +51,20 @@ def _call(session, start: str, number: str, status: CallStatus, *, line=None, ag
     return call
 
 
-@pytest.fixture
-def history(session):
+@pytest.fixture(params=["from calls", "from the rollup"])
+def history(request, session):
+    """The history; every test on it runs twice: with nothing rolled up (the figures come
+    from the calls) and after the rollup was refreshed (they come from call_stats_hourly)."""
+    built = _build_history(session)
+    if request.param == "from the rollup":
+        rollup.refresh(session, RULES)
+        session.commit()
+        assert rollup.stale_hours(session) == 0
+        assert rollup.usable(session, RULES)
+    return built
+
+
+def _build_history(session):
     vip_q, gen_q = Queue(name="vip", kind=QueueKind.VIP), Queue(name="general_q", kind=QueueKind.GENERAL)
     session.add_all([vip_q, gen_q])
     session.flush()

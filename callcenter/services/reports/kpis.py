@@ -21,28 +21,36 @@ Definitions (published in the README, "Reports and KPIs"):
   report is final once ``fcr_days`` have passed).
 - **repeat callers**: numbers with two or more offered calls in the period.
 
-Every figure is a SQL aggregate over the calls of the period in one pass, grouped by
-the dimension asked for; ratios are computed from the summed parts, so rows add up to
-the total exactly.
+Every figure is a sum of parts (``measures``): from the hourly rollup for whole hours it
+holds, from the calls for the rest (``rollup.collect``); ratios are computed from the
+summed parts, so rows add up to the total exactly.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterable
-from typing import Any
 
-from sqlalchemy import and_, case, func, literal, or_, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from callcenter.config import Settings
 from callcenter.labels import LINE_KINDS, TICKET_TYPES, label
-from callcenter.models import Call, CallStatus, Line, Role, Ticket, User
-from callcenter.timeutil import to_local
+from callcenter.models import Line, Role, Ticket, User
+from callcenter.services.reports import rollup
+from callcenter.services.reports.measures import OFFERED_STATES, KpiRow, KpiRules, Parts
+from callcenter.timeutil import to_local, to_utc_naive
 
-OFFERED_STATES = (CallStatus.QUEUED, CallStatus.RINGING, CallStatus.ANSWERED, CallStatus.COMPLETED,
-                  CallStatus.ABANDONED)
+__all__ = [
+    "DIMENSIONS",
+    "OFFERED_STATES",
+    "KpiRow",
+    "KpiRules",
+    "breakdown",
+    "complaints",
+    "first_contact_resolution",
+    "repeat_callers",
+    "totals",
+]
 
 # What a report may be grouped by, with the Chinese column heading.
 DIMENSIONS = {
@@ -55,115 +63,11 @@ DIMENSIONS = {
 }
 
 
-@dataclasses.dataclass(frozen=True)
-class KpiRules:
-    short_abandon_s: int = 5
-    service_level_s: int = 20
-    fcr_days: int = 3
-    wrapup_s: float = 15.0
-    priority_vip: int = 10
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> KpiRules:
-        return cls(short_abandon_s=settings.kpi_short_abandon_s, service_level_s=settings.kpi_service_level_s,
-                   fcr_days=settings.kpi_fcr_days, wrapup_s=settings.ami_wrapup_s,
-                   priority_vip=settings.priority_vip)
-
-
-@dataclasses.dataclass
-class KpiRow:
-    """Summed parts of one group; the ratios are properties over them."""
-
-    key: Any
-    label: str
-    offered: int = 0
-    answered: int = 0
-    answered_in_sl: int = 0
-    abandoned: int = 0
-    short_abandoned: int = 0
-    ended: int = 0                 # answered calls that have ended (AHT's denominator)
-    wait_answered_s: int = 0
-    handle_s: float = 0.0          # talk + wrap-up of ended answered calls
-    longest_wait_s: int = 0
-
-    @property
-    def service_level(self) -> float | None:
-        decided = self.answered + self.abandoned
-        return self.answered_in_sl / decided if decided else None
-
-    @property
-    def abandon_rate(self) -> float | None:
-        decided = self.answered + self.abandoned
-        return self.abandoned / decided if decided else None
-
-    @property
-    def asa_s(self) -> float | None:
-        return self.wait_answered_s / self.answered if self.answered else None
-
-    @property
-    def aht_s(self) -> float | None:
-        return self.handle_s / self.ended if self.ended else None
-
-    def add(self, other: KpiRow) -> None:
-        for field in ("offered", "answered", "answered_in_sl", "abandoned", "short_abandoned", "ended",
-                      "wait_answered_s", "handle_s"):
-            setattr(self, field, getattr(self, field) + getattr(other, field))
-        self.longest_wait_s = max(self.longest_wait_s, other.longest_wait_s)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "key": self.key, "label": self.label, "offered": self.offered, "answered": self.answered,
-            "abandoned": self.abandoned, "short_abandoned": self.short_abandoned,
-            "answered_in_sl": self.answered_in_sl, "service_level": self.service_level,
-            "abandon_rate": self.abandon_rate, "asa_s": self.asa_s, "aht_s": self.aht_s,
-            "longest_wait_s": self.longest_wait_s,
-        }
-
-
-def _measures(rules: KpiRules) -> list:
-    """The summed parts, as aggregate FILTER clauses (PostgreSQL, SQLite >= 3.30): one pass,
-    no per-row CASE for the counts."""
-    wait = func.coalesce(Call.wait_seconds, 0)
-    offered = Call.status.in_(OFFERED_STATES)
-    answered = Call.answered_at.is_not(None)
-    abandoned = Call.status == CallStatus.ABANDONED
-    ended = and_(answered, Call.talk_seconds.is_not(None))
-    return [
-        func.count().filter(offered),
-        func.count().filter(answered),
-        func.count().filter(and_(answered, wait <= rules.service_level_s)),
-        func.count().filter(and_(abandoned, wait >= rules.short_abandon_s)),
-        func.count().filter(and_(abandoned, wait < rules.short_abandon_s)),
-        func.count().filter(ended),
-        func.coalesce(func.sum(wait).filter(answered), 0),
-        func.coalesce(func.sum(Call.talk_seconds).filter(ended), 0),
-        func.coalesce(func.max(wait).filter(offered), 0),
-    ]
-
-
-def _row(key: Any, label: str, values: Iterable[Any], rules: KpiRules) -> KpiRow:
-    offered, answered, in_sl, abandoned, short, ended, wait, talk, longest = values
-    return KpiRow(key=key, label=label, offered=int(offered), answered=int(answered), answered_in_sl=int(in_sl),
-                  abandoned=int(abandoned), short_abandoned=int(short), ended=int(ended),
-                  wait_answered_s=int(wait), handle_s=float(talk) + ended * rules.wrapup_s,
-                  longest_wait_s=int(longest or 0))
-
-
-def _in_period(start: dt.datetime, end: dt.datetime):
-    return and_(Call.started_at >= start, Call.started_at < end)
-
-
 def totals(session: Session, start: dt.datetime, end: dt.datetime, rules: KpiRules) -> KpiRow:
-    values = session.execute(select(*_measures(rules)).where(_in_period(start, end))).one()
-    return _row(None, "合计", values, rules)
-
-
-def _hour_bucket(session: Session):
-    """The call's UTC hour as a sortable key (local hours are worked out in Python, so
-    any zone's offset applies the way it stood at that hour)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return func.date_trunc("hour", Call.started_at)
-    return func.strftime("%Y-%m-%d %H:00:00", Call.started_at)
+    total = Parts()
+    for parts in rollup.collect(session, start, end, rules, "all").values():
+        total.add(parts)
+    return total.kpi_row(None, "合计", rules)
 
 
 def breakdown(session: Session, start: dt.datetime, end: dt.datetime, rules: KpiRules, by: str,
@@ -171,77 +75,66 @@ def breakdown(session: Session, start: dt.datetime, end: dt.datetime, rules: Kpi
     """KPI rows per line, queue, agent, local hour of day, ticket type or customer tier."""
     if by not in DIMENSIONS:
         raise ValueError(f"unknown report dimension {by!r}: one of {', '.join(DIMENSIONS)}")
-    return _BREAKDOWNS[by](session, _measures(rules), _in_period(start, end), rules, tz)
+    return _BREAKDOWNS[by](session, start, end, rules, tz)
 
 
-def _by_line(session, measures, where, rules, tz) -> list[KpiRow]:
-    rows = session.execute(
-        select(Line.id, Line.number, Line.name, Line.kind, *measures)
-        .select_from(Call).join(Line, Line.id == Call.line_id, isouter=True).where(where)
-        .group_by(Line.id, Line.number, Line.name, Line.kind).order_by(Line.number)
-    ).all()
-    return [_row(line_id, _line_label(number, name, kind), values, rules)
-            for line_id, number, name, kind, *values in rows]
+def _int_key(key: str) -> int | None:
+    return int(key) if key else None
 
 
-def _by_queue(session, measures, where, rules, tz) -> list[KpiRow]:
-    rows = session.execute(select(Call.queue, *measures).where(where).group_by(Call.queue).order_by(Call.queue))
-    return [_row(queue, queue or "（未进队列）", values, rules) for queue, *values in rows]
+def _by_line(session, start, end, rules, tz) -> list[KpiRow]:
+    parts = {_int_key(k): p for k, p in rollup.collect(session, start, end, rules, "line").items()}
+    lines = {line.id: line for line in session.execute(
+        select(Line).where(Line.id.in_([k for k in parts if k is not None]))).scalars()}
+    rows = []
+    for line_id, p in parts.items():
+        line = lines.get(line_id)
+        text = _line_label(line.number, line.name, line.kind) if line else _line_label(None, None, None)
+        rows.append((line.number if line else None, p.kpi_row(line_id, text, rules)))
+    return [row for _, row in sorted(rows, key=lambda item: (item[0] is None, item[0] or ""))]
 
 
-def _by_agent(session, measures, where, rules, tz) -> list[KpiRow]:
-    agent = aliased(User)
-    rows = session.execute(
-        select(Call.answered_by_user_id, agent.username, agent.display_name, *measures)
-        .select_from(Call).join(agent, agent.id == Call.answered_by_user_id, isouter=True).where(where)
-        .group_by(Call.answered_by_user_id, agent.username, agent.display_name)
-    ).all()
-    found = [_row(user_id, (f"{display or username}（{username}）" if user_id else "（未接通）"), values, rules)
-             for user_id, username, display, *values in rows]
+def _by_queue(session, start, end, rules, tz) -> list[KpiRow]:
+    parts = rollup.collect(session, start, end, rules, "queue")
+    return [parts[q].kpi_row(q, q or "（未进队列）", rules) for q in sorted(parts)]
+
+
+def _agent_label(username: str, display: str | None) -> str:
+    return f"{display or username}（{username}）"
+
+
+def _by_agent(session, start, end, rules, tz) -> list[KpiRow]:
+    parts = {_int_key(k): p for k, p in rollup.collect(session, start, end, rules, "agent").items()}
     # An agent without a call in the period is a row of zeros, not a missing row.
-    seen = {row.key for row in found}
-    idle = session.execute(select(User.id, User.username, User.display_name)
-                           .where(User.active.is_(True), User.role == Role.AGENT)).all()
-    found += [KpiRow(key=uid, label=f"{display or username}（{username}）")
-              for uid, username, display in idle if uid not in seen]
+    people = session.execute(select(User.id, User.username, User.display_name).where(
+        (User.id.in_([k for k in parts if k is not None])) | ((User.active.is_(True)) & (User.role == Role.AGENT))
+    )).all()
+    names = {uid: _agent_label(username, display) for uid, username, display in people}
+    found = [p.kpi_row(uid, names.get(uid, f"#{uid}") if uid else "（未接通）", rules) for uid, p in parts.items()]
+    found += [KpiRow(key=uid, label=text) for uid, text in names.items() if uid not in parts]
     return sorted(found, key=lambda r: (r.key is None, r.label))
 
 
-def _by_tier(session, measures, where, rules, tz) -> list[KpiRow]:
-    tier = case((Call.priority >= rules.priority_vip, literal("vip")), else_=literal("ordinary"))
-    rows = session.execute(select(tier, *measures).where(where).group_by(tier)).all()
+def _by_tier(session, start, end, rules, tz) -> list[KpiRow]:
+    tiers: dict[str, Parts] = {}
+    for priority, p in rollup.collect(session, start, end, rules, "prio").items():
+        tiers.setdefault("vip" if int(priority or 0) >= rules.priority_vip else "ordinary", Parts()).add(p)
     names = {"vip": "VIP 客户", "ordinary": "普通客户"}
-    return sorted((_row(t, names[t], values, rules) for t, *values in rows), key=lambda r: r.key != "vip")
+    return [tiers[t].kpi_row(t, names[t], rules) for t in ("vip", "ordinary") if t in tiers]
 
 
-def _by_type(session, measures, where, rules, tz) -> list[KpiRow]:
-    # One type per call: a call that led to several tickets counts under its first.
-    first_ticket = (
-        select(Ticket.call_linkedid.label("linkedid"), func.min(Ticket.type).label("type"))
-        .where(Ticket.call_linkedid != "").group_by(Ticket.call_linkedid).subquery()
-    )
-    rows = session.execute(
-        select(first_ticket.c.type, *measures).select_from(Call)
-        .join(first_ticket, first_ticket.c.linkedid == Call.linkedid, isouter=True).where(where)
-        .group_by(first_ticket.c.type)
-    ).all()
-    return sorted((_row(t, label(TICKET_TYPES, t) if t else "（无工单）", values, rules) for t, *values in rows),
-                  key=lambda r: (r.key is None, str(r.key)))
+def _by_type(session, start, end, rules, tz) -> list[KpiRow]:
+    parts = rollup.collect(session, start, end, rules, "type")
+    rows = [p.kpi_row(t or None, label(TICKET_TYPES, t) if t else "（无工单）", rules) for t, p in parts.items()]
+    return sorted(rows, key=lambda r: (r.key is None, str(r.key)))
 
 
-def _by_hour(session, measures, where, rules, tz) -> list[KpiRow]:
-    """Per UTC hour in SQL, folded here into the local hour of day."""
-    bucket = _hour_bucket(session)
-    hours: dict[int, KpiRow] = {}
-    for hour_key, *values in session.execute(select(bucket, *measures).where(where).group_by(bucket)):
-        utc_hour = hour_key if isinstance(hour_key, dt.datetime) else dt.datetime.fromisoformat(hour_key)
-        local_hour = to_local(utc_hour.replace(tzinfo=None), tz).hour
-        row = _row(local_hour, f"{local_hour:02d}:00–{local_hour:02d}:59", values, rules)
-        if local_hour in hours:
-            hours[local_hour].add(row)
-        else:
-            hours[local_hour] = row
-    return [hours[h] for h in sorted(hours)]
+def _by_hour(session, start, end, rules, tz) -> list[KpiRow]:
+    """Per UTC hour, folded here into the local hour of day."""
+    hours: dict[int, Parts] = {}
+    for (utc_hour, _key), p in rollup.collect(session, start, end, rules, "all", per_hour=True).items():
+        hours.setdefault(to_local(utc_hour, tz).hour, Parts()).add(p)
+    return [hours[h].kpi_row(h, f"{h:02d}:00–{h:02d}:59", rules) for h in sorted(hours)]
 
 
 _BREAKDOWNS = {"line": _by_line, "queue": _by_queue, "agent": _by_agent, "hour": _by_hour, "type": _by_type,
@@ -267,28 +160,12 @@ class Resolution:
 
 def first_contact_resolution(session: Session, start: dt.datetime, end: dt.datetime,
                              rules: KpiRules) -> Resolution:
-    """Answered calls of the period whose caller did not call again within fcr_days.
-
-    One ordered pass (a window over each caller's calls, up to fcr_days past the period)
-    instead of a look-ahead query per call."""
-    window = dt.timedelta(days=rules.fcr_days)
-    calls = (
-        select(Call.started_at.label("started_at"), Call.answered_at.label("answered_at"),
-               func.lead(Call.started_at).over(partition_by=Call.caller_e164, order_by=Call.started_at)
-               .label("next_start"))
-        .where(Call.caller_e164 != "", Call.started_at >= start, Call.started_at < end + window)
-        .subquery()
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        gap_ok = calls.c.next_start - calls.c.started_at > window
-    else:
-        gap_ok = func.julianday(calls.c.next_start) - func.julianday(calls.c.started_at) > rules.fcr_days
-    resolved = or_(calls.c.next_start.is_(None), gap_ok)
-    total, ok = session.execute(
-        select(func.count(), func.count().filter(resolved))
-        .where(calls.c.started_at < end, calls.c.answered_at.is_not(None))
-    ).one()
-    return Resolution(answered=int(total), resolved=int(ok))
+    """Answered calls of the period whose caller did not call again within fcr_days."""
+    answered = resolved = 0
+    for parts in rollup.collect(session, start, end, rules, "all").values():
+        answered += parts.fcr_answered
+        resolved += parts.fcr_resolved
+    return Resolution(answered=answered, resolved=resolved)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -297,14 +174,23 @@ class RepeatCallers:
     calls: int             # the calls they made
 
 
-def repeat_callers(session: Session, start: dt.datetime, end: dt.datetime) -> RepeatCallers:
-    per_number = (
-        select(Call.caller_e164, func.count().label("n"))
-        .where(_in_period(start, end), Call.status.in_(OFFERED_STATES), Call.caller_e164 != "")
-        .group_by(Call.caller_e164).having(func.count() >= 2).subquery()
-    )
-    numbers, calls = session.execute(select(func.count(), func.coalesce(func.sum(per_number.c.n), 0))).one()
-    return RepeatCallers(numbers=int(numbers), calls=int(calls))
+def repeat_callers(session: Session, start: dt.datetime, end: dt.datetime,
+                   rules: KpiRules | None = None) -> RepeatCallers:
+    """Numbers with two or more offered calls in a period that starts at a local midnight.
+
+    Counted without a distinct over the period's callers: of a number's k offered calls in
+    the period, k-1 have their previous offered call inside it and k-2 (if k >= 2) their
+    second previous, so (calls with the previous inside) - (calls with the second previous
+    inside) is 1 exactly for each number that called twice or more."""
+    rules = rules or KpiRules()
+    first_day = to_local(start, rules.tz).date()
+    if to_utc_naive(dt.datetime.combine(first_day, dt.time()), rules.tz) != start:
+        raise ValueError("repeat callers are counted for periods that start at a local midnight")
+    since = first_day.isoformat()
+    inside = {dim: sum(p.offered for day, p in rollup.collect(session, start, end, rules, dim).items() if day >= since)
+              for dim in ("prev1", "prev2")}
+    numbers = inside["prev1"] - inside["prev2"]
+    return RepeatCallers(numbers=numbers, calls=inside["prev1"] + numbers)
 
 
 @dataclasses.dataclass
