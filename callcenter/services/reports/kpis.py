@@ -187,8 +187,8 @@ def repeat_callers(session: Session, start: dt.datetime, end: dt.datetime,
     if to_utc_naive(dt.datetime.combine(first_day, dt.time()), rules.tz) != start:
         raise ValueError("repeat callers are counted for periods that start at a local midnight")
     since = first_day.isoformat()
-    inside = {dim: sum(p.offered for day, p in rollup.collect(session, start, end, rules, dim).items() if day >= since)
-              for dim in ("prev1", "prev2")}
+    parts = rollup.collect_many(session, start, end, rules, ("prev1", "prev2"))
+    inside = {dim: sum(p.offered for day, p in parts[dim].items() if day >= since) for dim in parts}
     numbers = inside["prev1"] - inside["prev2"]
     return RepeatCallers(numbers=numbers, calls=inside["prev1"] + numbers)
 

@@ -17,6 +17,7 @@ it and reports read the calls meanwhile.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 from typing import Any
@@ -63,46 +64,75 @@ def _merge(ranges: list[Range]) -> list[Range]:
     return merged
 
 
-def collect(session: Session, start: dt.datetime, end: dt.datetime, rules: KpiRules, dim: str,
-            per_hour: bool = False) -> dict[Any, Parts]:
-    """The parts of the calls started in [start, end) per key of ``dim`` (per (hour, key)
-    with ``per_hour``): the rollup where it is current, the calls elsewhere."""
-    out: dict[Any, Parts] = {}
+@dataclasses.dataclass(frozen=True)
+class _Plan:
+    first_hour: dt.datetime | None        # the whole hours read from the rollup: [first_hour, last_hour)
+    last_hour: dt.datetime | None
+    stale: tuple[dt.datetime, ...]        # ... except these, read from the calls
+    live: tuple[Range, ...]               # everything read from the calls
 
-    def put(slot: Any, parts: Parts) -> None:
-        if slot in out:
-            out[slot].add(parts)
-        else:
-            out[slot] = parts
 
-    live: list[Range] = [(start, end)]
+def _plan(session: Session, start: dt.datetime, end: dt.datetime, rules: KpiRules) -> _Plan:
+    """Which part of [start, end) comes from the rollup and which from the calls. Worked
+    out once per transaction and period: a report's figures all agree on it."""
+    session.connection()                  # a transaction is open: the memo belongs to it
+    transaction = session.get_transaction()
+    slot = (start, end, rules.stored_key)
+    memo = session.info.get("call_stats_plan")
+    if memo is not None and memo[0] is transaction and memo[1] == slot:
+        return memo[2]
+    plan = _Plan(None, None, (), ((start, end),))
     first_hour = floor_hour(start) + (HOUR if floor_hour(start) < start else dt.timedelta(0))
     last_hour = floor_hour(end)
     if first_hour < last_hour and usable(session, rules):
-        stale = sorted(session.execute(
+        stale = tuple(sorted(session.execute(
             select(CallStatsStaleHour.hour).distinct()
-            .where(CallStatsStaleHour.hour >= first_hour, CallStatsStaleHour.hour < last_hour)).scalars())
+            .where(CallStatsStaleHour.hour >= first_hour, CallStatsStaleHour.hour < last_hour)).scalars()))
         if len(stale) <= MAX_STALE_HOURS_READ:
             live = _merge([(start, first_hour), (last_hour, end), *[(h, h + HOUR) for h in stale]])
-            hourly = CallStatsHourly
-            sums = [func.max(hourly.longest_wait_s) if name == "longest_wait_s" else func.sum(getattr(hourly, name))
-                    for name in PART_FIELDS]
-            group = [hourly.hour, hourly.key] if per_hour else [hourly.key]
-            query = (select(*group, *sums)
-                     .where(hourly.dim == dim, hourly.hour >= first_hour, hourly.hour < last_hour)
-                     .group_by(*group))
-            if stale:
-                query = query.where(hourly.hour.not_in(stale))
-            for row in session.execute(query):
-                if per_hour:
-                    hour, key, *values = row
-                    put((hour, key), Parts.of(values))
-                else:
-                    key, *values = row
-                    put(key, Parts.of(values))
-    for (hour, _dim, key), parts in aggregate(session, live, rules, (dim,)).items():
-        put((hour, key) if per_hour else key, parts)
+            plan = _Plan(first_hour, last_hour, stale, tuple(live))
+    session.info["call_stats_plan"] = (transaction, slot, plan)
+    return plan
+
+
+def collect_many(session: Session, start: dt.datetime, end: dt.datetime, rules: KpiRules, dims: Sequence[str],
+                 per_hour: bool = False) -> dict[str, dict[Any, Parts]]:
+    """The parts of the calls started in [start, end) per dimension and key (per (hour,
+    key) with ``per_hour``): the rollup where it is current, the calls elsewhere."""
+    out: dict[str, dict[Any, Parts]] = {dim: {} for dim in dims}
+
+    def put(dim: str, slot: Any, parts: Parts) -> None:
+        if slot in out[dim]:
+            out[dim][slot].add(parts)
+        else:
+            out[dim][slot] = parts
+
+    plan = _plan(session, start, end, rules)
+    if plan.first_hour is not None:
+        hourly = CallStatsHourly
+        sums = [func.max(hourly.longest_wait_s) if name == "longest_wait_s" else func.sum(getattr(hourly, name))
+                for name in PART_FIELDS]
+        group = [hourly.dim, hourly.hour, hourly.key] if per_hour else [hourly.dim, hourly.key]
+        query = (select(*group, *sums)
+                 .where(hourly.dim.in_(dims), hourly.hour >= plan.first_hour, hourly.hour < plan.last_hour)
+                 .group_by(*group))
+        if plan.stale:
+            query = query.where(hourly.hour.not_in(plan.stale))
+        for row in session.execute(query):
+            if per_hour:
+                dim, hour, key, *values = row
+                put(dim, (hour, key), Parts.of(values))
+            else:
+                dim, key, *values = row
+                put(dim, key, Parts.of(values))
+    for (hour, dim, key), parts in aggregate(session, plan.live, rules, dims).items():
+        put(dim, (hour, key) if per_hour else key, parts)
     return out
+
+
+def collect(session: Session, start: dt.datetime, end: dt.datetime, rules: KpiRules, dim: str,
+            per_hour: bool = False) -> dict[Any, Parts]:
+    return collect_many(session, start, end, rules, (dim,), per_hour)[dim]
 
 
 def rebuild(session: Session, rules: KpiRules) -> int:
