@@ -80,8 +80,10 @@ def seed(url: str, calls: int) -> None:
         s.commit()
         repeaters = [f"+86139{n:08d}" for n in range(calls // 20)]
         batch, tickets = [], []
+        # Calls are written as they arrive: in the order they start.
+        starts = sorted(period.start + dt.timedelta(seconds=rnd.random() * span) for _ in range(calls))
         for n in range(calls):
-            start = period.start + dt.timedelta(seconds=rnd.random() * span)
+            start = starts[n]
             is_vip = rnd.random() < 0.2
             r = rnd.random()
             status = (CallStatus.COMPLETED if r < 0.82 else CallStatus.ABANDONED if r < 0.95

@@ -31,7 +31,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from callcenter.labels import LINE_KINDS, TICKET_TYPES, label
@@ -213,22 +213,17 @@ class ComplaintRow:
 def complaints(session: Session, start: dt.datetime, end: dt.datetime, now: dt.datetime) -> list[ComplaintRow]:
     """Complaints opened in the period, by severity and category, with deadline compliance:
     closed by their deadline, closed late, still open past it, still open within it."""
-    rows: dict[tuple[str, str], ComplaintRow] = {}
+    category = func.coalesce(Ticket.fields["category"].as_string(), "")
+    severity = func.coalesce(Ticket.severity, "")
+    closed, due = Ticket.closed_at.is_not(None), Ticket.due_at
     result = session.execute(
-        select(Ticket.severity, Ticket.fields, Ticket.due_at, Ticket.closed_at)
+        select(severity, category, func.count(),
+               func.count().filter(closed, or_(due.is_(None), Ticket.closed_at <= due)),
+               func.count().filter(closed, due.is_not(None), Ticket.closed_at > due),
+               func.count().filter(~closed, due.is_not(None), due < now),
+               func.count().filter(~closed, or_(due.is_(None), due >= now)))
         .where(Ticket.type == "complaint", Ticket.created_at >= start, Ticket.created_at < end)
+        .group_by(severity, category)
     )
-    for severity, fields, due_at, closed_at in result:
-        category = str((fields or {}).get("category") or "")
-        row = rows.setdefault((severity or "", category), ComplaintRow(severity or "", category))
-        row.total += 1
-        if closed_at is not None:
-            if due_at is None or closed_at <= due_at:
-                row.closed_on_time += 1
-            else:
-                row.closed_late += 1
-        elif due_at is not None and now > due_at:
-            row.open_overdue += 1
-        else:
-            row.open_in_time += 1
-    return [rows[k] for k in sorted(rows)]
+    rows = [ComplaintRow(sev, str(cat), *(int(n) for n in counts)) for sev, cat, *counts in result]
+    return sorted(rows, key=lambda r: (r.severity, r.category))
