@@ -16,8 +16,8 @@ median of ``--repeat`` runs, with its ratio to the floor:
   page       the whole month report as the page builds it (totals + one breakdown + fcr +
              repeat + complaints)
 Reports read the hourly rollup (services/reports/rollup.py) for the hours it holds and
-the calls for the rest; the run builds the rollup first (timed), then changes a call in
-each of two hours so the reports also read live hours as they would in the working day.
+the calls for the rest; the run builds the rollup first (timed), then changes the month's
+first two calls so the reports also read a changed hour from the calls, as they do all day.
 It also prints what the rollup's triggers add to a call's writes (insert + three
 updates, as a call's life makes them) against the same writes without them.
 Targets: every report <= 1.5x the floor and under 1 s.
@@ -168,7 +168,7 @@ def run(url: str, calls: int, repeat: int) -> None:
         # deleted by the build, and the rollup is new.
         c.execute(text("VACUUM ANALYZE" if name == "postgresql" else "ANALYZE"))
     with factory() as s:
-        # Two hours changed since the last refresh: the reports read their calls.
+        # Calls changed since the last refresh: the reports read their hour from the calls.
         for uid in ("b1", "b2"):
             s.execute(text("UPDATE calls SET talk_seconds = coalesce(talk_seconds, 0) + 1 WHERE uniqueid = :u"),
                       {"u": uid})
