@@ -294,7 +294,12 @@ class EventTracker:
         reason = msg.get("Reason")
         change = calltrack.agent_completed(session, caller_ref(msg, self.region), hold_s=hold_s, talk_s=talk_s,
                                            reason=reason, at=at, **fields)
-        update = agents.agent_finished(session, fields["interface"], change.call.linkedid)
+        if controls.handed_over(session, change.call.id, fields["interface"]):
+            # A blind transfer ended this agent's part (and started their wrap-up) when it
+            # was made; Asterisk 22 reports AgentComplete only when the caller hangs up.
+            update = agents.AgentUpdate(interface=fields["interface"])
+        else:
+            update = agents.agent_finished(session, fields["interface"], change.call.linkedid)
         if change.changed:
             out.append((AGENT_TOPIC, self._agent_payload("agent_complete", msg, change, update, hold_time=hold_s,
                                                          talk_time=talk_s, reason=reason)))
@@ -341,8 +346,18 @@ class EventTracker:
                 "callbacks": report.callbacks}
 
     def transfer_done(self, session: Session, answer: dict[str, Any], at: dt.datetime) -> list:
-        """A console's transfer: on the call record, and a pop for a receiving agent."""
-        return [(AGENT_TOPIC, payload) for payload in controls.record_transfer(session, answer, at=at)]
+        """A console's transfer: on the call record, a pop for a receiving agent, and for a
+        blind transfer Asterisk accepted the end of the first agent's part: wrap-up now
+        (the caller left their phone; no AgentComplete comes until the caller hangs up)."""
+        out = [(AGENT_TOPIC, payload) for payload in controls.record_transfer(session, answer, at=at)]
+        interface, linkedid = str(answer.get("interface") or ""), str(answer.get("linkedid") or "")
+        if answer.get("ok") and not answer.get("attended") and interface and linkedid:
+            update = agents.agent_finished(session, interface, linkedid)
+            self._publish_agent(update, out)
+            wrapup = self.wrapuptime.get(interface, 0) or self.default_wrapup_s
+            if update.changed and update.status == AgentStatus.WRAP_UP and wrapup > 0:
+                self.schedule_wrap_up_end(interface, float(wrapup))
+        return out
 
     def wrap_up_end(self, session: Session, interface: str) -> list:
         update = agents.end_wrap_up(session, interface)

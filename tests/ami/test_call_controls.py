@@ -113,3 +113,59 @@ def test_an_attended_transfer_is_an_atxfer_on_the_agents_channel(emulator, agent
     assert (atxfer.get("Channel"), atxfer.get("Context"), atxfer.get("Exten")) == \
         (agent.channel, "cc-atxfer", "1002")
     assert not [a for a in emulator.emulator.actions if a.message.get("Action") == "Redirect"]
+
+
+def test_a_blind_transfer_ends_the_first_agents_part_at_once_and_the_late_agent_complete_leaves_them_alone(
+        emulator, agents, listener, ami_settings, bus):
+    """On Asterisk 22 a Redirected caller's AgentComplete for the first agent only comes
+    when the caller hangs up — minutes later, Reason "caller", no Dest* fields (seen on the
+    live blind transfer). The first agent's wrap-up starts when the transfer succeeds, and
+    that late AgentComplete must not put an agent who has moved on back into wrap-up."""
+    from sqlalchemy import select
+
+    from callcenter.db import session_scope
+    from callcenter.models import AgentState, AgentStatus, Call, CallStatus
+    from callcenter.services.calls import controls
+    from callcenter.simulation.ami.state import _event, channel_block
+
+    from .conftest import routed_call, status_of, wait_until
+
+    first = "PJSIP/agent1001"
+    routed_call(ami_settings.database_url, uniqueid="1765100000.1", queue="vip", caller="13900139002")
+    held = {}
+
+    def connect() -> None:
+        emu = emulator.emulator
+        caller = emu.queue_caller_join(queue="vip", caller="13900139002", caller_name="转接", uniqueid="1765100000.1")
+        _, agent = emu.agent_called(interface=first, linkedid=caller.linkedid, queue="vip")
+        emu.agent_connect(caller, agent, queue="vip", interface=first)
+        held["caller"] = caller
+
+    emulator.call(connect)
+    assert listener.sync(10)
+    wait_until(lambda: status_of(ami_settings.database_url, agents[first])[0] == AgentStatus.ON_CALL,
+               what="agent1001 on the call")
+    with session_scope(ami_settings.database_url) as s:
+        call = s.scalar(select(Call).where(Call.uniqueid == "1765100000.1"))
+        request = controls.control_request(s.get(AgentState, agents[first]), call, "transfer",
+                                           target_kind="agent", target="PJSIP/agent1002")
+    bus.publish("ami.action", request)
+    wait_until(lambda: status_of(ami_settings.database_url, agents[first])[0] == AgentStatus.WRAP_UP,
+               what="agent1001 in wrap-up once the transfer succeeded")
+
+    # Wrap-up over, agent1001 is ready for the next call; then the caller hangs up.
+    with session_scope(ami_settings.database_url) as s:
+        state = s.get(AgentState, agents[first])
+        state.status, state.current_linkedid = AgentStatus.READY, None
+
+    def caller_hangs_up() -> None:
+        emulator.emulator.emit(_event("AgentComplete", "agent,all", [
+            *channel_block(held["caller"]), ("Queue", "vip"), ("Interface", first), ("MemberName", "Agent 1001"),
+            ("HoldTime", 2), ("TalkTime", 95), ("Reason", "caller")]))
+
+    emulator.call(caller_hangs_up)
+    assert listener.sync(10)
+    with session_scope(ami_settings.database_url) as s:
+        call = s.scalar(select(Call).where(Call.uniqueid == "1765100000.1"))
+        assert (call.status, call.talk_seconds) == (CallStatus.COMPLETED, 95)
+    assert status_of(ami_settings.database_url, agents[first])[0] == AgentStatus.READY

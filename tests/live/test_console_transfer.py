@@ -141,14 +141,13 @@ def test_blind_transfer_rings_the_second_phone_and_pops_on_the_second_console(li
         assert rang and rang[-1]["queue"] == "transfer" and rang[-1]["caller"] == "13800138077", rang
         assert queued["queue"] == "vip" and rang[-1]["pop_key"] == queued["pop_key"] != ""
 
-        # agent1001's part ended with the transfer (AgentComplete without Dest* fields):
-        # no longer on the call (Asterisk reports the phone free before the
-        # AgentComplete, so the state may already be ready rather than wrap-up).
+        # agent1001's part ended with the transfer: wrap-up starts now (Asterisk reports
+        # the phone free at once, but its AgentComplete only when the caller hangs up).
         def first_agent_status() -> str:
             with session_scope(settings.database_url) as s:
                 wang_id = s.scalar(select(User.id).where(User.username == "xfer_wang"))
                 return s.get(AgentState, wang_id).status.value
-        assert wait_until(lambda: first_agent_status() in ("wrap_up", "ready"), timeout=10), first_agent_status()
+        assert wait_until(lambda: first_agent_status() == "wrap_up", timeout=10), first_agent_status()
 
         with session_scope(settings.database_url) as s:
             legs = {(leg.interface, leg.outcome)

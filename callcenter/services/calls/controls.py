@@ -110,6 +110,14 @@ def record_transfer(session: Session, answer: dict[str, Any], *, at: dt.datetime
              "transfer_from": transfer.from_interface}]
 
 
+def handed_over(session: Session, call_id: int, interface: str) -> bool:
+    """This agent blind-transferred the call: their part ended at the transfer (and
+    their wrap-up began then), whatever Asterisk reports when the caller hangs up."""
+    return session.scalar(
+        select(CallTransfer.id).where(CallTransfer.call_id == call_id, CallTransfer.from_interface == interface,
+                                      CallTransfer.ok.is_(True), CallTransfer.kind == "blind").limit(1)) is not None
+
+
 def call_legs(session: Session, call_id: int) -> list[dict[str, Any]]:
     """Every leg of a call, in order: the phones the queue rang and the transfers."""
     legs = [{"at": leg.called_at, "kind": "transfer" if leg.outcome == TRANSFER_OUTCOME else "queue",
