@@ -139,6 +139,14 @@ def record_pop_view(session: Session, user_id: int | None, pop: dict[str, Any]) 
                      object_id=pop["customer"]["id"], detail=f"linkedid={pop['linkedid']}")
 
 
+def record_pop_views(session: Session, seen: list[tuple[int | None, dict[str, Any]]]) -> None:
+    """``record_pop_view`` for many (user, pop) at once, in one statement."""
+    audit.record_many(session, [
+        {"user_id": user_id, "action": audit.SCREEN_POP, "object_type": "customer",
+         "object_id": pop["customer"]["id"], "detail": f"linkedid={pop['linkedid']}"}
+        for user_id, pop in seen if pop.get("customer")])
+
+
 def active_call_for_interface(session: Session, interface: str) -> dict[str, Any] | None:
     """The call ringing or connected at ``interface`` right now, as an agent_called-like
     fact, so a console that (re)connects shows the pop it may have missed."""
