@@ -37,8 +37,11 @@ log = logging.getLogger(__name__)
 # A batch with this many AgentCalled is a burst (many calls ringing in one instant) ...
 BURST_RINGS = 10
 # ... whose recording waits this long, so that the pops are built first (p99 of the
-# pop latency in a 100-call burst: bench/screenpop.py).
+# pop latency in a 100-call burst: bench/screenpop.py) ...
 BURST_YIELD_S = 0.25
+# ... and then, when the consoles share this process, until their pops are built (the
+# bus's ``urgent`` mark), at most this much longer.
+BURST_WAIT_MAX_S = 2.0
 
 
 @dataclass
@@ -156,11 +159,13 @@ class EventWorker:
     def _let_pops_go_first(self, jobs: list[Job]) -> None:
         """Many phones began to ring at once: the consoles are building their pops from
         the early announcements (topic agent.ring) right now, on the same interpreter
-        when the panel runs in this process; recording the rings can wait that long."""
+        when the panel runs in this process; recording the rings can wait until they
+        are built (a panel in another process marks nothing here: only the fixed wait)."""
         rings = sum(1 for j in jobs if j.kind == "event" and j.message is not None
                     and j.message.event == "AgentCalled")
         if rings >= BURST_RINGS and not self._stopping.is_set():
             time.sleep(BURST_YIELD_S)
+            self.publisher.bus.urgent.wait_quiet(BURST_WAIT_MAX_S)
 
     def _process(self, jobs: list[Job]) -> None:
         barriers = [j for j in jobs if j.kind == "barrier"]

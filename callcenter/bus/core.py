@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import abc
 import collections
+import contextlib
 import itertools
 import logging
 import queue
@@ -106,8 +107,43 @@ class Subscription:
         self.close()
 
 
+class Urgency:
+    """Work in this process that somebody is waiting for right now: screen-pops being
+    built for phones that ring. Background work that shares the interpreter with it (the
+    AMI listener recording a burst of rings, in the embedded deployment) waits for
+    ``wait_quiet`` instead of taking the interpreter lock away from it. Each process has
+    its own: across processes nothing waits."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._active = 0
+
+    @contextlib.contextmanager
+    def hold(self) -> Iterator[None]:
+        with self._cond:
+            self._active += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._active -= 1
+                if not self._active:
+                    self._cond.notify_all()
+
+    @property
+    def active(self) -> int:
+        return self._active
+
+    def wait_quiet(self, timeout: float) -> bool:
+        """True once nothing urgent is running (False when ``timeout`` came first)."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._active == 0, timeout)
+
+
 class EventBus(abc.ABC):
     def __init__(self, history: int = 512) -> None:
+        # Shared by everything on this bus object, i.e. in this process (see Urgency).
+        self.urgent = Urgency()
         self._lock = threading.Lock()
         self._subscribers: list[Subscription] = []
         self.epoch = uuid.uuid4().hex[:12]

@@ -6,7 +6,9 @@ other under one interpreter lock, and the last agent waited a second or two. Her
 stream hands its request to the process's builder thread and waits; the builder takes
 everything waiting, builds it with ``screenpop.build_pops`` (a fixed number of queries
 for the whole batch, one batch per role because numbers are masked by role) and wakes
-each stream with its pop.
+each stream with its pop. While a stream waits for its pop, the bus's ``urgent`` mark
+is held, so the AMI listener in the same process records a burst of rings after the
+pops, not in the middle of building them.
 
 Audit entries of the pops shown are written by a second thread, a batch per unit of
 work (one INSERT), right after the pops went out: a write that waits for the database
@@ -53,12 +55,13 @@ class PopBuilder:
     def build(self, panel: Any, request: PopRequest, role: str) -> dict[str, Any]:
         """The pop for ``request`` as ``role`` sees it (raises what the build raised)."""
         slot = _Slot(request, role)
-        with self._cond:
-            self._ensure_thread(panel)
-            self._pending.append(slot)
-            self._cond.notify()
-        if not slot.done.wait(BUILD_TIMEOUT_S):
-            raise TimeoutError("the screen-pop was not built in time")
+        with panel.bus.urgent.hold():
+            with self._cond:
+                self._ensure_thread(panel)
+                self._pending.append(slot)
+                self._cond.notify()
+            if not slot.done.wait(BUILD_TIMEOUT_S):
+                raise TimeoutError("the screen-pop was not built in time")
         if slot.error is not None:
             raise slot.error
         assert slot.pop is not None
