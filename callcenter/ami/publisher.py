@@ -15,7 +15,7 @@ import queue
 import threading
 from typing import Any
 
-from callcenter.bus.core import EventBus
+from callcenter.bus.core import URGENT_TOPICS, EventBus
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +39,16 @@ class BusPublisher:
         self._thread.start()
 
     def publish(self, topic: str, payload: dict[str, Any]) -> None:
+        # An urgent message (a ring announced) holds the bus's urgent mark until it is
+        # on the bus, where the consoles it reaches in this process take it over.
+        urgent = topic in URGENT_TOPICS
+        if urgent:
+            self.bus.urgent.enter()
         try:
             self._queue.put_nowait((topic, payload))
         except queue.Full:
+            if urgent:
+                self.bus.urgent.leave()
             self.dropped += 1
             if self.dropped in (1, 10, 100) or self.dropped % 1000 == 0:
                 log.error("event bus is not keeping up: %d messages dropped", self.dropped)
@@ -60,6 +67,9 @@ class BusPublisher:
                 self.published += 1
             except Exception:  # a bus outage must not stop the publisher
                 log.exception("publishing on the event bus failed; message dropped")
+            finally:
+                if topic in URGENT_TOPICS:
+                    self.bus.urgent.leave()
 
     def flush(self, timeout: float) -> bool:
         """Wait until everything handed over so far has reached the bus."""

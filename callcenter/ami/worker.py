@@ -39,8 +39,8 @@ BURST_RINGS = 10
 # ... whose recording waits this long, so that the pops are built first (p99 of the
 # pop latency in a 100-call burst: bench/screenpop.py) ...
 BURST_YIELD_S = 0.25
-# ... and then, when the consoles share this process, until their pops are built (the
-# bus's ``urgent`` mark), at most this much longer.
+# When the consoles share this process, AgentCalled are recorded once the rings
+# announced are popped (the bus's ``urgent`` mark), waiting at most this much.
 BURST_WAIT_MAX_S = 2.0
 
 
@@ -157,15 +157,18 @@ class EventWorker:
                 return
 
     def _let_pops_go_first(self, jobs: list[Job]) -> None:
-        """Many phones began to ring at once: the consoles are building their pops from
-        the early announcements (topic agent.ring) right now, on the same interpreter
-        when the panel runs in this process; recording the rings can wait until they
-        are built (a panel in another process marks nothing here: only the fixed wait)."""
+        """Phones began to ring: the consoles are building their pops from the early
+        announcements (topic agent.ring) right now, on the same interpreter when the
+        panel runs in this process, and recording the rings waits until those pops are
+        out (the bus's urgent mark, held from the announcement on). A panel in another
+        process marks nothing here: a burst there gets the fixed wait only."""
         rings = sum(1 for j in jobs if j.kind == "event" and j.message is not None
                     and j.message.event == "AgentCalled")
-        if rings >= BURST_RINGS and not self._stopping.is_set():
+        if not rings or self._stopping.is_set():
+            return
+        if rings >= BURST_RINGS:
             time.sleep(BURST_YIELD_S)
-            self.publisher.bus.urgent.wait_quiet(BURST_WAIT_MAX_S)
+        self.publisher.bus.urgent.wait_quiet(BURST_WAIT_MAX_S)
 
     def _process(self, jobs: list[Job]) -> None:
         barriers = [j for j in jobs if j.kind == "barrier"]
