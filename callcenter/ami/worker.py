@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from callcenter.ami import reconcile as reconcile_mod
 from callcenter.ami.protocol import Message
-from callcenter.ami.publisher import AGENT_TOPIC, BusPublisher
+from callcenter.ami.publisher import AGENT_TOPIC, RING_TOPIC, BusPublisher
 from callcenter.ami.tracker import EventTracker, Malformed
 from callcenter.db import session_scope_from, utcnow
 from callcenter.services.calls import aging, callbacks
@@ -34,8 +34,11 @@ from callcenter.services.calls import aging, callbacks
 log = logging.getLogger(__name__)
 
 
-# A batch with this many AgentCalled is a burst (many calls ringing in one instant) ...
+# A batch with this many AgentCalled is a burst (many calls ringing in one instant); a
+# batch with fewer is looked at again this much later, since the AMI reader may have
+# handed over only the first rings of a burst yet ...
 BURST_RINGS = 10
+BURST_SETTLE_S = 0.02
 # ... whose recording waits this long, so that the pops are built first (p99 of the
 # pop latency in a 100-call burst: bench/screenpop.py) ...
 BURST_YIELD_S = 0.25
@@ -141,20 +144,29 @@ class EventWorker:
             jobs = self._due_timers()
             if first is not None:
                 jobs.append(first)
-            while len(jobs) < self.batch:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    self._stopping.set()
-                    break
-                jobs.append(item)
+            self._take_more(jobs)
             if jobs:
                 self._let_pops_go_first(jobs)
                 self._process(jobs)
             if first is None and self._stopping.is_set() and self._queue.empty():
                 return
+
+    def _take_more(self, jobs: list[Job]) -> None:
+        """Add what is queued to ``jobs``, up to a batch."""
+        while len(jobs) < self.batch:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if item is None:
+                self._stopping.set()
+                return
+            jobs.append(item)
+
+    @staticmethod
+    def _rings(jobs: list[Job]) -> int:
+        return sum(1 for j in jobs if j.kind == "event" and j.message is not None
+                   and j.message.event == "AgentCalled")
 
     def _let_pops_go_first(self, jobs: list[Job]) -> None:
         """Phones began to ring: the consoles are building their pops from the early
@@ -162,13 +174,17 @@ class EventWorker:
         panel runs in this process, and recording the rings waits until those pops are
         out (the bus's urgent mark, held from the announcement on). A panel in another
         process marks nothing here: a burst there gets the fixed wait only."""
-        rings = sum(1 for j in jobs if j.kind == "event" and j.message is not None
-                    and j.message.event == "AgentCalled")
+        rings = self._rings(jobs)
         if not rings or self._stopping.is_set():
             return
-        if rings >= BURST_RINGS:
+        if rings < BURST_RINGS:
+            time.sleep(BURST_SETTLE_S)
+            self._take_more(jobs)
+            rings = self._rings(jobs)
+        if rings >= BURST_RINGS and not self._stopping.is_set():
             time.sleep(BURST_YIELD_S)
-        self.publisher.bus.urgent.wait_quiet(BURST_WAIT_MAX_S)
+        if self.publisher.bus.has_subscribers(RING_TOPIC):   # consoles in this process
+            self.publisher.bus.urgent.wait_quiet(BURST_WAIT_MAX_S)
 
     def _process(self, jobs: list[Job]) -> None:
         barriers = [j for j in jobs if j.kind == "barrier"]

@@ -195,6 +195,11 @@ class EventBus(abc.ABC):
         with self._lock:
             return len(self._subscribers)
 
+    def has_subscribers(self, topic: str) -> bool:
+        """Whether anything in this process listens on ``topic``."""
+        with self._lock:
+            return any(topic in s.topics for s in self._subscribers)
+
     def _unsubscribe(self, sub: Subscription) -> None:
         with self._lock:
             if sub in self._subscribers:
