@@ -2,7 +2,9 @@
 
 Separate from the tracker because the bus may be slow (Redis far away) while the
 database is fast, or the other way round: a slow bus fills a bounded queue and drops
-with a count instead of blocking the tracker or the AMI reader. The bus topics the
+with a count instead of blocking the tracker or the AMI reader. What is queued when the
+thread comes round goes out together (``EventBus.publish_many``: one round trip to Redis
+for a burst of rings instead of one each). The bus topics the
 listener speaks on live here too: ``agent`` (what the console shows) and ``ami.action``
 (the panel's requests).
 """
@@ -23,6 +25,8 @@ AGENT_TOPIC = "agent"
 ACTION_TOPIC = "ami.action"
 # The first sight of an AgentCalled, before the tracker recorded it: the console pops at once.
 RING_TOPIC = "agent.ring"
+# Messages handed to the bus in one go at most.
+MAX_BATCH = 200
 
 
 class BusPublisher:
@@ -55,19 +59,34 @@ class BusPublisher:
 
     def _run(self) -> None:
         while True:
-            item = self._queue.get()
-            if item is None:
+            # What is queued goes out together (one round trip to Redis for a burst),
+            # in order, up to a flush marker or the end.
+            batch = [self._queue.get()]
+            while len(batch) < MAX_BATCH and batch[-1] is not None and not isinstance(batch[-1][1], threading.Event):
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            messages = [m for m in batch if m is not None and not isinstance(m[1], threading.Event)]
+            if messages:
+                self._send(messages)
+            last = batch[-1]
+            if last is None:
                 return
-            topic, payload = item
-            if isinstance(payload, threading.Event):
-                payload.set()  # a flush marker
-                continue
-            try:
-                self.bus.publish(topic, payload)
-                self.published += 1
-            except Exception:  # a bus outage must not stop the publisher
-                log.exception("publishing on the event bus failed; message dropped")
-            finally:
+            if isinstance(last[1], threading.Event):
+                last[1].set()  # a flush marker
+
+    def _send(self, messages: list[tuple[str, dict[str, Any]]]) -> None:
+        try:
+            if len(messages) == 1:
+                self.bus.publish(*messages[0])
+            else:
+                self.bus.publish_many(messages)
+            self.published += len(messages)
+        except Exception:  # a bus outage must not stop the publisher
+            log.exception("publishing on the event bus failed; %d message(s) dropped", len(messages))
+        finally:
+            for topic, _ in messages:
                 if topic in URGENT_TOPICS:
                     self.bus.urgent.leave()
 

@@ -200,6 +200,11 @@ class EventBus(abc.ABC):
         with self._lock:
             return any(topic in s.topics for s in self._subscribers)
 
+    def publish_many(self, messages: list[tuple[str, dict[str, Any]]]) -> None:
+        """``publish`` each (topic, payload) in order; a shared bus sends them together."""
+        for topic, payload in messages:
+            self.publish(topic, payload)
+
     def _unsubscribe(self, sub: Subscription) -> None:
         with self._lock:
             if sub in self._subscribers:
