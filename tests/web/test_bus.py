@@ -282,6 +282,19 @@ def test_a_ring_holds_the_urgent_mark_until_each_console_it_reached_has_handled_
     assert bus.urgent.active == 0
 
 
+def test_the_garbage_collector_waits_while_a_ring_is_urgent():
+    import gc
+
+    assert gc.isenabled()
+    bus = InProcessBus()
+    with bus.urgent.hold():
+        assert not gc.isenabled()
+        with bus.urgent.hold():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+
+
 def test_the_ami_publisher_hands_queued_messages_over_together_in_order():
     import threading
 
