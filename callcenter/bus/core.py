@@ -30,7 +30,6 @@ from __future__ import annotations
 import abc
 import collections
 import contextlib
-import gc
 import itertools
 import logging
 import queue
@@ -133,52 +132,30 @@ class Subscription:
         self.close()
 
 
-# How long the urgent mark may keep the garbage collector paused (see Urgency): held
-# longer than this, something forgot to leave, and the collector runs again.
-GC_PAUSE_MAX_S = 10.0
-
-
 class Urgency:
     """Work in this process that somebody is waiting for right now: a ring announced and
     not yet handed to the bus, delivered and not yet handled by a console, a screen-pop
     being built. Background work that shares the interpreter with it (the AMI listener
     recording a burst of rings, in the embedded deployment) waits for ``wait_quiet``
     instead of taking the interpreter lock away from it. Each bus object (process) has
-    its own: across processes nothing waits.
-
-    The cyclic garbage collector is such background work too: it is paused while the
-    mark is held (a full pass in a warmed-up web panel took 60-90 ms on a loaded
-    machine, in the middle of pops) and runs when it is quiet again; never for longer
-    than ``GC_PAUSE_MAX_S``."""
+    its own: across processes nothing waits."""
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._active = 0
         self._since = 0.0
-        self._gc_paused = False
 
     def enter(self) -> None:
         with self._cond:
             self._active += 1
             if self._active == 1:
                 self._since = time.monotonic()
-                if gc.isenabled():
-                    gc.disable()
-                    self._gc_paused = True
-            elif self._gc_paused and time.monotonic() - self._since > GC_PAUSE_MAX_S:
-                self._resume_gc()
 
     def leave(self) -> None:
         with self._cond:
             self._active = max(0, self._active - 1)
             if not self._active:
-                self._resume_gc()
                 self._cond.notify_all()
-
-    def _resume_gc(self) -> None:
-        if self._gc_paused:
-            self._gc_paused = False
-            gc.enable()
 
     @contextlib.contextmanager
     def hold(self) -> Iterator[None]:
@@ -193,9 +170,17 @@ class Urgency:
         return self._active
 
     def wait_quiet(self, timeout: float) -> bool:
-        """True once nothing urgent is running (False when ``timeout`` came first)."""
+        """True once nothing urgent is running; False when the mark has been held
+        ``timeout`` seconds without a break (counted from when it was raised, so a mark
+        nobody lowers - a console that never reads on - costs a waiter once, not again
+        and again)."""
         with self._cond:
-            return self._cond.wait_for(lambda: self._active == 0, timeout)
+            while self._active:
+                remaining = self._since + timeout - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+            return True
 
 
 class EventBus(abc.ABC):

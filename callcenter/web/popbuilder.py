@@ -17,9 +17,12 @@ work (one INSERT), right after the pops went out: a write that waits for the dat
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
 import threading
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +42,21 @@ class _Slot:
     done: threading.Event = field(default_factory=threading.Event)
     pop: dict[str, Any] | None = None
     error: BaseException | None = None
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a batch is built: a full pass in a warmed-up
+    web panel took 60-90 ms on a loaded machine, and it came in the middle of pops. It
+    runs as usual right after the batch."""
+    paused = gc.isenabled()
+    if paused:
+        gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
 
 
 class PopBuilder:
@@ -113,7 +131,7 @@ class PopBuilder:
             by_role[slot.role].append(slot)
         for role, slots in by_role.items():
             try:
-                with panel.unit_of_work() as s:
+                with panel.unit_of_work() as s, _collector_paused():
                     pops = screenpop.build_pops(s, panel.settings, [x.request for x in slots], role=role)
                 for slot, pop in zip(slots, pops, strict=True):
                     slot.pop = pop

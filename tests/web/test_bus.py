@@ -282,17 +282,19 @@ def test_a_ring_holds_the_urgent_mark_until_each_console_it_reached_has_handled_
     assert bus.urgent.active == 0
 
 
-def test_the_garbage_collector_waits_while_a_ring_is_urgent():
-    import gc
+def test_a_mark_nobody_lowers_holds_up_a_waiter_once_only():
+    import time
 
-    assert gc.isenabled()
     bus = InProcessBus()
-    with bus.urgent.hold():
-        assert not gc.isenabled()
-        with bus.urgent.hold():
-            assert not gc.isenabled()
-        assert not gc.isenabled()
-    assert gc.isenabled()
+    bus.urgent.enter()                      # e.g. a console that stopped reading
+    start = time.monotonic()
+    assert not bus.urgent.wait_quiet(0.2)
+    assert time.monotonic() - start >= 0.15
+    start = time.monotonic()
+    assert not bus.urgent.wait_quiet(0.2)   # already held that long: no second wait
+    assert time.monotonic() - start < 0.1
+    bus.urgent.leave()
+    assert bus.urgent.wait_quiet(0.2)
 
 
 def test_the_ami_publisher_hands_queued_messages_over_together_in_order():
