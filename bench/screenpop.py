@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import re
 import statistics
@@ -127,6 +128,7 @@ def serve_all_in_one() -> None:
     from callcenter.ami.process import start_listener_thread
     from callcenter.bus.core import InProcessBus
     from callcenter.config import Settings
+    from callcenter.heap import freeze_startup_objects
     from callcenter.web import create_app
     from callcenter.web.server import ServerThread
 
@@ -135,6 +137,7 @@ def serve_all_in_one() -> None:
     listener = start_listener_thread(settings, bus)
     listener.wait_connected(10)
     server = ServerThread(create_app(settings, bus, instance_path=tempfile.mkdtemp()), settings).start()
+    freeze_startup_objects("bench", logging.getLogger("bench"))   # as callcenter serve does
     print(f"callcenter web panel on {server.url}/", flush=True)
     try:
         sys.stdin.read()  # until the bench closes our stdin

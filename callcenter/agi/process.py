@@ -13,7 +13,6 @@ transports and loop instead of Python ones). Both loops pass the same protocol t
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import multiprocessing
 import os
@@ -23,6 +22,7 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+from callcenter import heap
 from callcenter.agi.registry import Registry
 from callcenter.agi.server import FastAGIServer
 from callcenter.config import Settings
@@ -161,11 +161,7 @@ def freeze_startup_objects() -> int:
     create is still collected as usual. Only for a process that is the FastAGI server
     (``run``): an embedding process (``start_in_thread``) decides for itself.
     """
-    gc.collect()
-    frozen = len(gc.get_objects())
-    gc.freeze()
-    log.info("FastAGI: %d start-up objects left out of garbage collection", frozen)
-    return frozen
+    return heap.freeze_startup_objects("FastAGI", log)
 
 
 # --- several worker processes ---------------------------------------------------------------------

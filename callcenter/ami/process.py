@@ -15,6 +15,7 @@ import signal
 import threading
 from typing import Any, Self
 
+from callcenter import heap
 from callcenter.ami.listener import AMIListener
 from callcenter.ami.worker import ListenerStats
 from callcenter.bus.core import EventBus
@@ -103,6 +104,7 @@ def run_listener(settings, bus: EventBus | None = None) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, listener.request_stop)
+        heap.freeze_startup_objects("AMI listener", log)
         await listener.run()
 
     try:

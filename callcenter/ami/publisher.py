@@ -2,7 +2,9 @@
 
 Separate from the tracker because the bus may be slow (Redis far away) while the
 database is fast, or the other way round: a slow bus fills a bounded queue and drops
-with a count instead of blocking the tracker or the AMI reader. The bus topics the
+with a count instead of blocking the tracker or the AMI reader. What is queued when the
+thread comes round goes out together (``EventBus.publish_many``: one round trip to Redis
+for a burst of rings instead of one each). The bus topics the
 listener speaks on live here too: ``agent`` (what the console shows) and ``ami.action``
 (the panel's requests).
 """
@@ -15,7 +17,7 @@ import queue
 import threading
 from typing import Any
 
-from callcenter.bus.core import EventBus
+from callcenter.bus.core import URGENT_TOPICS, EventBus
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +25,8 @@ AGENT_TOPIC = "agent"
 ACTION_TOPIC = "ami.action"
 # The first sight of an AgentCalled, before the tracker recorded it: the console pops at once.
 RING_TOPIC = "agent.ring"
+# Messages handed to the bus in one go at most.
+MAX_BATCH = 200
 
 
 class BusPublisher:
@@ -39,27 +43,52 @@ class BusPublisher:
         self._thread.start()
 
     def publish(self, topic: str, payload: dict[str, Any]) -> None:
+        # An urgent message (a ring announced) holds the bus's urgent mark until it is
+        # on the bus, where the consoles it reaches in this process take it over.
+        urgent = topic in URGENT_TOPICS
+        if urgent:
+            self.bus.urgent.enter()
         try:
             self._queue.put_nowait((topic, payload))
         except queue.Full:
+            if urgent:
+                self.bus.urgent.leave()
             self.dropped += 1
             if self.dropped in (1, 10, 100) or self.dropped % 1000 == 0:
                 log.error("event bus is not keeping up: %d messages dropped", self.dropped)
 
     def _run(self) -> None:
         while True:
-            item = self._queue.get()
-            if item is None:
+            # What is queued goes out together (one round trip to Redis for a burst),
+            # in order, up to a flush marker or the end.
+            batch = [self._queue.get()]
+            while len(batch) < MAX_BATCH and batch[-1] is not None and not isinstance(batch[-1][1], threading.Event):
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            messages = [m for m in batch if m is not None and not isinstance(m[1], threading.Event)]
+            if messages:
+                self._send(messages)
+            last = batch[-1]
+            if last is None:
                 return
-            topic, payload = item
-            if isinstance(payload, threading.Event):
-                payload.set()  # a flush marker
-                continue
-            try:
-                self.bus.publish(topic, payload)
-                self.published += 1
-            except Exception:  # a bus outage must not stop the publisher
-                log.exception("publishing on the event bus failed; message dropped")
+            if isinstance(last[1], threading.Event):
+                last[1].set()  # a flush marker
+
+    def _send(self, messages: list[tuple[str, dict[str, Any]]]) -> None:
+        try:
+            if len(messages) == 1:
+                self.bus.publish(*messages[0])
+            else:
+                self.bus.publish_many(messages)
+            self.published += len(messages)
+        except Exception:  # a bus outage must not stop the publisher
+            log.exception("publishing on the event bus failed; %d message(s) dropped", len(messages))
+        finally:
+            for topic, _ in messages:
+                if topic in URGENT_TOPICS:
+                    self.bus.urgent.leave()
 
     def flush(self, timeout: float) -> bool:
         """Wait until everything handed over so far has reached the bus."""

@@ -1,7 +1,7 @@
 """The tracker thread: applies queued AMI jobs to the database in arrival order.
 
-A batch of jobs per transaction (one commit per batch, opened through the project's
-unit of work); retries while the database is unreachable; when a batch fails for
+A batch of jobs per transaction (one commit per batch of up to ``YIELD_EVERY`` jobs,
+opened through the project's unit of work); retries while the database is unreachable; when a batch fails for
 another reason, applies its jobs one by one so that only the bad event is logged and
 skipped; publishes only after the commit, so the console never gets a screen-pop for a
 row it cannot read yet. Separate from :mod:`callcenter.ami.tracker` (what an event
@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from callcenter.ami import reconcile as reconcile_mod
 from callcenter.ami.protocol import Message
-from callcenter.ami.publisher import AGENT_TOPIC, BusPublisher
+from callcenter.ami.publisher import AGENT_TOPIC, RING_TOPIC, BusPublisher
 from callcenter.ami.tracker import EventTracker, Malformed
 from callcenter.db import session_scope_from, utcnow
 from callcenter.services.calls import aging, callbacks
@@ -34,11 +34,21 @@ from callcenter.services.calls import aging, callbacks
 log = logging.getLogger(__name__)
 
 
-# A batch with this many AgentCalled is a burst (many calls ringing in one instant) ...
+# A batch with this many AgentCalled is a burst (many calls ringing in one instant); a
+# batch with fewer is looked at again this much later, since the AMI reader may have
+# handed over only the first rings of a burst yet ...
 BURST_RINGS = 10
+BURST_SETTLE_S = 0.02
 # ... whose recording waits this long, so that the pops are built first (p99 of the
-# pop latency in a 100-call burst: bench/screenpop.py).
+# pop latency in a 100-call burst: bench/screenpop.py) ...
 BURST_YIELD_S = 0.25
+# When the consoles share this process, AgentCalled are recorded once the rings
+# announced are popped (the bus's ``urgent`` mark), waiting at most this much.
+BURST_WAIT_MAX_S = 2.0
+# A long batch is applied in parts of this many jobs (one transaction each), and looks
+# for rings to let go first between two parts: a burst that comes while the previous
+# one is being recorded does not wait for all of it.
+YIELD_EVERY = 25
 
 
 @dataclass
@@ -138,29 +148,64 @@ class EventWorker:
             jobs = self._due_timers()
             if first is not None:
                 jobs.append(first)
-            while len(jobs) < self.batch:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    self._stopping.set()
-                    break
-                jobs.append(item)
+            self._take_more(jobs)
             if jobs:
                 self._let_pops_go_first(jobs)
-                self._process(jobs)
+                for start in range(0, len(jobs), YIELD_EVERY):
+                    if start:
+                        self._yield_to_pops()
+                    self._process(jobs[start:start + YIELD_EVERY])
             if first is None and self._stopping.is_set() and self._queue.empty():
                 return
 
+    def _take_more(self, jobs: list[Job]) -> None:
+        """Add what is queued to ``jobs``, up to a batch."""
+        while len(jobs) < self.batch:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if item is None:
+                self._stopping.set()
+                return
+            jobs.append(item)
+
+    @staticmethod
+    def _rings(jobs: list[Job]) -> int:
+        return sum(1 for j in jobs if j.kind == "event" and j.message is not None
+                   and j.message.event == "AgentCalled")
+
     def _let_pops_go_first(self, jobs: list[Job]) -> None:
-        """Many phones began to ring at once: the consoles are building their pops from
-        the early announcements (topic agent.ring) right now, on the same interpreter
-        when the panel runs in this process; recording the rings can wait that long."""
-        rings = sum(1 for j in jobs if j.kind == "event" and j.message is not None
-                    and j.message.event == "AgentCalled")
+        """Phones began to ring: the consoles are building their pops from the early
+        announcements (topic agent.ring) right now, on the same interpreter when the
+        panel runs in this process, and recording the rings waits until those pops are
+        out (the bus's urgent mark, held from the announcement on); so does any other
+        event that comes while the mark is held (the calls of a burst bring their
+        Newchannel and QueueCallerJoin along). A panel in another process marks nothing
+        here: a burst there gets the fixed wait only."""
+        local = self.publisher.bus.has_subscribers(RING_TOPIC)   # consoles in this process
+        rings = self._rings(jobs)
+        if self._stopping.is_set():
+            return
+        if not rings:
+            if local and self.publisher.bus.urgent.active:
+                self.publisher.bus.urgent.wait_quiet(BURST_WAIT_MAX_S)
+            return
+        if rings < BURST_RINGS:
+            time.sleep(BURST_SETTLE_S)
+            self._take_more(jobs)
+            rings = self._rings(jobs)
         if rings >= BURST_RINGS and not self._stopping.is_set():
             time.sleep(BURST_YIELD_S)
+        if local:
+            self.publisher.bus.urgent.wait_quiet(BURST_WAIT_MAX_S)
+
+    def _yield_to_pops(self) -> None:
+        """Between two parts of a long batch: when phones began to ring meanwhile and
+        their consoles share this process, the rest of the batch waits for the pops."""
+        bus = self.publisher.bus
+        if bus.urgent.active and bus.has_subscribers(RING_TOPIC):
+            bus.urgent.wait_quiet(BURST_WAIT_MAX_S)
 
     def _process(self, jobs: list[Job]) -> None:
         barriers = [j for j in jobs if j.kind == "barrier"]

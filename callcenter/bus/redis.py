@@ -65,14 +65,29 @@ class RedisBus(EventBus):
 
     # --- publishing ------------------------------------------------------------------
     def publish(self, topic: str, payload: dict[str, Any]) -> None:
-        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-        sent_at = f"{time.time():.3f}"
-        data = json.dumps({"p": body, "t": sent_at, "s": self._signature(topic, body, sent_at)},
-                          ensure_ascii=False, separators=(",", ":"))
         try:
-            self._client.publish(self.prefix + topic, data)
+            self._client.publish(self.prefix + topic, self._envelope(topic, payload))
         except redis.RedisError as exc:
             raise BusUnavailable(f"cannot publish on {topic!r}: Redis at {self.url}: {exc}") from exc
+
+    def publish_many(self, messages: list[tuple[str, dict[str, Any]]]) -> None:
+        """Several messages in one round trip (a burst of rings from the AMI listener)."""
+        if len(messages) == 1:
+            self.publish(*messages[0])
+            return
+        pipe = self._client.pipeline(transaction=False)
+        for topic, payload in messages:
+            pipe.publish(self.prefix + topic, self._envelope(topic, payload))
+        try:
+            pipe.execute()
+        except redis.RedisError as exc:
+            raise BusUnavailable(f"cannot publish {len(messages)} messages: Redis at {self.url}: {exc}") from exc
+
+    def _envelope(self, topic: str, payload: dict[str, Any]) -> str:
+        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+        sent_at = f"{time.time():.3f}"
+        return json.dumps({"p": body, "t": sent_at, "s": self._signature(topic, body, sent_at)},
+                          ensure_ascii=False, separators=(",", ":"))
 
     # --- listening -------------------------------------------------------------------
     def wait_listening(self, timeout: float = 5.0) -> bool:

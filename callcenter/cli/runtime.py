@@ -3,8 +3,11 @@ Asterisk is ``callcenter demo``, in ``callcenter/cli/simulation.py``)."""
 
 from __future__ import annotations
 
+import logging
+
 import click
 
+from callcenter import heap
 from callcenter.cli import crash
 from callcenter.config import get_settings
 
@@ -27,6 +30,7 @@ def serve(host: str | None, port: int | None, no_ami: bool) -> None:
     first = prepare(settings)
     _report_first_run(first)
     system = AllInOne(settings, with_ami=not no_ami, web_host=host, web_port=port).start()
+    heap.freeze_startup_objects("callcenter serve", logging.getLogger("callcenter.runtime"))
     try:
         for line in system.describe():
             click.echo(line)

@@ -7,6 +7,7 @@ import signal
 
 import click
 
+from callcenter import heap
 from callcenter.cli import crash
 from callcenter.config import get_settings
 
@@ -39,6 +40,7 @@ def web(host: str | None, port: int | None, threads: int | None) -> None:
                f"({settings.web_threads} threads, bus={settings.bus})", err=False)
     # SIGTERM (systemd, a supervisor) stops it like Ctrl-C: the server and the bus close.
     signal.signal(signal.SIGTERM, _interrupt)
+    heap.freeze_startup_objects("web panel", log)
     try:
         server.run()
     except KeyboardInterrupt:

@@ -130,9 +130,12 @@ def run_stream(*, subscription: Subscription, registry: StreamRegistry, token: i
             event = subscription.get_event(timeout=min(POLL_S, heartbeat_s))
             now = time.monotonic()
             if event is not None:
-                for chunk in handle(event):
-                    yield chunk
-                    last_write = time.monotonic()
+                try:
+                    for chunk in handle(event):
+                        yield chunk
+                        last_write = time.monotonic()
+                finally:
+                    subscription.handled(event)   # written (or the stream is ending)
             if client_gone() or registry.closing.is_set():
                 return
             if now - last_write >= heartbeat_s:

@@ -113,6 +113,13 @@ def test_redis_bus_round_trip_in_one_process(redis_bus):
     assert sub.get(timeout=0.1) is None
 
 
+def test_redis_bus_publishes_many_in_one_go_in_order(redis_bus):
+    sub = redis_bus.subscribe("agent", "agent.ring")
+    redis_bus.publish_many([("agent.ring", {"n": 1}), ("agent", {"n": 2}), ("agent.ring", {"n": 3})])
+    assert [sub.get(timeout=5) for _ in range(3)] == [
+        ("agent.ring", {"n": 1}), ("agent", {"n": 2}), ("agent.ring", {"n": 3})]
+
+
 def test_redis_bus_two_buses_see_each_other(redis_url, prefix, redis_bus):
     from callcenter.bus.redis import RedisBus
 
@@ -254,3 +261,79 @@ def test_redis_bus_across_two_processes(redis_url, prefix, redis_bus):
         assert sub.get(timeout=10)[1] == {"from": "child", "name": "張偉"}
     finally:
         publisher.wait(timeout=20)
+
+
+# --- the urgent mark (a ring somebody waits for) ---------------------------------------------------
+def test_a_ring_holds_the_urgent_mark_until_each_console_it_reached_has_handled_it():
+    bus = InProcessBus()
+    mine = bus.subscribe("agent.ring", accept=lambda topic, payload: payload["interface"] == "PJSIP/1")
+    other = bus.subscribe("agent.ring", accept=lambda topic, payload: payload["interface"] == "PJSIP/2")
+    bus.publish("agent", {"interface": "PJSIP/1"})           # not urgent
+    assert bus.urgent.active == 0
+    bus.publish("agent.ring", {"interface": "PJSIP/1"})      # reaches one console only
+    assert bus.urgent.active == 1 and not bus.urgent.wait_quiet(0.01)
+    event = mine.get_event(0)
+    assert event is not None and event.urgent
+    assert bus.urgent.active == 1                            # read, not yet handled
+    mine.handled(event)
+    assert bus.urgent.active == 0 and bus.urgent.wait_quiet(0.01)
+    bus.publish("agent.ring", {"interface": "PJSIP/2"})
+    other.close()                                            # never read: not waited for
+    assert bus.urgent.active == 0
+
+
+def test_a_mark_nobody_lowers_holds_up_a_waiter_once_only():
+    import time
+
+    bus = InProcessBus()
+    bus.urgent.enter()                      # e.g. a console that stopped reading
+    start = time.monotonic()
+    assert not bus.urgent.wait_quiet(0.2)
+    assert time.monotonic() - start >= 0.15
+    start = time.monotonic()
+    assert not bus.urgent.wait_quiet(0.2)   # already held that long: no second wait
+    assert time.monotonic() - start < 0.1
+    bus.urgent.leave()
+    assert bus.urgent.wait_quiet(0.2)
+
+
+def test_the_ami_publisher_hands_queued_messages_over_together_in_order():
+    import threading
+
+    from callcenter.ami.publisher import BusPublisher
+
+    class CountingBus(InProcessBus):
+        def __init__(self) -> None:
+            super().__init__()
+            self.gate = threading.Event()
+            self.inside = threading.Event()
+            self.batches: list[list[int]] = []
+
+        def publish(self, topic, payload):
+            self.inside.set()
+            self.gate.wait(5)
+            self.batches.append([payload["n"]])
+            super().publish(topic, payload)
+
+        def publish_many(self, messages):
+            self.batches.append([p["n"] for _, p in messages])
+            for topic, payload in messages:
+                super().publish(topic, payload)
+
+    bus = CountingBus()
+    sub = bus.subscribe("agent", "agent.ring")
+    publisher = BusPublisher(bus)
+    publisher.start()
+    try:
+        publisher.publish("agent.ring", {"n": 0})      # held up in publish() ...
+        assert bus.inside.wait(5)
+        for n in range(1, 5):                          # ... while these queue
+            publisher.publish("agent.ring" if n % 2 else "agent", {"n": n})
+        assert bus.urgent.active >= 1
+        bus.gate.set()
+        assert publisher.flush(5)
+        assert bus.batches == [[0], [1, 2, 3, 4]]
+        assert [sub.get(timeout=1)[1]["n"] for _ in range(5)] == [0, 1, 2, 3, 4]
+        assert bus.urgent.active == 0    # published, and read through get() (handled)
+    finally:
+        publisher.stop()

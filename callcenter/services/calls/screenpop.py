@@ -70,10 +70,20 @@ def build_pops(session: Session, settings: Settings, requests: list[PopRequest],
     """The pops of many calls ringing at once, in a fixed number of queries (see
     ``popbatch``); not audited (``record_pop_view`` per pop shown)."""
     data = popbatch.preload(session, settings, requests)
-    return [_assemble(settings, data, i, r, role) for i, r in enumerate(requests)]
+    words: dict[tuple[str, tuple[str, ...]], list[str]] = {}   # calls of a burst mostly took the same path
+    return [_assemble(settings, data, i, r, role, words) for i, r in enumerate(requests)]
 
 
-def _assemble(settings: Settings, data: popbatch.Preloaded, i: int, r: PopRequest, role: str) -> dict[str, Any]:
+def _ivr_steps(settings: Settings, words: dict[tuple[str, tuple[str, ...]], list[str]], flow: str,
+               path: list[str]) -> list[str]:
+    key = (flow, tuple(str(p) for p in path))
+    if key not in words:
+        words[key] = popwhy.ivr_words(settings, flow, path)
+    return list(words[key])
+
+
+def _assemble(settings: Settings, data: popbatch.Preloaded, i: int, r: PopRequest, role: str,
+              words: dict[tuple[str, tuple[str, ...]], list[str]]) -> dict[str, Any]:
     call, e164, matches = data.calls[i], data.e164[i], data.matches[i]
     number = r.caller_number or (call.caller_number if call else "")
     name = r.caller_name or (call.caller_name if call else "")
@@ -103,8 +113,8 @@ def _assemble(settings: Settings, data: popbatch.Preloaded, i: int, r: PopReques
         },
         "route_reason": call.route_reason if call else "",
         # The IVR path in words, from the line's flow definition (按3 投诉 → …).
-        "ivr_steps": popwhy.ivr_words(settings, line.ivr_flow if line else "",
-                                      list(call.ivr_path or []) if call else []),
+        "ivr_steps": _ivr_steps(settings, words, line.ivr_flow if line else "",
+                                list(call.ivr_path or []) if call else []),
         "customer": records.customer_view(settings, role, customer) if customer else None,
         # A household landline can belong to several customers: offer the others.
         "other_customers": [{"id": c.id, "name": c.name} for c in matches[1:]],
@@ -127,6 +137,14 @@ def record_pop_view(session: Session, user_id: int | None, pop: dict[str, Any]) 
     if pop.get("customer"):
         audit.record(session, user_id=user_id, action=audit.SCREEN_POP, object_type="customer",
                      object_id=pop["customer"]["id"], detail=f"linkedid={pop['linkedid']}")
+
+
+def record_pop_views(session: Session, seen: list[tuple[int | None, dict[str, Any]]]) -> None:
+    """``record_pop_view`` for many (user, pop) at once, in one statement."""
+    audit.record_many(session, [
+        {"user_id": user_id, "action": audit.SCREEN_POP, "object_type": "customer",
+         "object_id": pop["customer"]["id"], "detail": f"linkedid={pop['linkedid']}"}
+        for user_id, pop in seen if pop.get("customer")])
 
 
 def active_call_for_interface(session: Session, interface: str) -> dict[str, Any] | None:

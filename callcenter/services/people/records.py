@@ -10,6 +10,7 @@ HTML: caller names are attacker-controlled and the browser inserts them as text.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -28,7 +29,13 @@ OPEN_TICKETS_LIMIT = 10
 
 
 def local_time(settings: Settings, value: dt.datetime | None) -> str:
-    return "" if value is None else to_local(value, settings.timezone).strftime("%Y-%m-%d %H:%M")
+    return "" if value is None else _local_text(value, settings.timezone)
+
+
+@functools.lru_cache(maxsize=4096)
+def _local_text(value: dt.datetime, tz: str) -> str:
+    # A burst of pops shows the same history times many times over.
+    return to_local(value, tz).strftime("%Y-%m-%d %H:%M")
 
 
 def customer_view(settings: Settings, role: str, customer: Customer) -> dict[str, Any]:
