@@ -100,6 +100,9 @@ def listener(app, settings, emulator, bus, users):
     thread = start_listener_thread(ami_settings, bus, reconnect_min_s=0.05, reconcile_grace_s=0.0,
                                    boot_wait_s=1.0)
     assert thread.wait_connected(10) and thread.sync(10)
+    # The first reconciliation seats the agent at their phone: done before a test moves them.
+    _wait(lambda: thread.stats.reconciles >= 1, "the first reconciliation")
+    assert thread.sync(10)
     yield thread
     thread.stop()
 
