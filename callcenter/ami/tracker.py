@@ -304,9 +304,13 @@ class EventTracker:
             out.append((AGENT_TOPIC, self._agent_payload("agent_complete", msg, change, update, hold_time=hold_s,
                                                          talk_time=talk_s, reason=reason)))
         self._publish_agent(update, out)
-        wrapup = self.wrapuptime.get(fields["interface"], 0) or self.default_wrapup_s
+        self._time_wrap_up(update, fields["interface"])
+
+    def _time_wrap_up(self, update: agents.AgentUpdate, interface: str) -> None:
+        """An agent who just entered wrap-up leaves it after the member's (or queue's) wrap-up time."""
+        wrapup = self.wrapuptime.get(interface, 0) or self.default_wrapup_s
         if update.changed and update.status == AgentStatus.WRAP_UP and wrapup > 0:
-            self.schedule_wrap_up_end(fields["interface"], float(wrapup))
+            self.schedule_wrap_up_end(interface, float(wrapup))
 
     def _member(self, session: Session, msg: Message, kind: str, out: list) -> None:
         _require(msg, "Interface", "Queue")
@@ -354,9 +358,7 @@ class EventTracker:
         if answer.get("ok") and not answer.get("attended") and interface and linkedid:
             update = agents.agent_finished(session, interface, linkedid)
             self._publish_agent(update, out)
-            wrapup = self.wrapuptime.get(interface, 0) or self.default_wrapup_s
-            if update.changed and update.status == AgentStatus.WRAP_UP and wrapup > 0:
-                self.schedule_wrap_up_end(interface, float(wrapup))
+            self._time_wrap_up(update, interface)
         return out
 
     def wrap_up_end(self, session: Session, interface: str) -> list:
