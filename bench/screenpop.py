@@ -16,7 +16,9 @@ own process on asyncio/aiohttp so they do not take the server's CPU away in-proc
     .venv/bin/python bench/screenpop.py                 # both deployments
     .venv/bin/python bench/screenpop.py --modes inproc --agents 50
 
-Target: p99 ≤ 50 ms.
+Targets: paced p99 ≤ 50 ms; burst p99 ≤ 200 ms. Beside each burst the report prints its
+p99 over the paced p50 of the same deployment in the same run (one pop on its own, on this
+machine, at this moment): how many single pops' time a burst of them takes.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ import tempfile
 import time
 from pathlib import Path
 
-TARGET_P99_MS = 50.0
+TARGET_P99_MS = {"paced": 50.0, "burst": 200.0}
 PASSWORD = "bench-password-1"
 AMI_SECRET = "bench-ami-secret"
 QUEUE = "vip"
@@ -347,8 +349,9 @@ def report(results: list[dict], agents: int, interval_ms: float) -> None:
     print(f"\nscreen-pop latency, AgentCalled at the AMI socket → pop event at the client "
           f"({agents} agents on SSE, {os.cpu_count()} CPUs)")
     print(f"{'deployment':<22} {'pattern':<24} {'pops':>5} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
-          f"{'p99/target':>10}")
+          f"{'target':>7} {'p99/target':>10} {'× one pop':>10}")
     for mode in dict.fromkeys(r["mode"] for r in results):
+        one_pop = None
         for pattern in ("paced", "burst"):
             rows = [r for r in results if r["mode"] == mode and r["pattern"] == pattern]
             values = [v for r in rows for v in r["latencies"]]
@@ -356,10 +359,14 @@ def report(results: list[dict], agents: int, interval_ms: float) -> None:
                 continue
             deployment = f"{mode} ({rows[0]['database']})"
             label = f"paced, 1 per {interval_ms:g} ms" if pattern == "paced" else f"burst, {agents} at once"
-            p99 = percentile(values, 99)
-            print(f"{deployment:<22} {label:<24} {len(values):>5} {statistics.median(values):>8.1f} {p99:>8.1f} "
-                  f"{max(values):>8.1f} {p99 / TARGET_P99_MS:>10.2f}")
-    print(f"target: p99 ≤ {TARGET_P99_MS:g} ms (p99/target ≤ 1.00)")
+            p50, p99, target = statistics.median(values), percentile(values, 99), TARGET_P99_MS[pattern]
+            if pattern == "paced":
+                one_pop = p50
+            ratio = f"{p99 / one_pop:>10.1f}" if pattern == "burst" and one_pop else f"{'':>10}"
+            print(f"{deployment:<22} {label:<24} {len(values):>5} {p50:>8.1f} {p99:>8.1f} "
+                  f"{max(values):>8.1f} {target:>7g} {p99 / target:>10.2f} {ratio}")
+    print("targets: p99 ≤ " + ", ".join(f"{v:g} ms {k}" for k, v in TARGET_P99_MS.items())
+          + " (p99/target ≤ 1.00); × one pop: burst p99 over the paced p50 of the same run")
 
 
 def main() -> None:
