@@ -169,3 +169,78 @@ def test_a_blind_transfer_ends_the_first_agents_part_at_once_and_the_late_agent_
         call = s.scalar(select(Call).where(Call.uniqueid == "1765100000.1"))
         assert (call.status, call.talk_seconds) == (CallStatus.COMPLETED, 95)
     assert status_of(ami_settings.database_url, agents[first])[0] == AgentStatus.READY
+
+
+def test_an_attended_transfer_puts_the_first_agent_into_wrap_up_when_asterisk_completes_it(
+        emulator, agents, listener, ami_settings, bus):
+    """Seen on the live attended transfer (Asterisk 22.10): when agent1001 hangs up the
+    consultation, AttendedTransfer (Result: Success) is followed at once by AgentComplete
+    with Reason "transfer" and the Dest* fields of agent1001's channel. That ends the first
+    agent's part: the call keeps its talk time and agent1001 goes into wrap-up (an
+    attended transfer is not a hand-over that the tracker ignores AgentComplete for)."""
+    from sqlalchemy import select
+
+    from callcenter.db import session_scope
+    from callcenter.models import AgentState, AgentStatus, Call, CallTransfer
+    from callcenter.services.calls import controls
+    from callcenter.simulation.ami.state import _event, channel_block
+
+    from .conftest import routed_call, status_of, wait_until
+
+    first = "PJSIP/agent1001"
+    routed_call(ami_settings.database_url, uniqueid="1765100100.1", queue="vip", caller="13900139003")
+    held = {}
+
+    def connect() -> None:
+        emu = emulator.emulator
+        caller = emu.queue_caller_join(queue="vip", caller="13900139003", caller_name="咨询", uniqueid="1765100100.1")
+        _, agent = emu.agent_called(interface=first, linkedid=caller.linkedid, queue="vip")
+        emu.agent_connect(caller, agent, queue="vip", interface=first)
+        held.update(caller=caller, agent=agent)
+
+    emulator.call(connect)
+    assert listener.sync(10)
+    wait_until(lambda: status_of(ami_settings.database_url, agents[first])[0] == AgentStatus.ON_CALL,
+               what="agent1001 on the call")
+    with session_scope(ami_settings.database_url) as s:
+        call = s.scalar(select(Call).where(Call.uniqueid == "1765100100.1"))
+        request = controls.control_request(s.get(AgentState, agents[first]), call, "transfer",
+                                           target_kind="agent", target="PJSIP/agent1002", attended=True)
+    bus.publish("ami.action", request)
+    wait_until(lambda: _transfer_kinds(ami_settings.database_url, "1765100100.1") == [("attended", True)],
+               what="the attended transfer on the call record")
+    # The consultation: agent1001 is still on the call, not in wrap-up.
+    assert status_of(ami_settings.database_url, agents[first])[0] == AgentStatus.ON_CALL
+
+    def first_agent_hangs_up() -> None:
+        caller, agent = held["caller"], held["agent"]
+        emulator.emulator.emit(_event("AttendedTransfer", "call,all", [
+            ("Result", "Success"), ("OrigTransfererChannel", agent.channel),
+            ("OrigTransfererUniqueid", agent.uniqueid), ("OrigTransfererLinkedid", caller.linkedid),
+            ("SecondTransfererChannel", agent.channel), ("TransfereeChannel", caller.channel),
+            ("TransferTargetChannel", "Local/1002@cc-atxfer-00000000;1"), ("IsExternal", "No"),
+            ("DestType", "Bridge")]))
+        emulator.emulator.emit(_event("AgentComplete", "agent,all", [
+            *channel_block(caller), *channel_block(agent, prefix="Dest"), ("Queue", "vip"), ("Interface", first),
+            ("MemberName", "Agent 1001"), ("HoldTime", 1), ("TalkTime", 40), ("Reason", "transfer")]))
+
+    emulator.call(first_agent_hangs_up)
+    assert listener.sync(10)
+    wait_until(lambda: status_of(ami_settings.database_url, agents[first])[0] == AgentStatus.WRAP_UP,
+               what="agent1001 in wrap-up once Asterisk completed the attended transfer")
+    with session_scope(ami_settings.database_url) as s:
+        call = s.scalar(select(Call).where(Call.uniqueid == "1765100100.1"))
+        assert call.talk_seconds == 40
+        assert [t.from_interface for t in s.scalars(select(CallTransfer).where(CallTransfer.call_id == call.id))] \
+            == [first]
+
+
+def _transfer_kinds(url: str, uniqueid: str) -> list[tuple[str, bool]]:
+    from sqlalchemy import select
+
+    from callcenter.db import session_scope
+    from callcenter.models import Call, CallTransfer
+
+    with session_scope(url) as s:
+        call = s.scalar(select(Call).where(Call.uniqueid == uniqueid))
+        return [(t.kind, t.ok) for t in s.scalars(select(CallTransfer).where(CallTransfer.call_id == call.id))]

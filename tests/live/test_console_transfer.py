@@ -161,6 +161,11 @@ def test_blind_transfer_rings_the_second_phone_and_pops_on_the_second_console(li
         assert carrier.wait(60) == 0, carrier.diagnostics()
 
 
+def _status(settings, user_id: int) -> str:
+    with session_scope(settings.database_url) as s:
+        return s.get(AgentState, user_id).status.value
+
+
 def test_attended_transfer_hands_the_caller_to_the_second_agent(live, console_site):
     from callcenter.services.calls import controls
 
@@ -193,6 +198,10 @@ def test_attended_transfer_hands_the_caller_to_the_second_agent(live, console_si
         # agent1002's phone rings (the consultation) while the caller waits.
         second = console_site["phones"]["agent1002"]
         assert wait_until(lambda: [i for i in invites(second) if i["agent"] == "agent1002"], timeout=15)
+        with session_scope(settings.database_url) as s:
+            wang_id = s.scalar(select(User.id).where(User.username == "xfer_wang"))
+        # During the consultation agent1001 is still on the call.
+        assert wait_until(lambda: _status(settings, wang_id) == "on_call", timeout=10), _status(settings, wang_id)
         # agent1001 hangs up: the caller is handed over to agent1002.
         live.ami.action("Hangup", Channel=answer["agent_channel"])
 
@@ -207,6 +216,9 @@ def test_attended_transfer_hands_the_caller_to_the_second_agent(live, console_si
             return bool(caller_bridge) and locals_.get("1") == caller_bridge and locals_.get("2") in second_bridges
 
         assert wait_until(bridged_with_second, timeout=15), "the caller talks to agent1002"
+        # agent1001's hang-up completed the transfer: Asterisk reports AgentComplete
+        # (Reason: transfer) right after AttendedTransfer, and wrap-up starts then.
+        assert wait_until(lambda: _status(settings, wang_id) == "wrap_up", timeout=10), _status(settings, wang_id)
         with session_scope(settings.database_url) as s:
             kinds = [t.kind for t in s.scalars(select(CallTransfer).where(CallTransfer.call_id == call.id))]
         assert kinds == ["attended"], kinds
