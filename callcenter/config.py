@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     agi_backlog: int = 1024
     # Every route answers within this budget, whatever the database is doing.
     agi_route_budget_s: float = 1.5
+    # While the FastAGI event loop runs this far behind its clock, new database work is
+    # shed: those calls get their fallback route at once instead of waiting in line.
+    agi_overload_lag_s: float = Field(default=0.25, gt=0)
     # A peer that sends nothing for this long is dropped (stalled or a port scan).
     agi_header_timeout_s: float = 5.0
     agi_command_timeout_s: float = 30.0

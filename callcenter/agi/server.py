@@ -45,10 +45,9 @@ from callcenter.db import WalCheckpointer, engine_for, make_engine, sqlite_path
 
 log = logging.getLogger("callcenter.agi.server")
 
-# The event loop is probed this often; while it runs later than LOOP_LAG_SHED_S behind,
-# new database work is shed (those calls get their fallback route at once).
+# The event loop is probed this often; while it runs later than the settings'
+# agi_overload_lag_s behind, new database work is shed (fallback route at once).
 LOOP_PROBE_S = 0.05
-LOOP_LAG_SHED_S = 0.25
 # Database threads when agi_db_threads is 0 (see db_threads()).
 SQLITE_DB_THREADS = 2
 POSTGRES_DB_THREADS = 8
@@ -79,7 +78,8 @@ class FastAGIServer:
         self._executor = ThreadPoolExecutor(max_workers=self.db_threads, thread_name_prefix="agi-db")
         self.engine, self._owns_engine, self._checkpointer = database_for(settings, self.db_threads)
         self.loop_lag = 0.0
-        overloaded = lambda: self.loop_lag > LOOP_LAG_SHED_S  # noqa: E731
+        self.overload_lag_s = settings.agi_overload_lag_s
+        overloaded = lambda: self.loop_lag > self.overload_lag_s  # noqa: E731
         self.runner = executor_runner(self._executor, settings.agi_route_budget_s, self.db_threads,
                                       overloaded=overloaded)
         # SQLite transactions run on the loop thread when they need no lock (see inline.py).
@@ -124,7 +124,7 @@ class FastAGIServer:
         lag = now - due
         # Rises at once, decays over a few probes: one late tick is not recovery.
         self.loop_lag = lag if lag > self.loop_lag else self.loop_lag * 0.5 + lag * 0.5
-        if self.loop_lag > LOOP_LAG_SHED_S:
+        if self.loop_lag > self.overload_lag_s:
             self.stats["overload_probes"] += 1
         self._probe_handle = self.loop.call_later(LOOP_PROBE_S, self._probe, now + LOOP_PROBE_S)
 
