@@ -31,6 +31,33 @@ PG_ADMIN_URL = os.environ.get(
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
+# --- running on pytest-xdist workers (pyproject's addopts: -n 2) -----------------------------
+LIVE_TESTS = "tests/live/"
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """The live-Asterisk tests come first: they are the longest unit of work (one private
+    Asterisk for all of them, about four minutes), so one worker starts on them while
+    the other takes the rest. The order inside each file is kept."""
+    rootdir = config.rootpath
+    items.sort(key=lambda item: not str(item.path.relative_to(rootdir)).startswith(LIVE_TESTS))
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """Each test file runs whole, in order, on one worker, and every live-Asterisk test
+    on the same worker: those tests share one Asterisk, and some read what the earlier
+    ones left in it (the CDR file). (``--dist loadgroup`` would say this with marks,
+    but pytest-xdist 3.8 loses the groups on pytest 9.2: pytest-xdist issue 1386.)"""
+    from xdist.scheduler import LoadFileScheduling
+
+    class FilesWithTheLiveTestsTogether(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return LIVE_TESTS if nodeid.startswith(LIVE_TESTS) else super()._split_scope(nodeid)
+
+    config.option.loadscopereorder = False    # the collection order above: live tests first
+    return FilesWithTheLiveTestsTogether(config, log)
+
+
 @pytest.fixture(autouse=True)
 def _agi_overload_for_a_shared_machine(monkeypatch) -> None:
     """FastAGI servers started by tests (in-process or as child processes) shed database

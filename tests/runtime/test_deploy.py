@@ -269,8 +269,13 @@ def test_a_bus_error_leaves_a_trace_and_a_restart_serves_again(command, tmp_path
             time.sleep(0.05)
     finally:
         stderr = _stop(process, signal.SIGBUS)
-    assert process.returncode == -signal.SIGBUS
     assert "Fatal Python error: Bus error" in stderr, stderr
+    # faulthandler walks the other threads' frames without stopping them; when one of the
+    # busy process's threads changes its stack at that moment the walk itself can fault,
+    # and the process ends on SIGSEGV after the bus error's header and the faulting
+    # thread's trace were written (seen now and then on a loaded machine).
+    # It is a fatal signal either way, and Restart=on-failure restarts on both.
+    assert process.returncode in (-signal.SIGBUS, -signal.SIGSEGV), (process.returncode, stderr)
     assert "most recent call first" in stderr and f"{os.sep}callcenter{os.sep}" in stderr, stderr
 
     again = _start(command, tmp_path, database, agi_port, web_port)     # what Restart= does
