@@ -27,7 +27,7 @@ SIMULATION_DOOR = "callcenter.cli.simulation"
 # Layer of each top-level part: a module may import only its own layer's package or lower.
 LAYERS = {
     "callcenter": 0, "callcenter.config": 0, "callcenter.db": 0, "callcenter.timeutil": 0,
-    "callcenter.labels": 0, "callcenter.encoding": 0, "callcenter.secret_key": 0, "callcenter.migrate": 0, "callcenter.bus": 0,
+    "callcenter.labels": 0, "callcenter.encoding": 0, "callcenter.spreadsheets": 0, "callcenter.secret_key": 0, "callcenter.migrate": 0, "callcenter.bus": 0,
     "callcenter.models": 1,
     "callcenter.ivr": 2,
     "callcenter.services": 3,

@@ -71,3 +71,24 @@ def test_the_report_pages_and_exports(settings, users, signed_in):
     assert as_csv.status_code == 200 and "质检周报" in as_csv.get_data(as_text=True)
     assert sup.get("/qa/reports?period=year").status_code == 400
     assert signed_in("agent").get("/qa/reports").status_code == 403
+
+
+def test_exported_text_that_looks_like_a_formula_stays_text(settings, users):
+    """An agent's display name (typed by an admin) or a scorecard label that starts like a
+    formula must not run as one in Excel/WPS when a manager opens the export: it is
+    written with a leading apostrophe, in the CSV and in the XLSX alike."""
+    _scored(settings, users, [{**ALL_YES, "greeting": False}], NOV)
+    evil = "=HYPERLINK(\"http://example.invalid\",\"点我\")"
+    with session_scope(settings.database_url) as s:
+        s.get(User, users["agent"]).display_name = evil
+    with session_scope(settings.database_url) as s:
+        report = reports.build(s, settings, "month", dt.date(2026, 11, 20))
+        report.failed_checks = [("-1+1|cmd", 1), *report.failed_checks]
+        rows = list(csv.reader(io.StringIO(reports.to_csv(report).lstrip("\ufeff"))))
+        book = load_workbook(io.BytesIO(reports.to_xlsx(report)))
+    assert rows[2][0] == "'" + evil
+    assert ["'-1+1|cmd", "1"] in rows
+    assert book["考评表"]["A3"].value == "'" + evil and book["考评表"]["A3"].data_type == "s"
+    assert book["未通过检查项"]["A2"].value == "'-1+1|cmd"
+    # Numbers stay numbers (a negative trend is not text).
+    assert isinstance(book["考评表"]["B3"].value, int)

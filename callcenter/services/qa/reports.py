@@ -8,15 +8,14 @@ A call counts in the period it was taken, with its newest score version.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
+from callcenter import spreadsheets
 from callcenter.config import Settings
 from callcenter.models import Call, QaScore, User
 from callcenter.services.qa import scorecards
@@ -122,17 +121,9 @@ def title(report: QaReport) -> str:
 
 
 def to_csv(report: QaReport) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow([title(report)])
-    writer.writerow(HEADER)
-    for row in [*report.agents, report.team]:
-        writer.writerow(["" if v is None else v for v in cells(row)])
-    writer.writerow([])
-    writer.writerow(["未通过的检查项", "次数"])
-    writer.writerows(report.failed_checks)
-    writer.writerow([report.training_note])
-    return "\ufeff" + out.getvalue()   # a BOM, so Excel opens the Chinese text as UTF-8
+    rows = [[title(report)], HEADER, *[cells(row) for row in [*report.agents, report.team]], [],
+            ["未通过的检查项", "次数"], *report.failed_checks, [report.training_note]]
+    return spreadsheets.csv_text(rows)
 
 
 def to_xlsx(report: QaReport) -> bytes:
@@ -142,20 +133,16 @@ def to_xlsx(report: QaReport) -> bytes:
     book = Workbook()
     sheet = book.active
     sheet.title = "考评表" if report.period == "month" else "周报"
-    sheet.append([title(report)])
+    spreadsheets.append_row(sheet, [title(report)])
     sheet["A1"].font = Font(bold=True, size=14)
-    sheet.append(HEADER)
-    for cell in sheet[2]:
-        cell.font = Font(bold=True)
+    spreadsheets.append_row(sheet, HEADER, bold=True)
     for row in [*report.agents, report.team]:
-        sheet.append(cells(row))
+        spreadsheets.append_row(sheet, cells(row))
     sheet.append([])
-    sheet.append([report.training_note])
+    spreadsheets.append_row(sheet, [report.training_note])
     checks = book.create_sheet("未通过检查项")
-    checks.append(["检查项", "次数"])
+    spreadsheets.append_row(checks, ["检查项", "次数"])
     for item in report.failed_checks:
-        checks.append(list(item))
+        spreadsheets.append_row(checks, list(item))
     sheet.column_dimensions["A"].width = 16
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
+    return spreadsheets.xlsx_bytes(book)
