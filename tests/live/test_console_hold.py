@@ -86,8 +86,11 @@ def test_hold_and_unhold_keep_one_answered_call(live, hold_site):
 
         held = _ask(bus, events, request("hold"))
         assert held["ok"], held
-        apps = wait_until(lambda: (a := _apps(live)) and "MusicOnHold" in a.values() and a, timeout=10)
-        assert apps[held["caller_channel"]] == "MusicOnHold" and apps[held["agent_channel"]] == "Wait", apps
+        # Asterisk moves the two channels one after the other: wait for both, not the first.
+        expected = {held["caller_channel"]: "MusicOnHold", held["agent_channel"]: "Wait"}
+        apps = wait_until(lambda: (a := _apps(live)) and all(a.get(ch) == app for ch, app in expected.items()) and a,
+                          timeout=10)
+        assert apps, _apps(live)
         time.sleep(1.0)
         with session_scope(settings.database_url) as s:
             row = s.get(Call, call.id)
