@@ -125,30 +125,13 @@ def test_a_blind_transfer_ends_the_first_agents_part_at_once_and_the_late_agent_
 
     from callcenter.db import session_scope
     from callcenter.models import AgentState, AgentStatus, Call, CallStatus
-    from callcenter.services.calls import controls
     from callcenter.simulation.ami.state import _event, channel_block
 
-    from .conftest import routed_call, status_of, wait_until
+    from .conftest import status_of, wait_until
 
     first = "PJSIP/agent1001"
-    routed_call(ami_settings.database_url, uniqueid="1765100000.1", queue="vip", caller="13900139002")
-    held = {}
-
-    def connect() -> None:
-        emu = emulator.emulator
-        caller = emu.queue_caller_join(queue="vip", caller="13900139002", caller_name="转接", uniqueid="1765100000.1")
-        _, agent = emu.agent_called(interface=first, linkedid=caller.linkedid, queue="vip")
-        emu.agent_connect(caller, agent, queue="vip", interface=first)
-        held["caller"] = caller
-
-    emulator.call(connect)
-    assert listener.sync(10)
-    wait_until(lambda: status_of(ami_settings.database_url, agents[first])[0] == AgentStatus.ON_CALL,
-               what="agent1001 on the call")
-    with session_scope(ami_settings.database_url) as s:
-        call = s.scalar(select(Call).where(Call.uniqueid == "1765100000.1"))
-        request = controls.control_request(s.get(AgentState, agents[first]), call, "transfer",
-                                           target_kind="agent", target="PJSIP/agent1002")
+    held, request = _agent1001_on_a_call_asks_for_a_transfer(emulator, agents, listener, ami_settings,
+                                                             uniqueid="1765100000.1", caller="13900139002")
     bus.publish("ami.action", request)
     wait_until(lambda: status_of(ami_settings.database_url, agents[first])[0] == AgentStatus.WRAP_UP,
                what="agent1001 in wrap-up once the transfer succeeded")
@@ -181,31 +164,15 @@ def test_an_attended_transfer_puts_the_first_agent_into_wrap_up_when_asterisk_co
     from sqlalchemy import select
 
     from callcenter.db import session_scope
-    from callcenter.models import AgentState, AgentStatus, Call, CallTransfer
-    from callcenter.services.calls import controls
+    from callcenter.models import AgentStatus, Call, CallTransfer
     from callcenter.simulation.ami.state import _event, channel_block
 
-    from .conftest import routed_call, status_of, wait_until
+    from .conftest import status_of, wait_until
 
     first = "PJSIP/agent1001"
-    routed_call(ami_settings.database_url, uniqueid="1765100100.1", queue="vip", caller="13900139003")
-    held = {}
-
-    def connect() -> None:
-        emu = emulator.emulator
-        caller = emu.queue_caller_join(queue="vip", caller="13900139003", caller_name="咨询", uniqueid="1765100100.1")
-        _, agent = emu.agent_called(interface=first, linkedid=caller.linkedid, queue="vip")
-        emu.agent_connect(caller, agent, queue="vip", interface=first)
-        held.update(caller=caller, agent=agent)
-
-    emulator.call(connect)
-    assert listener.sync(10)
-    wait_until(lambda: status_of(ami_settings.database_url, agents[first])[0] == AgentStatus.ON_CALL,
-               what="agent1001 on the call")
-    with session_scope(ami_settings.database_url) as s:
-        call = s.scalar(select(Call).where(Call.uniqueid == "1765100100.1"))
-        request = controls.control_request(s.get(AgentState, agents[first]), call, "transfer",
-                                           target_kind="agent", target="PJSIP/agent1002", attended=True)
+    held, request = _agent1001_on_a_call_asks_for_a_transfer(emulator, agents, listener, ami_settings,
+                                                             uniqueid="1765100100.1", caller="13900139003",
+                                                             attended=True)
     bus.publish("ami.action", request)
     wait_until(lambda: _transfer_kinds(ami_settings.database_url, "1765100100.1") == [("attended", True)],
                what="the attended transfer on the call record")
@@ -244,3 +211,38 @@ def _transfer_kinds(url: str, uniqueid: str) -> list[tuple[str, bool]]:
     with session_scope(url) as s:
         call = s.scalar(select(Call).where(Call.uniqueid == uniqueid))
         return [(t.kind, t.ok) for t in s.scalars(select(CallTransfer).where(CallTransfer.call_id == call.id))]
+
+
+def _agent1001_on_a_call_asks_for_a_transfer(emulator, agents, listener, ami_settings, *, uniqueid: str,
+                                             caller: str, attended: bool = False) -> tuple[dict, dict]:
+    """A routed call that agent1001 answered (as the emulator reports it), and agent1001's
+    console request to transfer it to agent1002: the emulator's caller and agent channels,
+    and the ``ami.action`` message to publish."""
+    from sqlalchemy import select
+
+    from callcenter.db import session_scope
+    from callcenter.models import AgentState, AgentStatus, Call
+    from callcenter.services.calls import controls
+
+    from .conftest import routed_call, status_of, wait_until
+
+    first = "PJSIP/agent1001"
+    routed_call(ami_settings.database_url, uniqueid=uniqueid, queue="vip", caller=caller)
+    held = {}
+
+    def connect() -> None:
+        emu = emulator.emulator
+        joined = emu.queue_caller_join(queue="vip", caller=caller, caller_name="转接", uniqueid=uniqueid)
+        _, agent = emu.agent_called(interface=first, linkedid=joined.linkedid, queue="vip")
+        emu.agent_connect(joined, agent, queue="vip", interface=first)
+        held.update(caller=joined, agent=agent)
+
+    emulator.call(connect)
+    assert listener.sync(10)
+    wait_until(lambda: status_of(ami_settings.database_url, agents[first])[0] == AgentStatus.ON_CALL,
+               what="agent1001 on the call")
+    with session_scope(ami_settings.database_url) as s:
+        call = s.scalar(select(Call).where(Call.uniqueid == uniqueid))
+        request = controls.control_request(s.get(AgentState, agents[first]), call, "transfer",
+                                           target_kind="agent", target="PJSIP/agent1002", attended=attended)
+    return held, request
