@@ -110,6 +110,10 @@ class Settings(BaseSettings):
     web_host: str = "127.0.0.1"
     web_port: int = 8080
     web_threads: int = 64
+    # Reverse proxies in front of the panel (nginx …) whose X-Forwarded-For and
+    # X-Forwarded-Proto are believed, counted from the panel outwards. 0: none - the
+    # client is the connection's peer and those headers are ignored (anyone can send them).
+    web_proxy_hops: int = Field(default=0, ge=0)
     secret_key: str = Field(default="", repr=False)
     session_minutes: int = 480
     login_max_failures: int = 5

@@ -30,6 +30,7 @@ from typing import Any
 
 from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from callcenter.bus import make_bus
 from callcenter.bus.core import EventBus
@@ -56,6 +57,11 @@ def create_app(settings: Settings | Mapping[str, Any] | None = None, bus: EventB
     app.config.from_pyfile("config.py", silent=True)
     app.config.from_prefixed_env("CALLCENTER_FLASK")
     security.configure(app, settings)
+    if settings.web_proxy_hops:
+        # Behind a reverse proxy every request comes from the proxy: the sign-in throttle
+        # and the audit log need the client's address, which the proxy adds to
+        # X-Forwarded-For (and the scheme, for redirects and Secure cookies).
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.web_proxy_hops, x_proto=settings.web_proxy_hops)
 
     app.extensions["callcenter"] = Panel(
         settings=settings,

@@ -122,6 +122,31 @@ def test_one_address_is_locked_across_usernames(settings, bus, tmp_path, users):
     assert ok.status_code == 302, "another address is not affected"
 
 
+@pytest.mark.parametrize("hops", [0, 1])
+def test_behind_a_trusted_proxy_each_client_address_is_throttled_on_its_own(settings, bus, tmp_path, users, hops):
+    """Behind nginx every request comes from the proxy's address. With ``web_proxy_hops``
+    = 1 the panel takes the client from the proxy's X-Forwarded-For: a guesser from one
+    address is locked out, a colleague from another still signs in. With 0 (no proxy
+    declared) the header is not believed - a client could write any address into it - so
+    the same requests all count for the one peer address."""
+    app = create_app(settings.model_copy(update={"login_max_failures": 3, "web_proxy_hops": hops}), bus,
+                     instance_path=tmp_path / "i")
+    proxy = {"REMOTE_ADDR": "10.0.0.1"}          # every request arrives from the proxy
+    guesser = app.test_client()
+    for name in ("a1", "a2", "a3"):
+        guesser.post("/auth/login", data={"username": name, "password": "x" * 9,
+                                          "csrf_token": csrf_token(guesser)},
+                     environ_base=proxy, headers={"X-Forwarded-For": "198.51.100.7"})
+    colleague = app.test_client()
+    response = colleague.post("/auth/login", data={"username": "agent", "password": PASSWORD,
+                                                   "csrf_token": csrf_token(colleague)},
+                              environ_base=proxy, headers={"X-Forwarded-For": "203.0.113.9"})
+    assert response.status_code == (302 if hops else 429)
+    with session_scope(settings.database_url) as s:
+        failed = s.scalars(select(AuditEntry).where(AuditEntry.action == "login_failed")).all()
+    assert failed and {e.detail.rsplit("ip=", 1)[1] for e in failed} == {"198.51.100.7" if hops else "10.0.0.1"}
+
+
 def test_deactivated_user_cannot_sign_in_and_loses_open_sessions(client, auth, settings, users):
     auth.login("agent")
     assert client.get("/agent/").status_code == 200
