@@ -183,7 +183,7 @@ def run(url: str, calls: int, repeat: int) -> None:
         base = timed(floor, repeat)
         print(f"  {'floor (bare scan)':<22}{base * 1000:9.1f} ms")
         cases = [("totals", lambda: kpis.totals(s, period.start, period.end, rules))]
-        cases += [(f"by {dim}", lambda dim=dim: kpis.breakdown(s, period.start, period.end, rules, dim, TZ))
+        cases += [(f"by {dim}", lambda dim=dim: kpis.breakdown(s, period.start, period.end, rules, dim))
                   for dim in kpis.DIMENSIONS]
         cases += [("fcr", lambda: kpis.first_contact_resolution(s, period.start, period.end, rules)),
                   ("repeat", lambda: kpis.repeat_callers(s, period.start, period.end)),

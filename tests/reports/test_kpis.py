@@ -133,7 +133,7 @@ def test_short_abandon_threshold_moves_the_two_second_abandon(session, history):
 def test_rows_add_up_to_the_total_for_every_dimension(session, history):
     total = kpis.totals(session, DAY.start, DAY.end, RULES)
     for by in kpis.DIMENSIONS:
-        rows = kpis.breakdown(session, DAY.start, DAY.end, RULES, by, TZ)
+        rows = kpis.breakdown(session, DAY.start, DAY.end, RULES, by)
         summed = kpis.KpiRow(key=None, label="")
         for row in rows:
             summed.add(row)
@@ -143,7 +143,7 @@ def test_rows_add_up_to_the_total_for_every_dimension(session, history):
 
 def test_per_agent_includes_an_agent_with_no_calls(session, history):
     a, b, c = history["agents"]
-    rows = {r.key: r for r in kpis.breakdown(session, DAY.start, DAY.end, RULES, "agent", TZ)}
+    rows = {r.key: r for r in kpis.breakdown(session, DAY.start, DAY.end, RULES, "agent")}
     assert (rows[a.id].answered, rows[b.id].answered) == (2, 2)
     assert rows[b.id].aht_s == pytest.approx((50 + 600 + 2 * 15) / 2)
     assert (rows[c.id].offered, rows[c.id].answered, rows[c.id].aht_s) == (0, 0, None)
@@ -151,7 +151,7 @@ def test_per_agent_includes_an_agent_with_no_calls(session, history):
 
 
 def test_per_local_hour_and_midnight(session, history):
-    rows = {r.key: r for r in kpis.breakdown(session, DAY.start, DAY.end, RULES, "hour", TZ)}
+    rows = {r.key: r for r in kpis.breakdown(session, DAY.start, DAY.end, RULES, "hour")}
     assert sorted(rows) == [9, 10, 11, 15, 22, 23]
     assert (rows[9].offered, rows[9].short_abandoned) == (3, 1)
     assert (rows[10].offered, rows[10].abandoned, rows[10].answered) == (2, 1, 1)
@@ -160,14 +160,14 @@ def test_per_local_hour_and_midnight(session, history):
 
 
 def test_per_line_tier_queue_and_ticket_type(session, history):
-    lines = {r.label: r for r in kpis.breakdown(session, DAY.start, DAY.end, RULES, "line", TZ)}
+    lines = {r.label: r for r in kpis.breakdown(session, DAY.start, DAY.end, RULES, "line")}
     assert lines["VIP客户专线 4008002000"].offered == 1
     assert lines["普通客户专线 4008001000"].offered == 6
-    tiers = kpis.breakdown(session, DAY.start, DAY.end, RULES, "tier", TZ)
+    tiers = kpis.breakdown(session, DAY.start, DAY.end, RULES, "tier")
     assert [(t.key, t.offered, t.longest_wait_s) for t in tiers] == [("vip", 1, 10), ("ordinary", 6, 60)]
-    queues = {r.key: r.offered for r in kpis.breakdown(session, DAY.start, DAY.end, RULES, "queue", TZ)}
+    queues = {r.key: r.offered for r in kpis.breakdown(session, DAY.start, DAY.end, RULES, "queue")}
     assert queues == {"vip": 1, "general_q": 6, "": 0}
-    types = {r.key: r.offered for r in kpis.breakdown(session, DAY.start, DAY.end, RULES, "type", TZ)}
+    types = {r.key: r.offered for r in kpis.breakdown(session, DAY.start, DAY.end, RULES, "type")}
     assert types == {"complaint": 1, "repair": 1, None: 5}
 
 
@@ -221,4 +221,4 @@ def test_complaints_by_severity_with_deadline_compliance(session, history):
 
 def test_unknown_dimension_is_a_clear_error(session):
     with pytest.raises(ValueError, match="unknown report dimension"):
-        kpis.breakdown(session, DAY.start, DAY.end, RULES, "colour", TZ)
+        kpis.breakdown(session, DAY.start, DAY.end, RULES, "colour")

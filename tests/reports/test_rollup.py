@@ -58,7 +58,7 @@ def _figures(session, period):
            "fcr": kpis.first_contact_resolution(session, period.start, period.end, RULES),
            "repeat": kpis.repeat_callers(session, period.start, period.end, RULES)}
     for by in kpis.DIMENSIONS:
-        out[by] = [row.as_dict() for row in kpis.breakdown(session, period.start, period.end, RULES, by, TZ)]
+        out[by] = [row.as_dict() for row in kpis.breakdown(session, period.start, period.end, RULES, by)]
     return out
 
 
@@ -134,7 +134,7 @@ def test_a_report_over_refreshed_hours_reads_no_call_rows(session, db_url):
     event.listen(engine, "before_cursor_execute", seen)
     try:
         assert kpis.totals(session, day.start, day.end, RULES).offered > 0
-        kpis.breakdown(session, day.start, day.end, RULES, "agent", TZ)
+        kpis.breakdown(session, day.start, day.end, RULES, "agent")
     finally:
         event.remove(engine, "before_cursor_execute", seen)
     assert statements and not [s for s in statements if " calls" in s.lower()]

@@ -70,19 +70,19 @@ def totals(session: Session, start: dt.datetime, end: dt.datetime, rules: KpiRul
     return total.kpi_row(None, "合计", rules)
 
 
-def breakdown(session: Session, start: dt.datetime, end: dt.datetime, rules: KpiRules, by: str,
-              tz: str) -> list[KpiRow]:
-    """KPI rows per line, queue, agent, local hour of day, ticket type or customer tier."""
+def breakdown(session: Session, start: dt.datetime, end: dt.datetime, rules: KpiRules, by: str) -> list[KpiRow]:
+    """KPI rows per line, queue, agent, local hour of day (in ``rules.tz``), ticket type or
+    customer tier."""
     if by not in DIMENSIONS:
         raise ValueError(f"unknown report dimension {by!r}: one of {', '.join(DIMENSIONS)}")
-    return _BREAKDOWNS[by](session, start, end, rules, tz)
+    return _BREAKDOWNS[by](session, start, end, rules)
 
 
 def _int_key(key: str) -> int | None:
     return int(key) if key else None
 
 
-def _by_line(session, start, end, rules, tz) -> list[KpiRow]:
+def _by_line(session, start, end, rules) -> list[KpiRow]:
     parts = {_int_key(k): p for k, p in rollup.collect(session, start, end, rules, "line").items()}
     lines = {line.id: line for line in session.execute(
         select(Line).where(Line.id.in_([k for k in parts if k is not None]))).scalars()}
@@ -94,7 +94,7 @@ def _by_line(session, start, end, rules, tz) -> list[KpiRow]:
     return [row for _, row in sorted(rows, key=lambda item: (item[0] is None, item[0] or ""))]
 
 
-def _by_queue(session, start, end, rules, tz) -> list[KpiRow]:
+def _by_queue(session, start, end, rules) -> list[KpiRow]:
     parts = rollup.collect(session, start, end, rules, "queue")
     return [parts[q].kpi_row(q, q or "（未进队列）", rules) for q in sorted(parts)]
 
@@ -103,7 +103,7 @@ def _agent_label(username: str, display: str | None) -> str:
     return f"{display or username}（{username}）"
 
 
-def _by_agent(session, start, end, rules, tz) -> list[KpiRow]:
+def _by_agent(session, start, end, rules) -> list[KpiRow]:
     parts = {_int_key(k): p for k, p in rollup.collect(session, start, end, rules, "agent").items()}
     # An agent without a call in the period is a row of zeros, not a missing row.
     people = session.execute(select(User.id, User.username, User.display_name).where(
@@ -115,7 +115,7 @@ def _by_agent(session, start, end, rules, tz) -> list[KpiRow]:
     return sorted(found, key=lambda r: (r.key is None, r.label))
 
 
-def _by_tier(session, start, end, rules, tz) -> list[KpiRow]:
+def _by_tier(session, start, end, rules) -> list[KpiRow]:
     tiers: dict[str, Parts] = {}
     for priority, p in rollup.collect(session, start, end, rules, "prio").items():
         tiers.setdefault("vip" if int(priority or 0) >= rules.priority_vip else "ordinary", Parts()).add(p)
@@ -123,17 +123,17 @@ def _by_tier(session, start, end, rules, tz) -> list[KpiRow]:
     return [tiers[t].kpi_row(t, names[t], rules) for t in ("vip", "ordinary") if t in tiers]
 
 
-def _by_type(session, start, end, rules, tz) -> list[KpiRow]:
+def _by_type(session, start, end, rules) -> list[KpiRow]:
     parts = rollup.collect(session, start, end, rules, "type")
     rows = [p.kpi_row(t or None, label(TICKET_TYPES, t) if t else "（无工单）", rules) for t, p in parts.items()]
     return sorted(rows, key=lambda r: (r.key is None, str(r.key)))
 
 
-def _by_hour(session, start, end, rules, tz) -> list[KpiRow]:
+def _by_hour(session, start, end, rules) -> list[KpiRow]:
     """Per UTC hour, folded here into the local hour of day."""
     hours: dict[int, Parts] = {}
     for (utc_hour, _key), p in rollup.collect(session, start, end, rules, "all", per_hour=True).items():
-        hours.setdefault(to_local(utc_hour, tz).hour, Parts()).add(p)
+        hours.setdefault(to_local(utc_hour, rules.tz).hour, Parts()).add(p)
     return [hours[h].kpi_row(h, f"{h:02d}:00–{h:02d}:59", rules) for h in sorted(hours)]
 
 

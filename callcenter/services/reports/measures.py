@@ -218,11 +218,7 @@ def aggregate(session: Session, ranges: Sequence[Range], rules: KpiRules,
     measures = _measures(rules)
 
     def put(hour: Any, dim: str, key: Any, parts: Parts) -> None:
-        slot = (_as_hour(hour), dim, key_text(key))
-        if slot in out:
-            out[slot].add(parts)
-        else:
-            out[slot] = parts
+        out.setdefault((_as_hour(hour), dim, key_text(key)), Parts()).add(parts)
 
     for dim in dims:
         if dim in ("prev1", "prev2"):

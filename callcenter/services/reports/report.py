@@ -49,7 +49,7 @@ def build(session: Session, settings: Settings, kind: str, day: dt.date, by: str
     period = period_for(kind, day, settings.timezone)
     rules = kpis.KpiRules.from_settings(settings)
     now = now or utcnow()
-    rows = kpis.breakdown(session, period.start, period.end, rules, by, settings.timezone)
+    rows = kpis.breakdown(session, period.start, period.end, rules, by)
     # Every call is in exactly one row (tested), so the total is their sum: one scan less.
     totals = kpis.KpiRow(key=None, label="合计")
     for row in rows:

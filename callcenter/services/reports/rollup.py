@@ -102,10 +102,7 @@ def collect_many(session: Session, start: dt.datetime, end: dt.datetime, rules: 
     out: dict[str, dict[Any, Parts]] = {dim: {} for dim in dims}
 
     def put(dim: str, slot: Any, parts: Parts) -> None:
-        if slot in out[dim]:
-            out[dim][slot].add(parts)
-        else:
-            out[dim][slot] = parts
+        out[dim].setdefault(slot, Parts()).add(parts)
 
     plan = _plan(session, start, end, rules)
     if plan.first_hour is not None:
