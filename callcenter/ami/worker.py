@@ -183,26 +183,21 @@ class EventWorker:
         event that comes while the mark is held (the calls of a burst bring their
         Newchannel and QueueCallerJoin along). A panel in another process marks nothing
         here: a burst there gets the fixed wait only."""
-        local = self.publisher.bus.has_subscribers(RING_TOPIC)   # consoles in this process
         rings = self._rings(jobs)
         if self._stopping.is_set():
             return
-        if not rings:
-            if local and self.publisher.bus.urgent.active:
-                self.publisher.bus.urgent.wait_quiet(BURST_WAIT_MAX_S)
-            return
-        if rings < BURST_RINGS:
-            time.sleep(BURST_SETTLE_S)
-            self._take_more(jobs)
-            rings = self._rings(jobs)
-        if rings >= BURST_RINGS and not self._stopping.is_set():
-            time.sleep(BURST_YIELD_S)
-        if local:
-            self.publisher.bus.urgent.wait_quiet(BURST_WAIT_MAX_S)
+        if rings:
+            if rings < BURST_RINGS:
+                time.sleep(BURST_SETTLE_S)
+                self._take_more(jobs)
+                rings = self._rings(jobs)
+            if rings >= BURST_RINGS and not self._stopping.is_set():
+                time.sleep(BURST_YIELD_S)
+        self._yield_to_pops()
 
     def _yield_to_pops(self) -> None:
-        """Between two parts of a long batch: when phones began to ring meanwhile and
-        their consoles share this process, the rest of the batch waits for the pops."""
+        """When phones began to ring and their consoles share this process, the work at
+        hand (a batch, or the rest of a long one) waits for the pops."""
         bus = self.publisher.bus
         if bus.urgent.active and bus.has_subscribers(RING_TOPIC):
             bus.urgent.wait_quiet(BURST_WAIT_MAX_S)
