@@ -4,7 +4,6 @@ answering on its own port, then a clean stop."""
 from __future__ import annotations
 
 import asyncio
-import gc
 import os
 import shutil
 import stat
@@ -20,18 +19,6 @@ from callcenter.models import Call, Line, User
 from callcenter.runtime import INITIAL_PASSWORD_FILE, AllInOne, prepare
 from callcenter.services.people import users
 from callcenter.simulation.calls import SimulatedCall, run_session
-
-
-@pytest.fixture(autouse=True)
-def _startup_heap_frozen():
-    """As `callcenter serve` does once started (callcenter.heap): what is already alive is
-    left out of garbage collection. Here that is the whole test session's heap, whose full
-    collections would otherwise stall the AGI event loop past its overload threshold and
-    route a test call by the fallback."""
-    gc.collect()
-    gc.freeze()
-    yield
-    gc.unfreeze()
 
 
 @pytest.fixture
