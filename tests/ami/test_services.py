@@ -222,3 +222,42 @@ def test_sync_members_after_a_reconnect(session, agent_id):
     [update] = agents.sync_members(session, [member(paused=True, reason="开会", queue="vip"),
                                                 member(paused=True, reason="开会", queue="general_q")])
     assert (update.status, update.pause_reason) == (AgentStatus.PAUSED, "开会")
+
+
+def test_the_console_and_the_listener_creating_an_agents_row_at_once_both_get_it(db_url):
+    """An agent choosing their phone (console.state_for) while the AMI listener reports the
+    member at that agent's default phone (agents.state_for_interface): both find no state
+    row and insert one. The insert that loses the race reads the winner's row instead of
+    failing (seen as a 500 on the console's "sit at phone" under a loaded PostgreSQL)."""
+    import threading
+    import time
+
+    from callcenter.db import session_scope
+    from callcenter.services.people import console
+
+    with session_scope(db_url) as s:
+        user = User(username="race", password_hash="!", role=Role.AGENT, default_interface="PJSIP/agent1009")
+        s.add(user)
+        s.flush()
+        user_id = user.id
+    outcome = {}
+
+    def console_sits_down() -> None:
+        try:
+            with session_scope(db_url) as s:
+                state = console.state_for(s, s.get(User, user_id))
+                outcome["console"] = (state.user_id, state.interface)
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            outcome["console"] = exc
+
+    with session_scope(db_url) as listener:
+        created = agents.state_for_interface(listener, "PJSIP/agent1009")
+        listener.flush()                                  # the row is written, not committed
+        thread = threading.Thread(target=console_sits_down)
+        thread.start()
+        time.sleep(0.5)                                   # the console's insert waits on the listener's
+        assert created.user_id == user_id
+    thread.join(20)
+    assert outcome["console"] == (user_id, "PJSIP/agent1009"), outcome["console"]
+    with session_scope(db_url) as s:
+        assert s.scalar(select(func.count()).select_from(AgentState).where(AgentState.user_id == user_id)) == 1

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from callcenter.db import utcnow
@@ -99,6 +100,27 @@ def user_id_for_interface(session: Session, interface: str) -> int | None:
     return user_id
 
 
+def ensure_state(session: Session, user_id: int, interface: str | None) -> AgentState:
+    """The agent's state row, created (offline, at ``interface``) when there is none yet.
+
+    The console (an agent choosing a phone) and the AMI listener (Asterisk reporting the
+    member at that agent's default phone) can both find no row and create it at the same
+    moment. The insert runs in a savepoint: the one that loses the race reads the row the
+    other committed instead of failing the agent's request."""
+    state = session.get(AgentState, user_id)
+    if state is not None:
+        return state
+    try:
+        with session.begin_nested():
+            state = AgentState(user_id=user_id, interface=interface, status=AgentStatus.OFFLINE, queues="")
+            session.add(state)
+    except IntegrityError:
+        state = session.get(AgentState, user_id)
+        if state is None:
+            raise
+    return state
+
+
 def state_for_interface(session: Session, interface: str) -> AgentState | None:
     """The agent sitting at ``interface``; created for the user whose default phone it is
     when they have no state row yet. None when no agent uses that interface."""
@@ -112,14 +134,11 @@ def state_for_interface(session: Session, interface: str) -> AgentState | None:
         return None
     state = session.get(AgentState, user_id)
     if state is None:
-        state = AgentState(user_id=user_id, interface=interface, status=AgentStatus.OFFLINE, queues="")
-        session.add(state)
-        session.flush()
-    elif state.interface is None:
+        return ensure_state(session, user_id, interface)
+    if state.interface is None:
         state.interface = interface
-    else:
-        return None  # signed in at another phone: this interface is not theirs now
-    return state
+        return state
+    return None  # signed in at another phone: this interface is not theirs now
 
 
 def _queues(state: AgentState) -> list[str]:

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from callcenter.config import Settings
 from callcenter.db import utcnow
 from callcenter.models import AgentState, AgentStatus, Call, CallStatus, Queue, Role, User
+from callcenter.services.people import agents
 from callcenter.services.setup.periods import period_for
 from callcenter.timeutil import to_local
 
@@ -55,12 +56,7 @@ def validate_reason(reason: str) -> str:
 
 
 def state_for(session: Session, user: User) -> AgentState:
-    state = session.get(AgentState, user.id)
-    if state is None:
-        state = AgentState(user_id=user.id, interface=user.default_interface, status=AgentStatus.OFFLINE)
-        session.add(state)
-        session.flush()
-    return state
+    return agents.ensure_state(session, user.id, user.default_interface)
 
 
 def state_dict(state: AgentState | None, default_interface: str | None = None) -> dict[str, Any]:
