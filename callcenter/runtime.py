@@ -187,11 +187,15 @@ class AllInOne:
         self.bus.close()
 
 
-def wait_for_stop_signal() -> None:
-    """Block until SIGINT or SIGTERM (main thread only)."""
+def stop_on_signal() -> threading.Event:
+    """An event that SIGINT or SIGTERM sets (main thread only).
+
+    Taken before anything starts: the system answers calls and serves the panel while it is
+    still starting, and a stop that arrives then (``systemctl stop`` right after a start, a
+    restart loop) must be the graceful stop, not the signal's default death."""
     import signal
 
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    stop.wait()
+    return stop

@@ -134,12 +134,14 @@ def _serve_until_signal(settings: Settings, registry: Registry | None, *, host: 
                         port: int | None = None, sock: socket.socket | None = None,
                         parent: int | None = None, speech_port: int | None = None) -> None:
     async def main() -> None:
-        server = FastAGIServer(settings, registry, host=host, port=port, sock=sock, speech_port=speech_port)
-        await server.start()
+        # The handlers come first: a stop that arrives while the server starts (it may already
+        # be answering calls) is the graceful stop, not the signal's default death.
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stopping.set)
+        server = FastAGIServer(settings, registry, host=host, port=port, sock=sock, speech_port=speech_port)
+        await server.start()
         if parent is not None:
             _watch_parent(loop, parent, stopping)
         freeze_startup_objects()

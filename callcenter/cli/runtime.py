@@ -24,18 +24,21 @@ def serve(host: str | None, port: int | None, no_ami: bool) -> None:
     creates the first admin (password in instance/initial-admin-password) and renders
     missing IVR prompts."""
     crash.enable_crash_traces()   # first: a crash from here on leaves a trace
-    from callcenter.runtime import AllInOne, prepare, wait_for_stop_signal
+    from callcenter.runtime import AllInOne, prepare, stop_on_signal
 
+    stop = stop_on_signal()       # before anything starts: a stop while starting is a graceful stop
     settings = get_settings()
     first = prepare(settings)
     _report_first_run(first)
+    if stop.is_set():
+        return
     system = AllInOne(settings, with_ami=not no_ami, web_host=host, web_port=port).start()
     heap.freeze_startup_objects("callcenter serve", logging.getLogger("callcenter.runtime"))
     try:
         for line in system.describe():
             click.echo(line)
         click.echo("Ctrl-C stops.")
-        wait_for_stop_signal()
+        stop.wait()
     finally:
         system.stop()
 

@@ -70,9 +70,10 @@ def demo(directory: Path, host: str, port: int | None, interval: float) -> None:
     and a simulated Asterisk that places calls through the real FastAGI socket and an
     AMI emulator. Sign in as an agent and watch calls route and pop. With a real
     Asterisk, `callcenter serve` is the command."""
-    from callcenter.runtime import AllInOne, build_missing_prompts, wait_for_stop_signal
+    from callcenter.runtime import AllInOne, build_missing_prompts, stop_on_signal
     from callcenter.simulation import demo as sim
 
+    stop = stop_on_signal()       # before anything starts: a stop while starting is a graceful stop
     directory.mkdir(parents=True, exist_ok=True)
     ami_secret = secrets.token_urlsafe(12)
     emulator = sim.start_emulator(ami_secret)
@@ -97,7 +98,7 @@ def demo(directory: Path, host: str, port: int | None, interval: float) -> None:
             click.echo(f"  {user:<11} {password}")
         click.echo(f"a simulated call every ~{interval:g} s; sign in as agent1001/2/3 and press 就绪 (ready). "
                    "Ctrl-C stops.")
-        wait_for_stop_signal()
+        stop.wait()
     finally:
         if generator is not None:
             generator.stop()

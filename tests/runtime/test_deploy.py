@@ -39,8 +39,7 @@ SPLIT_UNITS = {  # unit -> the command line after the executable
     "callcenter-scheduler.service": "scheduler",
     "callcenter-web@.service": "web --port %i",
 }
-# The signal each process stops gracefully on: agi, ami, scheduler and serve install SIGTERM handlers;
-# Every process stops cleanly on SIGTERM. agi, serve and web are checked below.
+# The signal each process stops gracefully on (its unit's KillSignal). agi, serve and web are checked below.
 GRACEFUL = {"serve": "SIGTERM", "agi": "SIGTERM", "ami": "SIGTERM", "scheduler": "SIGTERM", "web": "SIGTERM"}
 
 
@@ -290,6 +289,43 @@ def test_a_bus_error_leaves_a_trace_and_a_restart_serves_again(command, tmp_path
     with sqlite3.connect(database) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
     assert _calls(database) == ["1795344600.1", "1795344600.2"]
+
+
+# What `systemctl stop` sends while the process is still starting: a restart loop, or a stop
+# right after a start. The all-in-one serves calls and the panel from its first seconds, so
+# a stop that arrives in that window must be a graceful stop, not the signal's default death.
+SIGNAL_WHILE_STARTING = {
+    "serve": ("callcenter.runtime", "AllInOne", ["serve", "--no-ami", "--host", "127.0.0.1", "--port", "0"]),
+    "agi": ("callcenter.agi.server", "FastAGIServer", ["agi", "--port", "0"]),
+}
+
+
+@pytest.mark.parametrize("command", sorted(SIGNAL_WHILE_STARTING))
+def test_a_stop_signal_while_the_process_starts_stops_it_gracefully(command, tmp_path, sqlite_url):
+    module, cls, args = SIGNAL_WHILE_STARTING[command]
+    # The signal is sent by the process itself at the moment its system begins to start, so the
+    # window is hit every time, not by luck of timing.
+    code = (f"import inspect, os, signal\nfrom {module} import {cls} as started\n"
+            "real = started.start\n"
+            "def signal_then(real_start):\n"
+            "    if inspect.iscoroutinefunction(real_start):\n"
+            "        async def start(self):\n"
+            "            os.kill(os.getpid(), signal.SIGTERM)\n"
+            "            return await real_start(self)\n"
+            "    else:\n"
+            "        def start(self):\n"
+            "            os.kill(os.getpid(), signal.SIGTERM)\n"
+            "            return real_start(self)\n"
+            "    return start\n"
+            "started.start = signal_then(real)\n"
+            f"from callcenter.cli import main\nmain({args!r})\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("CALLCENTER_CONFIG", "PYTHONFAULTHANDLER")}
+    env.update(CALLCENTER_DATABASE_URL=sqlite_url, CALLCENTER_JOURNAL_DIR=str(tmp_path / "journal"),
+               CALLCENTER_AGI_HOST="127.0.0.1", CALLCENTER_AGI_PORT="0")
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=120, check=False)
+    assert result.returncode == 0, (result.returncode, result.stderr)
+    assert "Traceback" not in result.stderr, result.stderr
 
 
 def test_the_web_panel_stops_cleanly_on_its_units_kill_signal(tmp_path, sqlite_url):
