@@ -10,6 +10,16 @@ from callcenter.models import Base
 config = context.config
 target_metadata = Base.metadata
 
+# Tables in our database that other software owns: APScheduler's job store (created by
+# APScheduler when ``callcenter scheduler`` first starts). Autogenerate must not see them
+# as a difference, or a new revision would drop them.
+FOREIGN_TABLES = frozenset({"apscheduler_jobs"})
+
+
+def _ours(name, type_, parent_names) -> bool:
+    """Alembic's include_name hook: skip the foreign tables (and so their indexes)."""
+    return not (type_ == "table" and name in FOREIGN_TABLES)
+
 
 def _url() -> str:
     url = config.attributes.get("url") or context.get_x_argument(as_dictionary=True).get("url")
@@ -41,7 +51,7 @@ def run_migrations_online() -> None:
 def _run(connection) -> None:
     # render_as_batch: SQLite can only ALTER tables by copying them; batch mode does that.
     context.configure(connection=connection, target_metadata=target_metadata,
-                      render_as_batch=True, compare_type=True)
+                      render_as_batch=True, compare_type=True, include_name=_ours)
     with context.begin_transaction():
         context.run_migrations()
 
