@@ -12,7 +12,6 @@ site grows: PostgreSQL, ``bus = "redis"``, several web workers, exactly one sche
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import secrets
@@ -110,10 +109,13 @@ class AllInOne:
         self.instance_path = instance_path
         self.agi = None
         self.ami = None
-        self.scheduler = None
-        self.survey_dialer = None
+        self.jobs = None        # scheduler.standby.StandbyScheduler: leads, or stands by for another process
         self.web = None
-        self._lock = contextlib.ExitStack()
+
+    @property
+    def scheduler(self):
+        """The running APScheduler while this process holds the scheduler lock, else None."""
+        return self.jobs.scheduler if self.jobs is not None else None
 
     def start(self) -> AllInOne:
         from callcenter.agi.process import start_in_thread
@@ -138,21 +140,19 @@ class AllInOne:
         return self
 
     def _start_scheduler(self) -> None:
-        from callcenter.scheduler import jobs
+        from callcenter.scheduler.standby import StandbyScheduler
 
-        try:
-            self._lock.enter_context(jobs.single_instance_lock(self.settings))
-        except jobs.SchedulerAlreadyRunning as exc:
-            # Another process owns the periodic jobs: this one must not run them twice.
-            log.warning("scheduler not started here: %s", exc)
-            return
+        make_dialer = None
         if self.with_ami:
             # Survey calls (回访) are placed on an AMI connection of the scheduler's own.
             from callcenter.ami.survey_dialer import SurveyDialer
 
-            self.survey_dialer = SurveyDialer(self.settings).start()
-        self.scheduler = jobs.make_scheduler(self.settings, self.bus, dialer=self.survey_dialer)
-        self.scheduler.start()
+            def make_dialer(fence):
+                return SurveyDialer(self.settings, fence=fence).start()
+
+        # One scheduler per database: when another process holds the lock, this one stands
+        # by and takes the jobs over when that process stops.
+        self.jobs = StandbyScheduler(self.settings, self.bus, make_dialer=make_dialer).start()
 
     def describe(self) -> list[str]:
         lines = []
@@ -162,8 +162,8 @@ class AllInOne:
             lines.append(f"FastAGI      agi://{self.settings.agi_host}:{self.agi.port}/route_call")
         if self.ami is not None:
             lines.append(f"AMI listener {self.settings.ami_username}@{self.settings.ami_host}:{self.settings.ami_port}")
-        if self.scheduler is not None:
-            lines.append("scheduler    " + ", ".join(job.id for job in self.scheduler.get_jobs()))
+        if self.jobs is not None:
+            lines.append("scheduler    " + self.jobs.describe())
         return lines
 
     def stop(self) -> None:
@@ -171,13 +171,9 @@ class AllInOne:
         if self.web is not None:
             self.web.stop()
             self.web = None
-        if self.scheduler is not None:
-            self.scheduler.shutdown(wait=True)
-            self.scheduler = None
-        if self.survey_dialer is not None:
-            self.survey_dialer.stop()
-            self.survey_dialer = None
-        self._lock.close()
+        if self.jobs is not None:
+            self.jobs.stop()
+            self.jobs = None
         if self.ami is not None:
             self.ami.stop()
             self.ami = None

@@ -6,11 +6,12 @@ run time — the settings and the event bus — is handed over once by
 ``make_scheduler`` (``configure``); a job run outside a scheduler falls back to
 ``get_settings()`` and a bus of its own.
 
-APScheduler 3 has no lock between processes: run exactly ONE scheduler per database
+APScheduler 3 has no lock between processes: exactly ONE scheduler runs per database
 (``callcenter serve`` on a single machine, or ``callcenter scheduler`` beside web
-workers that do not start one). ``single_instance_lock`` lets the scheduler command
-refuse to start a second copy; the jobs are written so that a second copy would do
-no harm anyway (the escalation sweep's update is conditional on the level it read).
+workers that do not start one). ``scheduler.standby`` holds the lock and keeps a second
+copy standing by; ``single_instance_lock`` is the one-shot form (``scheduler --once``).
+The jobs are written so that a second copy would do no harm anyway (the escalation
+sweep's update is conditional on the level it read).
 
 Other areas add their periodic jobs to ``SCHEDULE``.
 """
@@ -35,9 +36,9 @@ from callcenter.bus import make_bus
 from callcenter.bus.core import EventBus
 from callcenter.config import Settings, get_settings
 from callcenter.db import engine_for, session_scope, utcnow
+from callcenter.services.reports import kept
 from callcenter.services.surveys import dispatch as survey_dispatch_service
 from callcenter.services.surveys import recovery
-from callcenter.services.reports import kept
 from callcenter.services.tickets import escalation, notifications
 
 log = logging.getLogger(__name__)
@@ -176,7 +177,8 @@ class ScheduledJob:
 
 SCHEDULE: list[ScheduledJob] = [
     ScheduledJob("escalation_sweep", "callcenter.scheduler.jobs:escalation_sweep", lambda s: s.escalation_sweep_s),
-    ScheduledJob("recordings_purge", "callcenter.scheduler.jobs:recordings_purge", lambda s: s.recordings_purge_interval_s),
+    ScheduledJob("recordings_purge", "callcenter.scheduler.jobs:recordings_purge",
+                 lambda s: s.recordings_purge_interval_s),
     ScheduledJob("qa_draw", "callcenter.scheduler.jobs:qa_draw", lambda s: s.qa_draw_interval_s),
     ScheduledJob("survey_dispatch", "callcenter.scheduler.jobs:survey_dispatch", lambda s: s.survey_dispatch_s),
     ScheduledJob("survey_recover", "callcenter.scheduler.jobs:survey_recover",

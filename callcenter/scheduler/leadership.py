@@ -19,7 +19,7 @@ import contextlib
 import fcntl
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
@@ -85,8 +85,10 @@ class Leadership:
         self.lost.clear()
         return True
 
-    def wait(self, stop: threading.Event, poll_s: float = 0.5) -> bool:
-        """Standby: block until this process holds the lock (True) or ``stop`` is set."""
+    def wait(self, stop: threading.Event, poll_s: float = 0.5,
+             on_standby: Callable[[], None] | None = None) -> bool:
+        """Standby: block until this process holds the lock (True) or ``stop`` is set.
+        ``on_standby`` is called once, when the first try finds the lock taken."""
         announced = False
         while not stop.is_set():
             try:
@@ -97,6 +99,8 @@ class Leadership:
             if not announced:
                 log.warning("another scheduler holds the lock; standing by to take over")
                 announced = True
+                if on_standby is not None:
+                    on_standby()
             stop.wait(poll_s)
         return False
 

@@ -4,10 +4,12 @@ answering on its own port, then a clean stop."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import stat
 import threading
+import time
 import urllib.request
 
 import pytest
@@ -116,15 +118,31 @@ def test_all_in_one_routes_a_call_and_serves_the_panel(fresh, tmp_path):
     assert leftover == []
 
 
-def test_a_second_scheduler_on_the_same_database_is_not_started(fresh, tmp_path):
+def test_a_second_all_in_one_on_the_same_database_stands_by_and_takes_the_jobs_over(fresh, tmp_path):
+    """Two ``serve`` on one database (a spare host, a restart that overlaps the old
+    process): one runs the periodic jobs, the other stands by and takes them over when
+    the first stops, so surveys and the escalation sweep neither run twice nor stop."""
     prepare(fresh, tmp_path / "instance")
-    one = AllInOne(fresh, with_ami=False, web_port=0, instance_path=tmp_path / "instance").start()
-    try:
+    with contextlib.ExitStack() as running:
+        one = AllInOne(fresh, with_ami=False, web_port=0, instance_path=tmp_path / "instance").start()
+        running.callback(one.stop)
         two = AllInOne(fresh.model_copy(update={"agi_port": 0}), with_ami=False, web_port=0,
                        instance_path=tmp_path / "instance").start()
-        try:
-            assert one.scheduler is not None and two.scheduler is None
-        finally:
-            two.stop()
-    finally:
+        running.callback(two.stop)
+        assert one.scheduler is not None and two.scheduler is None
+        assert "escalation_sweep" in _scheduler_line(one), one.describe()
+        assert _scheduler_line(two).startswith("standing by"), two.describe()
+
         one.stop()
+        deadline = time.monotonic() + 10
+        while two.scheduler is None:
+            assert time.monotonic() < deadline, "the standby never took the jobs over"
+            time.sleep(0.05)
+        assert {job.id for job in two.scheduler.get_jobs()} >= {"escalation_sweep", "survey_dispatch"}
+        assert "escalation_sweep" in _scheduler_line(two), two.describe()
+    assert two.scheduler is None
+
+
+def _scheduler_line(system: AllInOne) -> str:
+    (line,) = [line for line in system.describe() if line.startswith("scheduler")]
+    return line.removeprefix("scheduler").strip()
