@@ -96,8 +96,8 @@ def demo(directory: Path, host: str, port: int | None, interval: float) -> None:
         click.echo(f"demo users (also in {accounts.file}):")
         for user, password in accounts.passwords.items():
             click.echo(f"  {user:<11} {password}")
-        click.echo(f"a simulated call every ~{interval:g} s; sign in as agent1001/2/3 and press 就绪 (ready). "
-                   "Ctrl-C stops.")
+        click.echo(f"a simulated call every ~{interval:g} s; sign in as agent1001/2/3, tick a queue (队列) "
+                   "and press 就绪 (ready). Ctrl-C stops.")
         stop.wait()
     finally:
         if generator is not None:

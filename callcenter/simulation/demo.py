@@ -27,7 +27,7 @@ from sqlalchemy import func, select
 from callcenter import migrate
 from callcenter.config import Settings
 from callcenter.db import session_scope
-from callcenter.simulation.ami.state import MemberConfig, QueueConfig
+from callcenter.simulation.ami.state import QueueConfig
 from callcenter.simulation.ami.thread import EmulatorThread
 from callcenter.simulation.calls import SimulatedCall, run_session
 
@@ -42,11 +42,13 @@ DEMO_AGENTS = [
 DEMO_STAFF = [("supervisor", "赵主管", "supervisor"), ("qa", "孙质检", "qa"), ("admin", "管理员", "admin")]
 
 # Queues as in asterisk_conf/queues.conf.
+# No members, as in the shipped queues.conf: an agent is rung only after ticking a queue at
+# the console (a dynamic member, AMI QueueAdd through the listener); one who has not
+# signed in is neither shown as ready nor rung.
 DEMO_QUEUES = [
-    QueueConfig("vip", [MemberConfig("PJSIP/agent1001", "王丽")], weight=10),
-    QueueConfig("general_q", [MemberConfig("PJSIP/agent1002", "李娜"), MemberConfig("PJSIP/agent1003", "张伟"),
-                              MemberConfig("PJSIP/agent1001", "王丽")]),
-    QueueConfig("duty", [MemberConfig("PJSIP/agent1003", "张伟")]),
+    QueueConfig("vip", weight=10),
+    QueueConfig("general_q"),
+    QueueConfig("duty"),
 ]
 
 # name, numbers, tier, area, building, unit, room, important

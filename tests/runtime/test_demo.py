@@ -11,8 +11,9 @@ from sqlalchemy import select
 from callcenter.cli import main
 from callcenter.config import Settings
 from callcenter.db import session_scope
-from callcenter.models import Call, CallStatus, Ticket, User
+from callcenter.models import AgentState, AgentStatus, Call, CallStatus, Ticket, User
 from callcenter.runtime import AllInOne
+from callcenter.services.people import console
 from callcenter.simulation import demo
 
 
@@ -30,6 +31,7 @@ def test_demo_call_is_routed_queued_answered_and_recorded(tmp_path):
             assert system.ami.wait_connected(10)
             generator = demo.CallGenerator(emulator, system.agi.port, ring_s=(0.5, 0.5), talk_s=(1, 1), seed=7)
             generator.random.random = lambda: 0.5      # a known customer, the ordinary line, answered
+            join_at_the_console(system, "agent1002", "general_q")
             variables = generator.place_call()
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline:
@@ -48,8 +50,54 @@ def test_demo_call_is_routed_queued_answered_and_recorded(tmp_path):
     assert call.dialled_number == "4008001000"
     assert call.customer_id is not None and call.ivr_path[0] == "main"
     assert call.status is CallStatus.COMPLETED
-    assert call.answered_by_interface.startswith("PJSIP/agent100")
+    assert call.answered_by_interface == "PJSIP/agent1002"
     assert call.talk_seconds is not None and call.queued_at is not None
+
+
+def test_in_the_demo_nobody_is_rung_before_they_join_a_queue_at_the_console(tmp_path):
+    """As with the shipped queues.conf, the demo's queues have no members: an agent who has
+    not signed in is neither shown as ready nor rung; ticking a queue at the console
+    (QueueAdd through the listener) makes them a member that calls ring."""
+    emulator = demo.start_emulator("emu-secret")
+    try:
+        settings = demo.demo_settings(Settings(secret_key="test-secret", prompts_dir=tmp_path / "prompts"),
+                                      tmp_path, emulator.port, "emu-secret")
+        demo.seed(settings, tmp_path)
+        system = AllInOne(settings, web_port=0, with_scheduler=False,
+                          instance_path=tmp_path / "instance").start()
+        try:
+            assert system.ami.wait_connected(10) and system.ami.sync(10)
+            generator = demo.CallGenerator(emulator, system.agi.port, seed=7)
+            assert {q: generator._free_member(q) for q in ("vip", "general_q", "duty")} == dict.fromkeys(
+                ("vip", "general_q", "duty"))
+            with session_scope(settings.database_url) as session:
+                ready = session.scalars(select(AgentState).where(AgentState.status == AgentStatus.READY)).all()
+                assert ready == []
+
+            join_at_the_console(system, "agent1003", "duty")
+            assert generator._free_member("duty") == "PJSIP/agent1003"
+            assert generator._free_member("vip") is None and generator._free_member("general_q") is None
+        finally:
+            system.stop()
+    finally:
+        emulator.stop()
+
+
+def join_at_the_console(system: AllInOne, username: str, queue: str) -> None:
+    """What the agent's console does when they sit at their phone and tick ``queue``."""
+    with session_scope(system.settings.database_url) as session:
+        user = session.scalar(select(User).where(User.username == username))
+        state = console.sit_at(session, user, user.default_interface)
+        message = console.action_request(state, "join", queue=queue)
+    with system.bus.subscribe("agent") as answers:
+        system.bus.publish("ami.action", message)
+        deadline = time.monotonic() + 10
+        while True:
+            item = answers.get(timeout=0.5)
+            if item is not None and item[1].get("request_id") == message["request_id"]:
+                assert item[1].get("ok"), item
+                return
+            assert time.monotonic() < deadline, f"no answer to {message}"
 
 
 def test_demo_seed_has_agents_at_the_example_phones_and_an_open_complaint(tmp_path):

@@ -68,3 +68,7 @@ def test_ivr_path_in_words_from_the_flow_definitions(settings):
     assert words(settings, "", ["main", "3"]) == ["按3 投诉"]
     # A flow that no longer exists: the keys are still readable.
     assert words(settings, "gone", ["x", "key:2"]) == ["x", "按2"]
+    # The menu broke mid-call (route_call sends the caller to the line's queue, path + "error"),
+    # or its flow could not be loaded at all: the agent reads why there was no menu.
+    assert words(settings, "main", ["main", "key:3", "error"]) == ["按3 投诉", "菜单故障，直接转人工"]
+    assert words(settings, "gone", ["error"]) == ["菜单故障，直接转人工"]

@@ -108,13 +108,19 @@ async def _run_ivr(channel: AGIChannel, ctx: AGIContext, flow: str) -> IvrOutcom
     """Run the flow; a broken flow (missing file, bad prompt) must not cost the call
     its route, so it is logged and the call goes on as if the line had no IVR."""
     from callcenter.agi.flow_runner import run_flow
+    from callcenter.ivr.flow import FlowError
 
     try:
         return await run_flow(channel, ctx.settings, flow)
     except AGIHangup:
         raise
     except Exception as exc:  # noqa: BLE001 - any IVR failure still routes the call
-        ctx.log.exception("IVR flow %r failed; routing without it", flow)
+        if isinstance(exc, FlowError):
+            # The site's flow files (missing, invalid): one line per call says what to fix.
+            ctx.log.error("IVR flow %r failed; routing without it: %s (check with `callcenter ivr check`)",
+                          flow, exc)
+        else:
+            ctx.log.exception("IVR flow %r failed; routing without it", flow)
         return IvrOutcome(path=[*(getattr(exc, "ivr_path", None) or []), "error"], action="queue")
 
 

@@ -152,6 +152,10 @@ def ivr_words(settings: Settings, flow_name: str, path: list[str]) -> list[str]:
             steps.append(f"默认：{what}" if what else "默认")
         elif token == "limit":
             steps.append("按键次数过多，转人工")
+        elif token == "error":
+            # route_call's mark for a menu that failed (or could not be loaded): the caller
+            # went straight to the line's queue.
+            steps.append("菜单故障，直接转人工")
         elif flow is None and token not in ("main",):
             steps.append(token)
     return steps
