@@ -118,10 +118,12 @@ def test_all_in_one_routes_a_call_and_serves_the_panel(fresh, tmp_path):
     assert leftover == []
 
 
-def test_a_second_all_in_one_on_the_same_database_stands_by_and_takes_the_jobs_over(fresh, tmp_path):
+def test_a_second_all_in_one_on_the_same_database_stands_by_and_takes_the_jobs_over(db_url, tmp_path):
     """Two ``serve`` on one database (a spare host, a restart that overlaps the old
     process): one runs the periodic jobs, the other stands by and takes them over when
     the first stops, so surveys and the escalation sweep neither run twice nor stop."""
+    fresh = Settings(database_url=db_url, recordings_dir=tmp_path / "rec", prompts_dir=tmp_path / "rec" / "prompts",
+                     secret_key="test-secret", agi_port=0)
     prepare(fresh, tmp_path / "instance")
     with contextlib.ExitStack() as running:
         one = AllInOne(fresh, with_ami=False, web_port=0, instance_path=tmp_path / "instance").start()
