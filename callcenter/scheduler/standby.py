@@ -80,38 +80,45 @@ class StandbyScheduler:
 
     # --- in the foreground (callcenter scheduler) -------------------------------------------
     def run(self, stop: threading.Event) -> None:
-        """Wait for the lock, run the jobs while it holds, and wait again when it is lost;
-        until ``stop`` is set."""
+        """Wait for the lock, run the jobs while it holds, and wait again when it is lost or
+        the jobs could not start; until ``stop`` is set."""
         leadership = Leadership(self.settings)
         try:
             while not stop.is_set():
                 if not leadership.wait(stop, on_standby=self._decided.set):
                     return
                 self.announce("scheduler: lock taken")
-                self._lead(leadership, stop)
-                if not stop.is_set():
-                    log.error("scheduler lock lost: jobs stopped; standing by")
-                    stop.wait(LOST_LOCK_PAUSE_S)
+                try:
+                    self._lead(leadership, stop)
+                except Exception:  # noqa: BLE001 - in `serve` nothing restarts this thread: try again
+                    log.exception("scheduler failed to run its jobs; gave up the lock, standing by")
+                    self._decided.set()
+                else:
+                    if not stop.is_set():
+                        log.error("scheduler lock lost: jobs stopped; standing by")
+                stop.wait(LOST_LOCK_PAUSE_S)
         finally:
             self._decided.set()
             leadership.release()
 
     def _lead(self, leadership: Leadership, stop: threading.Event) -> None:
-        dialer = self.make_dialer(leadership.check) if self.make_dialer is not None else None
-        scheduler = jobs.make_scheduler(self.settings, self.bus, dialer=dialer, leadership=leadership,
-                                        persistent=self.persistent)
-        scheduler.start()
-        self.scheduler = scheduler
-        self._decided.set()
-        self.announce(f"scheduler running: {self.describe()}")
+        dialer = scheduler = None
         try:
+            dialer = self.make_dialer(leadership.check) if self.make_dialer is not None else None
+            scheduler = jobs.make_scheduler(self.settings, self.bus, dialer=dialer, leadership=leadership,
+                                            persistent=self.persistent)
+            scheduler.start()
+            self.scheduler = scheduler
+            self._decided.set()
+            self.announce(f"scheduler running: {self.describe()}")
             while not stop.is_set() and leadership.check():
                 stop.wait(self.settings.scheduler_lock_check_s)
         finally:
             self.scheduler = None
-            # A graceful stop lets the running job finish; a lost lock stops at once (the
-            # fence already keeps that job from dialling).
-            scheduler.shutdown(wait=stop.is_set())
+            if scheduler is not None and scheduler.running:
+                # A graceful stop lets the running job finish; a lost lock stops at once (the
+                # fence already keeps that job from dialling).
+                scheduler.shutdown(wait=stop.is_set())
             jobs.configure(self.settings, self.bus)     # the jobs of a process without the lock dial nothing
             if dialer is not None:
                 dialer.stop()

@@ -145,6 +145,34 @@ def test_a_second_all_in_one_on_the_same_database_stands_by_and_takes_the_jobs_o
     assert two.scheduler is None
 
 
+def test_jobs_that_fail_to_start_are_started_again(fresh, tmp_path, monkeypatch, caplog):
+    """In ``serve`` the scheduler is a thread nothing restarts: when its jobs cannot start
+    (the database away for a moment), it gives the lock up, says why, and tries again."""
+    from callcenter.scheduler import jobs
+
+    real = jobs.make_scheduler
+    tries = []
+
+    def make_scheduler(*args, **kwargs):
+        tries.append(1)
+        if len(tries) == 1:
+            raise OSError("database is away for a moment")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(jobs, "make_scheduler", make_scheduler)
+    prepare(fresh, tmp_path / "instance")
+    system = AllInOne(fresh, with_ami=False, web_port=0, instance_path=tmp_path / "instance").start()
+    try:
+        deadline = time.monotonic() + 15
+        while system.scheduler is None:
+            assert time.monotonic() < deadline, "the jobs were never started again"
+            time.sleep(0.05)
+        assert len(tries) == 2
+        assert any("scheduler failed to run its jobs" in r.getMessage() and r.exc_info for r in caplog.records)
+    finally:
+        system.stop()
+
+
 def _scheduler_line(system: AllInOne) -> str:
     (line,) = [line for line in system.describe() if line.startswith("scheduler")]
     return line.removeprefix("scheduler").strip()
