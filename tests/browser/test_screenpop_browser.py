@@ -91,6 +91,8 @@ def page(chromium, site):
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
     yield page
     context.close()
+    if errors:      # shown with a failing test: a script error is the first suspect when a pop never shows
+        print("browser errors:", *errors, sep="\n  ")
     assert not [e for e in errors if "Content Security Policy" in e], errors
 
 
