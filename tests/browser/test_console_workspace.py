@@ -18,6 +18,7 @@ from .test_screenpop_browser import (  # noqa: F401 - fixtures
     VIP_LINKEDID,
     page,
     sign_in_and_sit,
+    sit_at_phone,
     site,
 )
 
@@ -119,8 +120,7 @@ def second_agent(site, chromium):  # noqa: F811 - the fixture's value
     other.fill("#password", PASSWORD)
     other.click("#login-submit")
     other.wait_for_url(site["url"] + "/agent/")
-    other.click("#interface-form button[type=submit]")
-    other.wait_for_selector("#console[data-connected='1']")
+    sit_at_phone(other)
     return context, other
 
 

@@ -103,10 +103,22 @@ def sign_in_and_sit(page, site) -> None:
     page.click("#login-submit")
     page.wait_for_url(site["url"] + "/agent/")
     assert page.input_value("#interface") == INTERFACE, "prefilled from the user's default interface"
-    page.click("#interface-form button[type=submit]")
-    page.wait_for_selector("#console[data-connected='1']")
+    sit_at_phone(page)
     # Selectors, not wait_for_function: the panel's CSP forbids the eval that polling needs.
     page.wait_for_selector("#agent-status:not([data-status='offline'])")
+
+
+def sit_at_phone(page) -> None:
+    """Click 就座 and wait until the console's new stream is subscribed.
+
+    The stream the page opened on load (its phone prefilled) is closed by the click and a
+    new one is opened once the POST returns; ``data-connected`` is still "1" from the first
+    stream meanwhile, so waiting for it alone let a test ring the phone while neither
+    stream listened (a pop that never showed, once in CI)."""
+    page.wait_for_selector("#console[data-connected='1']")            # the stream opened on load
+    with page.expect_response(lambda response: "/api/agent/events" in response.url):
+        page.click("#interface-form button[type=submit]")
+    page.wait_for_selector("#console[data-connected='1']")
 
 
 def test_screen_pop_in_the_browser(page, site, tmp_path):
