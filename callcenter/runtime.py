@@ -145,11 +145,9 @@ class AllInOne:
         make_dialer = None
         if self.with_ami:
             # Survey calls (回访) are placed on an AMI connection of the scheduler's own.
-            from callcenter.ami.survey_dialer import SurveyDialer
+            from callcenter.ami.survey_dialer import fenced_dialer
 
-            def make_dialer(fence):
-                return SurveyDialer(self.settings, fence=fence).start()
-
+            make_dialer = fenced_dialer(self.settings)
         # One scheduler per database: when another process holds the lock, this one stands
         # by and takes the jobs over when that process stops.
         self.jobs = StandbyScheduler(self.settings, self.bus, make_dialer=make_dialer).start()

@@ -170,3 +170,10 @@ class SurveyDialer:
         except (AMIError, concurrent.futures.TimeoutError):
             return None
         return [dict(event.fields) for event in result.events]
+
+
+def fenced_dialer(settings) -> Callable[[Callable[[], bool]], SurveyDialer]:
+    """How the scheduler makes its dialer when it takes the lead
+    (``scheduler.standby.StandbyScheduler``'s ``make_dialer``): started, and asking the
+    lock's ``fence()`` before each Originate."""
+    return lambda fence: SurveyDialer(settings, fence=fence).start()

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import signal
-import threading
-
 import click
 
 from callcenter.cli import crash
@@ -18,6 +15,7 @@ def scheduler_command(once: bool, no_dial: bool) -> None:
     """Run the scheduled jobs (escalation sweep, survey calls). Exactly one scheduler runs
     per database: a second copy stands by and takes over when the first dies."""
     crash.enable_crash_traces()   # first: a crash from here on leaves a trace
+    from callcenter.runtime import stop_on_signal
     from callcenter.scheduler import jobs
     from callcenter.scheduler.standby import StandbyScheduler
 
@@ -31,16 +29,12 @@ def scheduler_command(once: bool, no_dial: bool) -> None:
                 return
         except jobs.SchedulerAlreadyRunning as exc:
             raise click.ClickException(str(exc)) from exc
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
+    stop = stop_on_signal()
     make_dialer = None
     if not no_dial:
-        from callcenter.ami.survey_dialer import SurveyDialer
+        from callcenter.ami.survey_dialer import fenced_dialer
 
-        def make_dialer(fence):
-            return SurveyDialer(settings, fence=fence).start()
-
+        make_dialer = fenced_dialer(settings)
     StandbyScheduler(settings, make_dialer=make_dialer, persistent=True,
                      announce=lambda line: click.echo(line, err=True)).run(stop)
     click.echo("scheduler stopped")

@@ -53,10 +53,6 @@ class StandbyScheduler:
         self._decided = threading.Event()    # the first attempt at the lock is over, either way
         self._thread: threading.Thread | None = None
 
-    @property
-    def leading(self) -> bool:
-        return self.scheduler is not None
-
     def describe(self) -> str:
         if self.scheduler is not None:
             return ", ".join(job.id for job in self.scheduler.get_jobs())
