@@ -21,21 +21,18 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
-import fcntl
 import logging
 import threading
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 from callcenter.bus import make_bus
 from callcenter.bus.core import EventBus
 from callcenter.config import Settings, get_settings
 from callcenter.db import engine_for, session_scope, utcnow
+from callcenter.scheduler.leadership import Leadership
 from callcenter.services.reports import kept
 from callcenter.services.surveys import dispatch as survey_dispatch_service
 from callcenter.services.surveys import recovery
@@ -217,43 +214,20 @@ def make_scheduler(settings: Settings, bus: EventBus | None = None, *, dialer: A
     return scheduler
 
 
-# A fixed key for pg_try_advisory_lock: "callcenter scheduler" in ASCII, truncated.
-_PG_LOCK_KEY = 0x63_61_6C_6C_73_63_68
-
-
 class SchedulerAlreadyRunning(RuntimeError):
     pass
 
 
 @contextlib.contextmanager
 def single_instance_lock(settings: Settings) -> Iterator[None]:
-    """Hold a lock that only one scheduler per database can have.
-
-    PostgreSQL: a session advisory lock (released when the process dies). SQLite: an
-    flock on ``<database>.scheduler.lock`` next to the database file. Raises
-    SchedulerAlreadyRunning when another process holds it."""
-    url = make_url(settings.database_url)
-    if url.get_backend_name() == "postgresql":
-        with engine_for(settings.database_url).connect() as conn:
-            if not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": _PG_LOCK_KEY}).scalar():
-                raise SchedulerAlreadyRunning("another scheduler process already runs on this PostgreSQL database")
-            conn.commit()
-            try:
-                yield
-            finally:
-                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_LOCK_KEY})
-                conn.commit()
-        return
-    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-        path = Path(url.database).with_suffix(Path(url.database).suffix + ".scheduler.lock")
-        with open(path, "a+") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError as exc:
-                raise SchedulerAlreadyRunning(f"another scheduler process holds {path}") from exc
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
-        return
-    yield
+    """Hold the scheduler lock for a one-shot run (``scheduler --once``): the lock the
+    running scheduler holds (``scheduler.leadership``: a PostgreSQL advisory lock, or an
+    flock beside the SQLite file). Raises SchedulerAlreadyRunning when another process
+    holds it."""
+    leadership = Leadership(settings)
+    if not leadership.try_acquire():
+        raise SchedulerAlreadyRunning("another scheduler process holds the scheduler lock of this database")
+    try:
+        yield
+    finally:
+        leadership.release()

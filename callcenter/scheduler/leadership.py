@@ -31,7 +31,7 @@ from callcenter.db import session_scope
 
 log = logging.getLogger(__name__)
 
-# "callcenter scheduler" in ASCII, truncated: the same key the single-instance lock uses.
+# "callcenter scheduler" in ASCII, truncated.
 PG_LOCK_KEY = 0x63_61_6C_6C_73_63_68
 
 
